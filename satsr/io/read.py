@@ -1,0 +1,359 @@
+"""Open raster frames as a lazy ``(time, band, y, x)`` stack with CRS, transform, nodata and band names."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import glob as _glob
+import os
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import dask.array as da
+import numpy as np
+import rasterio
+import xarray as xr
+from affine import Affine
+from dask.base import tokenize
+from pyproj import CRS
+from rasterio.errors import NotGeoreferencedWarning, RasterioError
+from rasterio.windows import Window
+
+from satsr.errors import GeoreferenceError, GridMismatchError, InputError
+from satsr.geo import Grid
+from satsr.io.coords import PIXEL_COORDS_NOTE, assign_grid
+
+__all__ = ["open_stack", "raster_info", "resolve_paths", "RASTER_SUFFIXES"]
+
+#: File suffixes picked up when ``open_stack`` is given a folder.
+RASTER_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".jp2", ".vrt", ".img")
+_TIME_TAGS = ("TIFFTAG_DATETIME", "ACQUISITIONDATETIME", "DATETIME", "DATE_ACQUIRED", "datetime")
+PathLike = str | os.PathLike[str]
+
+
+@dataclass(frozen=True)
+class _FrameMeta:
+    path: str
+    shape: tuple[int, int]
+    count: int
+    dtype: str
+    crs: CRS | None
+    transform: Affine
+    nodata: float | None
+    descriptions: tuple[str | None, ...]
+    time: np.datetime64 | None
+    has_rpc: bool
+    has_gcps: bool
+
+
+def resolve_paths(source: PathLike | Sequence[PathLike]) -> list[str]:
+    """Turn a file, a glob pattern, a folder or a sequence of files into a list of paths.
+
+    Parameters
+    ----------
+    source : str, path or sequence of them
+        One raster, a glob such as ``"frames/*.tif"``, a folder (its rasters, sorted by name) or a list.
+
+    Returns
+    -------
+    list of str
+        Paths in stack order (a glob or folder is sorted by name; a list keeps its order).
+
+    Raises
+    ------
+    InputError
+        When nothing matches, a folder has no rasters, or a listed file does not exist.
+    """
+    if isinstance(source, (str, os.PathLike)):
+        s = os.fspath(source)
+        if any(c in s for c in "*?["):
+            paths = sorted(_glob.glob(s))
+            if not paths:
+                raise InputError(f"{s}: no files match this pattern")
+            return paths
+        if os.path.isdir(s):
+            paths = sorted(str(p) for p in Path(s).iterdir() if p.suffix.lower() in RASTER_SUFFIXES)
+            if not paths:
+                raise InputError(f"{s}: folder holds no rasters ({', '.join(RASTER_SUFFIXES)})")
+            return paths
+        items = [s]
+    else:
+        items = [os.fspath(p) for p in source]
+        if not items:
+            raise InputError("no input files given")
+    for p in items:
+        if not os.path.exists(p):
+            raise InputError(f"{p}: no such file")
+        if os.path.isdir(p):
+            raise InputError(f"{p}: is a folder; pass the folder alone or a list of files")
+    return items
+
+
+def _parse_time(tags: dict[str, str]) -> np.datetime64 | None:
+    for key in _TIME_TAGS:
+        value = tags.get(key)
+        if not value:
+            continue
+        v = value.strip()
+        for fmt in ("%Y:%m:%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d"):
+            try:
+                return np.datetime64(_dt.datetime.strptime(v.rstrip("Z"), fmt), "ns")
+            except ValueError:
+                continue
+    return None
+
+
+def _read_meta(path: str) -> _FrameMeta:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            with rasterio.open(path) as src:
+                # Reading the last pixel of every band touches the last block: a truncated file fails here,
+                # at open time, rather than halfway through a long job.
+                src.read(window=Window(src.width - 1, src.height - 1, 1, 1))
+                transform = src.transform
+                crs = src.crs
+                georef = crs is not None or transform != Affine.identity()
+                return _FrameMeta(
+                    path=path,
+                    shape=(src.height, src.width),
+                    count=src.count,
+                    dtype=str(src.dtypes[0]),
+                    crs=CRS.from_wkt(crs.to_wkt()) if crs is not None else None,
+                    transform=transform if georef else Affine.identity(),
+                    nodata=src.nodata,
+                    descriptions=tuple(src.descriptions),
+                    time=_parse_time(src.tags()),
+                    has_rpc=bool(getattr(src, "rpcs", None)),
+                    has_gcps=bool(src.gcps[0]),
+                )
+    except RasterioError as err:
+        raise InputError(f"{path}: not a readable raster, or truncated ({err})") from err
+
+
+class _StackReader:
+    """Array-like over a list of frames; dask calls ``__getitem__`` with one chunk's slices.
+
+    Each read opens the file, so the object pickles (for dask.distributed) and is safe across threads.
+    """
+
+    def __init__(self, paths: list[str], shape: tuple[int, int, int, int], dtype: np.dtype) -> None:
+        self.paths = paths
+        self.shape = shape
+        self.dtype = dtype
+        self.ndim = 4
+
+    def __getitem__(self, key: tuple[slice, ...]) -> np.ndarray:
+        ts, bs, ys, xs = (k.indices(n) for k, n in zip(key, self.shape))
+        bands = list(range(bs[0] + 1, bs[1] + 1, bs[2]))
+        window = Window.from_slices(slice(ys[0], ys[1]), slice(xs[0], xs[1]))
+        frames = []
+        for t in range(*ts):
+            path = self.paths[t]
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", NotGeoreferencedWarning)
+                    with rasterio.open(path) as src:
+                        frames.append(src.read(bands, window=window))
+            except RasterioError as err:
+                raise InputError(f"{path}: read failed in rows {ys[0]}:{ys[1]}, cols {xs[0]}:{xs[1]} ({err})") from err
+        return np.stack(frames)[:, :, :: ys[2], :: xs[2]] if frames else np.empty((0,), self.dtype)
+
+
+def _check_same(first: _FrameMeta, m: _FrameMeta) -> None:
+    def fail(what: str, got: object, want: object, hint: str) -> None:
+        raise GridMismatchError(f"{m.path}: {what} {got} differs from {want} in {first.path}; {hint}")
+
+    if m.shape != first.shape:
+        fail("shape (rows, cols)", m.shape, first.shape, "crop or resample the frames to one grid")
+    if m.count != first.count:
+        fail("band count", m.count, first.count, "select the same bands in every frame")
+    if m.dtype != first.dtype:
+        fail("dtype", m.dtype, first.dtype, "convert the frames to one data type")
+    if (m.crs is None) != (first.crs is None) or (m.crs is not None and m.crs != first.crs):
+        fail("CRS", _crs_name(m.crs), _crs_name(first.crs), "reproject the frames to one CRS first")
+    if not m.transform.almost_equals(first.transform, precision=1e-9 * max(abs(first.transform.a), 1e-12)):
+        fail("grid (transform)", tuple(m.transform)[:6], tuple(first.transform)[:6], "resample to one grid first")
+
+
+def _crs_name(crs: CRS | None) -> str:
+    if crs is None:
+        return "none"
+    epsg = crs.to_epsg()
+    return f"EPSG:{epsg}" if epsg else crs.name
+
+
+def open_stack(
+    source: PathLike | Sequence[PathLike],
+    *,
+    crs: Any = None,
+    transform: Affine | Sequence[float] | None = None,
+    allow_ungeoreferenced: bool = False,
+    times: Sequence[Any] | None = None,
+    chunks: int = 1024,
+) -> xr.DataArray:
+    """Open one or more raster frames as a lazy ``(time, band, y, x)`` DataArray.
+
+    Parameters
+    ----------
+    source : str, path, or sequence of them
+        A file, a glob pattern, a folder (its rasters sorted by name) or a list of files in time order.
+        A single file is a one-frame stack.
+    crs, transform : optional
+        Georeferencing for frames that have none (PNG video frames, for example). Frames that do carry
+        georeferencing must agree with them.
+    allow_ungeoreferenced : bool, default False
+        Accept frames without georeferencing; the result is then in pixel coordinates and says so in
+        ``attrs["georeferencing"]``.
+    times : sequence, optional
+        Time coordinate (one value per frame). Default: the files' ``TIFFTAG_DATETIME`` (or similar) tags when
+        every frame has one, else frame indices ``0..N-1``.
+    chunks : int, default 1024
+        Spatial chunk size of the dask array (each chunk holds one frame and all bands).
+
+    Returns
+    -------
+    xarray.DataArray
+        Dask-backed, dims ``(time, band, y, x)``; coordinates ``x``/``y`` (pixel centres), ``spatial_ref`` (CRS
+        and GDAL transform), ``band`` (1-based), ``description`` (band names), ``source`` (file per frame);
+        ``attrs["_FillValue"]`` holds the nodata value when the files declare one.
+
+    Raises
+    ------
+    InputError
+        Empty glob, missing file, or a file that is not a readable raster (or is truncated).
+    GeoreferenceError
+        Frames without georeferencing (or with only RPCs/GCPs), unless ``crs``/``transform`` or
+        ``allow_ungeoreferenced`` say how to place them; rotated or sheared grids.
+    GridMismatchError
+        Frames that disagree on shape, band count, dtype, CRS or transform; the message names the file.
+
+    Examples
+    --------
+    >>> stack = satsr.open_stack("frames/*.tif")  # doctest: +SKIP
+    >>> stack.dims
+    ('time', 'band', 'y', 'x')
+    """
+    paths = resolve_paths(source)
+    metas = [_read_meta(p) for p in paths]
+    first = metas[0]
+    for m in metas[1:]:
+        _check_same(first, m)
+
+    user_t = Affine(*tuple(transform)[:6]) if transform is not None else None
+    user_crs = CRS.from_user_input(crs) if crs is not None else None
+    file_georef = first.crs is not None or first.transform != Affine.identity()
+    note = None
+    if file_georef:
+        if user_crs is not None and first.crs is not None and user_crs != first.crs:
+            raise GeoreferenceError(f"{first.path}: file CRS {_crs_name(first.crs)} conflicts with crs={crs!r}")
+        if user_t is not None and not user_t.almost_equals(first.transform):
+            raise GeoreferenceError(f"{first.path}: file transform conflicts with transform={tuple(user_t)[:6]}")
+        grid_crs, grid_t = first.crs or user_crs, first.transform
+    elif user_crs is not None and user_t is not None:
+        grid_crs, grid_t = user_crs, user_t
+    elif allow_ungeoreferenced:
+        grid_crs, grid_t, note = None, Affine.identity(), PIXEL_COORDS_NOTE
+    else:
+        kind = "only RPCs" if first.has_rpc else "only GCPs" if first.has_gcps else "no CRS or geotransform"
+        hint = (
+            "orthorectify it first (gdalwarp -rpc or -tps)"
+            if first.has_rpc or first.has_gcps
+            else "pass crs= and transform= (CLI: --crs, --transform)"
+        )
+        raise GeoreferenceError(
+            f"{first.path}: has {kind}; {hint}, or allow_ungeoreferenced=True (--allow-ungeoreferenced) "
+            "to work in pixel coordinates"
+        )
+    grid = Grid(first.shape, grid_t, grid_crs)
+    try:
+        grid.require_rectilinear()
+    except GeoreferenceError as err:
+        raise GeoreferenceError(f"{first.path}: {err}") from None
+
+    n, (h, w) = len(paths), first.shape
+    dtype = np.dtype(first.dtype)
+    reader = _StackReader(paths, (n, first.count, h, w), dtype)
+    mtimes = [os.path.getmtime(p) for p in paths]
+    name = "open_stack-" + tokenize(paths, mtimes, chunks)
+    data = da.from_array(
+        reader, chunks=(1, first.count, chunks, chunks), name=name, lock=False, meta=np.empty((0,) * 4, dtype)
+    )
+
+    if times is not None:
+        if len(times) != n:
+            raise InputError(f"times has {len(times)} values for {n} frames")
+        tcoord = np.asarray(times)
+    elif all(m.time is not None for m in metas):
+        tcoord = np.array([m.time for m in metas], dtype="datetime64[ns]")
+    else:
+        tcoord = np.arange(n)
+    descriptions = [d or f"band {i + 1}" for i, d in enumerate(first.descriptions)]
+    arr = xr.DataArray(
+        data,
+        dims=("time", "band", "y", "x"),
+        coords={
+            "time": tcoord,
+            "band": np.arange(1, first.count + 1),
+            "description": ("band", descriptions),
+            "source": ("time", paths),
+        },
+        name=Path(paths[0]).stem if n == 1 else "stack",
+    )
+    arr = assign_grid(arr, grid)
+    if first.nodata is not None:
+        arr.attrs["_FillValue"] = first.nodata
+    if note:
+        arr.attrs["georeferencing"] = note
+    return arr
+
+
+def raster_info(path: PathLike) -> dict[str, Any]:
+    """Describe one raster as a user wants to see it: grid, CRS, bands, dtype, nodata, blocks, overviews.
+
+    Parameters
+    ----------
+    path : str or path
+        The raster to describe.
+
+    Returns
+    -------
+    dict
+        Plain values (strings, numbers, lists) ready to print or dump as JSON.
+
+    Raises
+    ------
+    InputError
+        When the file does not exist or is not a readable raster.
+    """
+    p = resolve_paths(path)[0]
+    meta = _read_meta(p)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        with rasterio.open(p) as src:
+            info: dict[str, Any] = {
+                "path": p,
+                "driver": src.driver,
+                "size": f"{src.width} x {src.height} (cols x rows)",
+                "bands": src.count,
+                "dtype": meta.dtype,
+                "nodata": meta.nodata,
+                "crs": _crs_name(meta.crs),
+                "transform": list(tuple(meta.transform)[:6]),
+                "georeferenced": meta.crs is not None or meta.transform != Affine.identity(),
+                "rpcs": meta.has_rpc,
+                "block": list(src.block_shapes[0]),
+                "compression": src.compression.value if src.compression else None,
+                "overviews": src.overviews(1),
+                "band_descriptions": [d or "" for d in meta.descriptions],
+                "time": str(meta.time) if meta.time is not None else None,
+            }
+            if info["georeferenced"]:
+                g = Grid(meta.shape, meta.transform, meta.crs)
+                info["bounds"] = list(g.bounds)
+                info["resolution"] = [abs(meta.transform.a), abs(meta.transform.e)] if g.is_rectilinear else None
+            if src.tags().get("satsr"):
+                info["satsr"] = src.tags()["satsr"]
+    return info

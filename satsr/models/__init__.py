@@ -1,0 +1,6 @@
+"""The model zoo: registry functions and the registered models (imported explicitly, one file each)."""
+
+from satsr.models import interp as interp
+from satsr.models.registry import ModelSpec, Weights, create, get_spec, list_models, register, wrap
+
+__all__ = ["ModelSpec", "Weights", "create", "get_spec", "list_models", "register", "wrap"]

@@ -1,0 +1,267 @@
+"""Model registry: typed :class:`ModelSpec` entries, ``register``, ``create``, ``list_models``, ``wrap``.
+
+Every model the pipeline runs carries a ``spec`` attribute (a :class:`ModelSpec`) describing what it needs:
+``scale``, ``frames_in``, ``bands``, ``halo``. ``create`` attaches it to registered models and ``wrap`` to a
+user's own ``nn.Module``.
+
+Tensor convention: single-frame models (``frames_in == 1``) take ``(B, C, H, W)``; video models take
+``(B, T, C, H, W)`` with ``T == frames_in`` and return the centre frame. Outputs are ``(B, C, H*s, W*s)``.
+Values are in ``spec.value_range`` (``[0, 1]`` for every model so far).
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
+
+from torch import nn
+
+from satsr.errors import ModelError, RegistryError, UnknownModelError
+
+__all__ = ["ModelSpec", "Weights", "register", "create", "list_models", "get_spec", "wrap"]
+
+
+@dataclass(frozen=True, slots=True)
+class Weights:
+    """Published weights of a registered model."""
+
+    tag: str
+    source: str
+    sha256: str
+    license: str
+    citation: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpec:
+    """What a model is and what it needs from the pipeline.
+
+    Attributes
+    ----------
+    name : str
+        Registry key (kebab-case).
+    build : callable
+        Returns a fresh ``nn.Module``; its keyword arguments are the model's options.
+    scale : int
+        Default upscaling factor.
+    scales : tuple of int
+        Every factor the model supports (a trained network supports one; interpolators many).
+    frames_in : int
+        Frames per sample (odd; the output is the centre frame).
+    bands : int or None
+        Number of bands the model takes; ``None`` means any.
+    halo : int
+        LR pixels of context each side of a tile needs so that tiled output equals whole-image output.
+    multiple_of : int
+        The model's input height/width must be a multiple of this (the pipeline pads).
+    value_range : tuple of float
+        Range of input/output values the model works in.
+    description : str
+        One line for ``satsr models``.
+    """
+
+    name: str
+    build: Callable[..., nn.Module]
+    scale: int
+    scales: tuple[int, ...] = ()
+    frames_in: int = 1
+    frames_out: int = 1
+    bands: int | None = 3
+    halo: int = 0
+    multiple_of: int = 1
+    needs_reference: bool = False
+    value_range: tuple[float, float] = (0.0, 1.0)
+    description: str = ""
+    weights: tuple[Weights, ...] = ()
+    scale_is_argument: bool = field(default=False)
+
+    def __post_init__(self) -> None:
+        if not self.scales:
+            object.__setattr__(self, "scales", (self.scale,))
+        if self.frames_in < 1 or self.frames_in % 2 == 0:
+            raise RegistryError(f"{self.name}: frames_in must be odd and positive, got {self.frames_in}")
+        if self.halo < 0 or self.multiple_of < 1:
+            raise RegistryError(f"{self.name}: halo must be >= 0 and multiple_of >= 1")
+
+
+_REGISTRY: dict[str, ModelSpec] = {}
+B = TypeVar("B", bound=Callable[..., nn.Module])
+
+
+def register(name: str, **spec: Any) -> Callable[[B], B]:
+    """Register a model builder under ``name`` with the given :class:`ModelSpec` fields.
+
+    Parameters
+    ----------
+    name : str
+        Registry key, kebab-case.
+    **spec
+        Fields of :class:`ModelSpec` other than ``name`` and ``build``.
+
+    Returns
+    -------
+    callable
+        A decorator that registers the builder and returns it unchanged.
+
+    Raises
+    ------
+    RegistryError
+        When ``name`` is already registered.
+    """
+
+    def deco(build: B) -> B:
+        if name in _REGISTRY:
+            raise RegistryError(f"model {name!r} is already registered")
+        _REGISTRY[name] = ModelSpec(name=name, build=build, **spec)
+        return build
+
+    return deco
+
+
+def list_models(pattern: str = "*") -> list[str]:
+    """Names of registered models matching a shell-style ``pattern``, sorted.
+
+    Examples
+    --------
+    >>> "bicubic" in list_models()
+    True
+    """
+    return sorted(n for n in _REGISTRY if fnmatch.fnmatch(n, pattern))
+
+
+def get_spec(name_or_model: str | nn.Module) -> ModelSpec:
+    """Return the :class:`ModelSpec` of a registered name or of a model built by ``create``/``wrap``.
+
+    Raises
+    ------
+    UnknownModelError
+        For an unknown name (close matches are suggested) or a module without a ``spec``.
+    """
+    if isinstance(name_or_model, nn.Module):
+        spec = getattr(name_or_model, "spec", None)
+        if not isinstance(spec, ModelSpec):
+            raise UnknownModelError(
+                f"{type(name_or_model).__name__} has no satsr spec; use satsr.models.wrap(module, scale=..., "
+                "frames_in=..., halo=...) to describe it"
+            )
+        return spec
+    try:
+        return _REGISTRY[name_or_model]
+    except KeyError:
+        close = difflib.get_close_matches(str(name_or_model), _REGISTRY, n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise UnknownModelError(
+            f"unknown model {name_or_model!r}{hint} (registered: {', '.join(list_models())})"
+        ) from None
+
+
+def create(name: str, *, scale: int | None = None, **kwargs: Any) -> nn.Module:
+    """Build a registered model, with its ``spec`` attached, in eval mode.
+
+    Parameters
+    ----------
+    name : str
+        Registry key (see :func:`list_models`).
+    scale : int, optional
+        Upscaling factor; must be one of ``spec.scales``. Default ``spec.scale``.
+    **kwargs
+        Options of the model's builder, checked against its signature.
+
+    Returns
+    -------
+    torch.nn.Module
+        The model, with ``model.spec`` describing it (``scale`` set to the chosen factor).
+
+    Raises
+    ------
+    UnknownModelError
+        Unknown ``name``.
+    ModelError
+        Unsupported ``scale`` or unknown keyword argument.
+    """
+    spec = get_spec(name)
+    s = spec.scale if scale is None else scale
+    if not isinstance(s, int) or isinstance(s, bool) or s not in spec.scales:
+        raise ModelError(f"{name}: scale {s!r} is not supported (supported: {_fmt_scales(spec.scales)})")
+    params = inspect.signature(spec.build).parameters
+    accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    for key in kwargs:
+        if key not in params and not accepts_any:
+            close = difflib.get_close_matches(key, [p for p in params if p != "scale"], n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ModelError(f"{name}: unknown argument {key!r}{hint}")
+    if spec.scale_is_argument:
+        kwargs["scale"] = s
+    model = spec.build(**kwargs)
+    model.spec = replace(spec, scale=s)
+    return model.eval()
+
+
+def wrap(
+    module: nn.Module,
+    *,
+    scale: int,
+    frames_in: int = 1,
+    halo: int = 0,
+    bands: int | None = None,
+    multiple_of: int = 1,
+    value_range: tuple[float, float] = (0.0, 1.0),
+    name: str | None = None,
+) -> nn.Module:
+    """Describe a user's own network so that :func:`satsr.upscale` can run it.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        Takes ``(B, C, H, W)`` (or ``(B, T, C, H, W)`` when ``frames_in > 1``) and returns
+        ``(B, C, H*scale, W*scale)``.
+    scale : int
+        Upscaling factor of the network.
+    frames_in : int, default 1
+        Frames per sample (odd); the output is the centre frame.
+    halo : int, default 0
+        LR pixels of context per tile side; at least the network's receptive-field radius for seamless tiles.
+    bands : int, optional
+        Band count the network takes; ``None`` means any.
+    multiple_of : int, default 1
+        Required divisor of the input height and width.
+    value_range : tuple of float, default (0, 1)
+        Range of values the network works in.
+    name : str, optional
+        Name shown in outputs; default the class name.
+
+    Returns
+    -------
+    torch.nn.Module
+        The same module, with a ``spec`` attribute; put in eval mode.
+
+    Examples
+    --------
+    >>> net = torch.nn.Sequential(torch.nn.Conv2d(3, 48, 3, padding=1), torch.nn.PixelShuffle(4))  # doctest: +SKIP
+    >>> sr = satsr.upscale(stack, model=wrap(net, scale=4, halo=1))  # doctest: +SKIP
+    """
+    if not isinstance(module, nn.Module):
+        raise ModelError(f"wrap expects a torch.nn.Module, got {type(module).__name__}")
+    label = name or type(module).__name__
+    module.spec = ModelSpec(
+        name=label,
+        build=lambda: module,
+        scale=int(scale),
+        frames_in=frames_in,
+        bands=bands,
+        halo=halo,
+        multiple_of=multiple_of,
+        value_range=value_range,
+        description=f"user model {label}",
+    )
+    return module.eval()
+
+
+def _fmt_scales(scales: tuple[int, ...]) -> str:
+    if len(scales) > 4 and scales == tuple(range(scales[0], scales[-1] + 1)):
+        return f"{scales[0]}..{scales[-1]}"
+    return ", ".join(str(s) for s in scales)

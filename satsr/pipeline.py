@@ -1,0 +1,350 @@
+"""``upscale``: a lazy, tiled, batched super-resolution of a ``(time, band, y, x)`` stack.
+
+The dask graph has one task per output block. A block is a square of whole lattice tiles (see
+:mod:`satsr.tiling`); its task gathers the input chunks it needs (halo and time window included), runs the
+tiles through the model in batches and stitches them. Blocks never overlap, so each output pixel is made once,
+and only a few blocks are in memory at a time: the scene is never materialised.
+
+The model is loaded once per process and reused: registered models through a per-process cache keyed by
+name, scale, options and device; a user's module travels once in the graph. One forward pass runs at a time
+per model (a lock), so CPU threads are not oversubscribed while other threads read, stitch and write.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any, Literal
+
+import dask.array as dska
+import numpy as np
+import torch
+import xarray as xr
+from dask.base import tokenize
+from dask.highlevelgraph import HighLevelGraph
+from torch import nn
+
+from satsr import models as _models
+from satsr.errors import InputError, ModelError
+from satsr.geo import Grid
+from satsr.io.coords import assign_grid
+from satsr.radiometry import Radiometry, fill_nearest, nodata_mask, upsample_mask
+from satsr.tiling import Blend, Stitcher, TilePlan, gather
+
+__all__ = ["upscale", "resolve_device", "satsr_version"]
+
+Device = Literal["auto", "cpu", "cuda"] | str
+
+
+def satsr_version() -> str:
+    """Installed satsr version (``"unknown"`` when run from a source tree that is not installed)."""
+    try:
+        return version("satsr")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def resolve_device(device: Device | torch.device = "auto") -> torch.device:
+    """Turn ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` into a device.
+
+    Raises
+    ------
+    InputError
+        For an unknown device string, or CUDA asked for on a machine without it.
+    """
+    if isinstance(device, torch.device):
+        dev = device
+    elif device == "auto":
+        dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    else:
+        try:
+            dev = torch.device(device)
+        except RuntimeError as err:
+            raise InputError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N") from err
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"device {device!r} asked for, but PyTorch sees no CUDA GPU; use --device cpu")
+    return dev
+
+
+# -- model runners -------------------------------------------------------------------------------------------
+class _Runner:
+    """Runs batches of tile windows through one model on one device; picklable, one forward at a time."""
+
+    def __init__(self, model: nn.Module, device: torch.device, batch_size: int | None, ref: tuple | None) -> None:
+        self.model = model.to(device).eval()
+        self.spec = _models.get_spec(model)
+        self.device = device
+        self.batch_size = batch_size
+        self._ref = ref  # (name, scale, options) for registered models: unpickled from the process cache
+        self._lock = threading.Lock()
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        if self._ref is not None:
+            name, scale, options = self._ref
+            return _cached_runner, (name, scale, options, str(self.device), self.batch_size)
+        return _Runner, (self.model, self.device, self.batch_size, None)
+
+    def choose_batch(self, window: tuple[int, ...]) -> int:
+        """Tiles per forward: explicit, else 4 on CPU, else from free GPU memory measured on one tile."""
+        if self.batch_size is not None:
+            return self.batch_size
+        with self._lock:
+            if self.batch_size is not None:
+                return self.batch_size
+            if self.device.type != "cuda":
+                self.batch_size = 4
+                return 4
+            torch.cuda.synchronize(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+            base = torch.cuda.memory_allocated(self.device)
+            with torch.inference_mode():
+                self.model(torch.zeros((1, *window), device=self.device))
+            per_tile = max(torch.cuda.max_memory_allocated(self.device) - base, 1)
+            free, _ = torch.cuda.mem_get_info(self.device)
+            self.batch_size = int(max(1, min(64, 0.6 * free // per_tile)))
+            return self.batch_size
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """Run ``x`` (a batch of windows, float32) and return float32 outputs on the CPU."""
+        with self._lock, torch.inference_mode():
+            try:
+                out = self.model(torch.from_numpy(np.ascontiguousarray(x)).to(self.device))
+            except torch.cuda.OutOfMemoryError:
+                if x.shape[0] == 1:
+                    raise
+                torch.cuda.empty_cache()
+                self.batch_size = max(1, x.shape[0] // 2)  # back off for the next batches too
+                out = None
+            if out is not None:
+                return out.float().cpu().numpy()
+        half = x.shape[0] // 2
+        return np.concatenate([self(x[:half]), self(x[half:])])
+
+
+_CACHE: dict[tuple[Any, ...], _Runner] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def _cached_runner(
+    name: str, scale: int, options: tuple[tuple[str, Any], ...], device: str, batch_size: int | None
+) -> _Runner:
+    """The process-wide runner of a registered model (built on first use, then reused)."""
+    key = (name, scale, options, device)
+    with _CACHE_LOCK:
+        runner = _CACHE.get(key)
+        if runner is None:
+            model = _models.create(name, scale=scale, **dict(options))
+            runner = _CACHE[key] = _Runner(model, torch.device(device), batch_size, (name, scale, options))
+        elif batch_size is not None:
+            runner.batch_size = batch_size
+    return runner
+
+
+def _make_runner(
+    model: str | nn.Module,
+    scale: int | None,
+    options: Mapping[str, Any] | None,
+    device: torch.device,
+    batch_size: int | None,
+) -> _Runner:
+    if isinstance(model, str):
+        spec = _models.get_spec(model)
+        s = spec.scale if scale is None else scale
+        # create() validates scale and options; do it here so errors surface before any graph is built.
+        _models.create(model, scale=s, **dict(options or {}))
+        return _cached_runner(model, s, tuple(sorted((options or {}).items())), str(device), batch_size)
+    if not isinstance(model, nn.Module):
+        raise ModelError(f"model must be a registered name or a torch.nn.Module, got {type(model).__name__}")
+    spec = _models.get_spec(model)
+    if options:
+        raise ModelError("model_options apply to registered model names only, not to a module instance")
+    if scale is not None and scale != spec.scale:
+        raise ModelError(f"{spec.name}: scale {scale} is not supported (the module upscales by {spec.scale})")
+    return _Runner(model, device, batch_size, None)
+
+
+# -- the block task ------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _BlockJob:
+    plan: TilePlan
+    radiometry: Radiometry
+    frames: tuple[int, ...]  # frame indices of parts, sorted unique
+    origin: tuple[int, int]  # image (row, col) of the gathered parts' top-left pixel
+
+
+def _run_block(parts: list, job: _BlockJob, t: int, region: tuple[int, int, int, int], runner: _Runner) -> np.ndarray:
+    plan, rad = job.plan, job.radiometry
+    src = np.concatenate(
+        [np.concatenate([np.concatenate(row, axis=-1) for row in frame], axis=-2) for frame in parts], axis=0
+    )  # (frames, C, rows, cols)
+    mask = nodata_mask(src, rad.nodata)
+    x = rad.to_model(src)
+    if mask is not None:
+        fill_nearest(x, mask)
+    sel = [job.frames.index(i) for i in plan.time_window(t)]
+    x = x[sel]  # (frames_in, C, rows, cols)
+    stitch = Stitcher(plan, region, src.shape[1])
+    tiles = plan.tiles_in(*region)
+    win_shape = (plan.frames_in, src.shape[1], *plan.window_shape) if plan.frames_in > 1 else (
+        src.shape[1], *plan.window_shape)
+    bs = runner.choose_batch(win_shape)
+    for i in range(0, len(tiles), bs):
+        batch = tiles[i : i + bs]
+        wins = np.stack([gather(x, job.origin, plan.window(*tl), plan.shape) for tl in batch])
+        preds = runner(wins if plan.frames_in > 1 else wins[:, 0])
+        for tl, pred in zip(batch, preds):
+            stitch.add(*tl, pred)
+    out = rad.from_model(stitch.result())
+    if mask is not None:
+        y0, y1, x0, x1 = region
+        oy, ox = job.origin
+        centre = job.frames.index(t)
+        m = mask[centre][:, y0 - oy : y1 - oy, x0 - ox : x1 - ox]
+        if m.any():
+            big = upsample_mask(m, plan.scale)
+            fill = rad.fill_value()
+            if not np.isnan(fill):
+                # A valid pixel that happens to land on the nodata value would read as a hole: nudge it.
+                info_max = np.iinfo(out.dtype).max if out.dtype.kind in "ui" else np.inf
+                out[(out == fill) & ~big] = fill + 1 if fill < info_max else fill - 1
+            out[big] = fill
+    return out[None]
+
+
+def _blocks(n: int, size: int) -> list[tuple[int, int]]:
+    return [(i, min(i + size, n)) for i in range(0, n, size)]
+
+
+def upscale(
+    da: xr.DataArray,
+    model: str | nn.Module = "bicubic",
+    *,
+    scale: int | None = None,
+    tile: int = 256,
+    halo: int | None = None,
+    blend: Blend = "crop",
+    feather: int | None = None,
+    batch_size: int | None = None,
+    device: Device = "auto",
+    value_range: tuple[float, float] | None = None,
+    model_options: Mapping[str, Any] | None = None,
+) -> xr.DataArray:
+    """Super-resolve a raster stack lazily, tile by tile, keeping its georeferencing exact.
+
+    Parameters
+    ----------
+    da : xarray.DataArray
+        ``(time, band, y, x)`` (or ``(band, y, x)``) as returned by :func:`satsr.open_stack`; NumPy or dask.
+    model : str or torch.nn.Module, default "bicubic"
+        A registered name (see ``satsr.models.list_models()``) or a module described by
+        ``satsr.models.wrap``.
+    scale : int, optional
+        Upscaling factor; default the model's.
+    tile : int, default 256
+        Tile size in input pixels.
+    halo : int, optional
+        Context pixels per tile side; default the model's declared halo.
+    blend : {"crop", "feather"}, default "crop"
+        ``"crop"`` keeps each tile's core (exact when ``halo`` covers the receptive field); ``"feather"``
+        cross-fades overlapping tiles over ``feather`` pixels (hides seams of models with a wider field).
+    feather : int, optional
+        Overlap width in input pixels for ``blend="feather"``; default ``max(halo, 1)``.
+    batch_size : int, optional
+        Tiles per forward pass; default 4 on CPU, from free memory on CUDA (halved on out-of-memory).
+    device : str, default "auto"
+        ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+    value_range : tuple of float, optional
+        Stored values that map to the model's ``[0, 1]``; default the full integer range of the dtype
+        (identity for floats). Output is converted back and keeps the input dtype.
+    model_options : mapping, optional
+        Keyword arguments of the registered model's builder.
+
+    Returns
+    -------
+    xarray.DataArray
+        Lazy (dask) array of the same dims and dtype, ``scale`` times larger in ``y`` and ``x``, with the same
+        CRS, the transform ``transform * Affine.scale(1 / scale)`` and the same outer bounds; nodata stays nodata.
+        ``attrs`` gain ``satsr_model``, ``satsr_scale``, ``satsr_version``, ``satsr_halo``, ``satsr_tile``.
+
+    Raises
+    ------
+    InputError
+        Wrong dims, a band count the model cannot take, unsupported dtype, bad tile/halo/device.
+    UnknownModelError
+        Unknown model name.
+    ModelError
+        A scale the model does not support, unknown model options.
+    GeoreferenceError
+        Rotated or sheared grids.
+
+    Examples
+    --------
+    >>> sr = satsr.upscale(satsr.open_stack("scene.tif"), model="bicubic", scale=4)  # doctest: +SKIP
+    >>> satsr.to_cog(sr, "scene_x4.tif")  # doctest: +SKIP
+    """
+    squeeze = False
+    if da.dims == ("band", "y", "x"):
+        da, squeeze = da.expand_dims("time"), True
+    if da.dims != ("time", "band", "y", "x"):
+        raise InputError(f"expected dims (time, band, y, x) or (band, y, x), got {da.dims}")
+    dev = resolve_device(device)
+    runner = _make_runner(model, scale, model_options, dev, batch_size)
+    spec = runner.spec
+    n_t, n_b, h, w = (int(v) for v in da.shape)
+    if spec.bands is not None and n_b != spec.bands:
+        raise InputError(
+            f"{spec.name} takes {spec.bands} bands, the stack has {n_b}; select bands first, "
+            f"e.g. da.isel(band=[0, 1, 2])"
+        )
+    grid = Grid.from_xarray(da)
+    grid.require_rectilinear()
+    s = spec.scale
+    nodata = da.attrs.get("_FillValue", da.attrs.get("nodata"))
+    rad = Radiometry(da.dtype, None if nodata is None else float(nodata), value_range, spec.value_range)
+    hl = spec.halo if halo is None else int(halo)
+    fw = (max(hl, 1) if feather is None else int(feather)) if blend == "feather" else 0
+    plan = TilePlan(
+        (h, w), int(tile), hl, s, spec.multiple_of, blend, fw, n_frames=n_t, frames_in=spec.frames_in
+    )
+
+    # Blocks are squares of whole tiles, about one batch each (at least one tile).
+    th, tw = plan.tile_shape
+    k = max(1, math.isqrt(runner.batch_size or (4 if dev.type == "cpu" else 16)))
+    bh, bw = th * k, tw * k
+    src = da.data if isinstance(da.data, dska.Array) else dska.from_array(da.data, chunks=(1, n_b, bh, bw))
+    src = src.rechunk((1, n_b, bh, bw))
+    ybl, xbl = _blocks(h, bh), _blocks(w, bw)
+
+    name = "upscale-" + tokenize(src.name, spec.name, s, plan, rad, str(dev), batch_size)
+    runner_key = "runner-" + name
+    dsk: dict[Any, Any] = {runner_key: runner}
+    for t in range(n_t):
+        frames = tuple(sorted(set(plan.time_window(t))))
+        for i, (y0, y1) in enumerate(ybl):
+            for j, (x0, x1) in enumerate(xbl):
+                region = (y0, y1, x0, x1)
+                sy0, sy1, sx0, sx1 = plan.source_range(plan.tiles_in(*region))
+                rows = range(sy0 // bh, (sy1 - 1) // bh + 1)
+                cols = range(sx0 // bw, (sx1 - 1) // bw + 1)
+                parts = [[[(src.name, f, 0, r, c) for c in cols] for r in rows] for f in frames]
+                job = _BlockJob(plan, rad, frames, (rows[0] * bh, cols[0] * bw))
+                dsk[(name, t, 0, i, j)] = (_run_block, parts, job, t, region, runner_key)
+    graph = HighLevelGraph.from_collections(name, dsk, dependencies=[src])
+    chunks = ((1,) * n_t, (n_b,), tuple((b - a) * s for a, b in ybl), tuple((b - a) * s for a, b in xbl))
+    data = dska.Array(graph, name, chunks, meta=np.empty((0, 0, 0, 0), dtype=da.dtype))
+
+    coords = {k: v for k, v in da.coords.items() if not set(v.dims) & {"x", "y"} and k != "spatial_ref"}
+    out = xr.DataArray(data, dims=da.dims, coords=coords, name=da.name, attrs=dict(da.attrs))
+    out = assign_grid(out, grid.zoom(s))
+    out.attrs.update(
+        satsr_model=spec.name,
+        satsr_scale=s,
+        satsr_version=satsr_version(),
+        satsr_halo=hl,
+        satsr_tile=int(tile),
+        satsr_blend=blend,
+    )
+    return out.isel(time=0) if squeeze else out

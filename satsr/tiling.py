@@ -1,0 +1,267 @@
+"""Tile plans: where tiles are, what each reads (halo, reflection, time window), how outputs are stitched.
+
+Pure NumPy, no torch: a :class:`TilePlan` is data plus index arithmetic, and :func:`gather` /
+:class:`Stitcher` move pixels. The pipeline maps a model over the plan.
+
+Conventions
+-----------
+* Tiles form a global lattice of ``tile`` LR pixels from the top-left corner; a tile's *core* is its lattice
+  cell clipped to the image. The tiles' cores partition the image.
+* Each tile reads a *window*: its lattice cell grown by ``halo + feather`` on every side, then grown at the
+  bottom/right to a multiple of ``multiple_of``. Every window has the same shape, so tiles batch. Pixels
+  outside the image are filled by reflection about the border pixel (NumPy's ``"reflect"``; repeated for
+  images smaller than the pad), the same rule :func:`pad_reflect` applies to a whole image.
+* ``blend="crop"`` keeps each tile's core; ``blend="feather"`` keeps core ± ``feather`` pixels with linear
+  weights that sum to one in the overlaps (no ramp at the image border).
+* With a model whose receptive-field radius is at most ``halo`` the tiled result equals the whole-image
+  result ``model(pad_reflect(image, halo))`` cropped, whatever the tile size or chunking.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from satsr.errors import InputError
+
+__all__ = ["TilePlan", "reflect_index", "pad_reflect", "gather", "Stitcher", "Blend"]
+
+Blend = Literal["crop", "feather"]
+
+
+def reflect_index(idx: np.ndarray, n: int) -> np.ndarray:
+    """Map integer positions (possibly outside ``[0, n)``) into ``[0, n)`` by mirror reflection.
+
+    The border pixel is not repeated (``-1 -> 1``, ``n -> n - 2``), as in ``numpy.pad(mode="reflect")``;
+    positions further out reflect again (period ``2 * (n - 1)``).
+    """
+    idx = np.asarray(idx, dtype=np.int64)
+    if n == 1:
+        return np.zeros_like(idx)
+    period = 2 * (n - 1)
+    m = np.mod(idx, period)
+    return np.where(m < n, m, period - m)
+
+
+def pad_reflect(arr: np.ndarray, pad: int) -> np.ndarray:
+    """Pad the last two axes of ``arr`` by ``pad`` pixels with :func:`reflect_index`'s rule."""
+    h, w = arr.shape[-2:]
+    rows = reflect_index(np.arange(-pad, h + pad), h)
+    cols = reflect_index(np.arange(-pad, w + pad), w)
+    return arr[..., rows[:, None], cols[None, :]]
+
+
+@dataclass(frozen=True, slots=True)
+class TilePlan:
+    """Tiling of one frame (and its time axis) for a model.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        ``(height, width)`` of the LR frames.
+    tile : int
+        Tile size in LR pixels (clamped to the image size per axis).
+    halo : int
+        Context pixels read on each side of a tile.
+    scale : int
+        Model upscaling factor.
+    multiple_of : int
+        Windows are grown at the bottom/right to a multiple of this.
+    blend : {"crop", "feather"}
+        How overlapping tile outputs are combined.
+    feather : int
+        Overlap width (LR pixels each side) for ``blend="feather"``; ignored for ``"crop"``.
+    n_frames : int
+        Length of the time axis.
+    frames_in : int
+        Frames per model sample (odd); windows in time are clamped at the sequence ends.
+    """
+
+    shape: tuple[int, int]
+    tile: int
+    halo: int
+    scale: int
+    multiple_of: int = 1
+    blend: Blend = "crop"
+    feather: int = 0
+    n_frames: int = 1
+    frames_in: int = 1
+
+    def __post_init__(self) -> None:
+        if self.tile < 1:
+            raise InputError(f"tile must be >= 1 pixel, got {self.tile}")
+        if self.halo < 0:
+            raise InputError(f"halo must be >= 0, got {self.halo}")
+        if self.blend not in ("crop", "feather"):
+            raise InputError(f"blend must be 'crop' or 'feather', got {self.blend!r}")
+        if self.blend == "crop":
+            object.__setattr__(self, "feather", 0)
+        elif not 1 <= self.feather <= min(self.tile_shape) // 2:
+            raise InputError(
+                f"feather width {self.feather} must be between 1 and half the tile ({min(self.tile_shape) // 2})"
+            )
+
+    # -- lattice ----------------------------------------------------------------------------------------------
+    @property
+    def tile_shape(self) -> tuple[int, int]:
+        """Lattice cell ``(rows, cols)``: ``tile`` clamped to the image."""
+        return min(self.tile, self.shape[0]), min(self.tile, self.shape[1])
+
+    @property
+    def grid_shape(self) -> tuple[int, int]:
+        """Number of lattice tiles ``(rows, cols)``."""
+        (h, w), (th, tw) = self.shape, self.tile_shape
+        return math.ceil(h / th), math.ceil(w / tw)
+
+    @property
+    def margin(self) -> int:
+        """LR pixels a window reaches beyond its lattice cell (before the ``multiple_of`` growth)."""
+        return self.halo + self.feather
+
+    @property
+    def window_shape(self) -> tuple[int, int]:
+        """Shape of every tile window (the model input)."""
+        m = self.multiple_of
+        return tuple(_round_up(t + 2 * self.margin, m) for t in self.tile_shape)  # type: ignore[return-value]
+
+    def core(self, ty: int, tx: int) -> tuple[int, int, int, int]:
+        """Core ``(y0, y1, x0, x1)`` of lattice tile ``(ty, tx)``, clipped to the image."""
+        (h, w), (th, tw) = self.shape, self.tile_shape
+        return ty * th, min((ty + 1) * th, h), tx * tw, min((tx + 1) * tw, w)
+
+    def footprint(self, ty: int, tx: int) -> tuple[int, int, int, int]:
+        """LR region a tile contributes to: its core grown by ``feather``, clipped to the image."""
+        y0, y1, x0, x1 = self.core(ty, tx)
+        f, (h, w) = self.feather, self.shape
+        return max(y0 - f, 0), min(y1 + f, h), max(x0 - f, 0), min(x1 + f, w)
+
+    def window(self, ty: int, tx: int) -> tuple[int, int, int, int]:
+        """Window ``(y0, y1, x0, x1)`` the tile reads; may extend outside the image (reflected there)."""
+        (th, tw), (wh, ww) = self.tile_shape, self.window_shape
+        y0, x0 = ty * th - self.margin, tx * tw - self.margin
+        return y0, y0 + wh, x0, x0 + ww
+
+    def tiles_in(self, y0: int, y1: int, x0: int, x1: int) -> list[tuple[int, int]]:
+        """Lattice tiles whose footprint intersects the LR region ``[y0, y1) x [x0, x1)``."""
+        (th, tw), f = self.tile_shape, self.feather
+        ny, nx = self.grid_shape
+        rows = range(max((y0 - f) // th, 0), min((y1 - 1 + f) // th + 1, ny))
+        cols = range(max((x0 - f) // tw, 0), min((x1 - 1 + f) // tw + 1, nx))
+        return [(ty, tx) for ty in rows for tx in cols]
+
+    def source_range(self, tiles: Iterable[tuple[int, int]]) -> tuple[int, int, int, int]:
+        """Smallest in-image region ``(y0, y1, x0, x1)`` holding every pixel the tiles' windows read."""
+        tiles = list(tiles)
+        h, w = self.shape
+        wins = [self.window(ty, tx) for ty, tx in tiles]
+        rows = reflect_index(np.arange(min(v[0] for v in wins), max(v[1] for v in wins)), h)
+        cols = reflect_index(np.arange(min(v[2] for v in wins), max(v[3] for v in wins)), w)
+        return int(rows.min()), int(rows.max()) + 1, int(cols.min()), int(cols.max()) + 1
+
+    def time_window(self, t: int) -> list[int]:
+        """Frame indices of the model sample centred on frame ``t``, clamped at the sequence ends."""
+        k = self.frames_in // 2
+        return [min(max(i, 0), self.n_frames - 1) for i in range(t - k, t + k + 1)]
+
+    # -- weights ----------------------------------------------------------------------------------------------
+    def weights_1d(self, start: int, stop: int, n: int) -> np.ndarray:
+        """Feather weights for output pixels of a footprint ``[start, stop)`` (LR units) on an axis of ``n``."""
+        s, f = self.scale, self.feather
+        centres = np.arange(start * s, stop * s, dtype=np.float64) + 0.5
+        w = np.ones_like(centres)
+        if f == 0:
+            return w
+        if start > 0:
+            w = np.minimum(w, (centres - start * s) / (2 * f * s))
+        if stop < n:
+            w = np.minimum(w, (stop * s - centres) / (2 * f * s))
+        return w
+
+
+def _round_up(v: int, m: int) -> int:
+    return -(-v // m) * m
+
+
+def gather(
+    src: np.ndarray, origin: tuple[int, int], window: tuple[int, int, int, int], shape: tuple[int, int]
+) -> np.ndarray:
+    """Cut a window out of a source region, reflecting positions that fall outside the image.
+
+    Parameters
+    ----------
+    src : numpy.ndarray
+        ``(..., rows, cols)`` pixels of the image region starting at ``origin``.
+    origin : tuple of int
+        Image position ``(row, col)`` of ``src[..., 0, 0]``.
+    window : tuple of int
+        ``(y0, y1, x0, x1)`` in image positions; may extend outside the image.
+    shape : tuple of int
+        Image ``(height, width)``, for the reflection.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(..., y1 - y0, x1 - x0)``.
+    """
+    y0, y1, x0, x1 = window
+    rows = reflect_index(np.arange(y0, y1), shape[0]) - origin[0]
+    cols = reflect_index(np.arange(x0, x1), shape[1]) - origin[1]
+    if rows.min() < 0 or cols.min() < 0 or rows.max() >= src.shape[-2] or cols.max() >= src.shape[-1]:
+        raise InputError("window reaches outside the gathered source region (tiling bug)")
+    if rows[-1] - rows[0] == rows.size - 1 and cols[-1] - cols[0] == cols.size - 1:
+        return src[..., rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]  # no reflection: a view
+    return src[..., rows[:, None], cols[None, :]]
+
+
+class Stitcher:
+    """Accumulates tile outputs into one output block (the LR region ``[y0, y1) x [x0, x1)`` upscaled).
+
+    Parameters
+    ----------
+    plan : TilePlan
+        The tiling.
+    region : tuple of int
+        LR region ``(y0, y1, x0, x1)`` covered by this block.
+    channels : int
+        Bands per output pixel.
+    """
+
+    def __init__(self, plan: TilePlan, region: tuple[int, int, int, int], channels: int) -> None:
+        self.plan = plan
+        self.region = region
+        y0, y1, x0, x1 = region
+        s = plan.scale
+        self.out = np.zeros((channels, (y1 - y0) * s, (x1 - x0) * s), np.float32)
+        self.wsum = np.zeros(self.out.shape[1:], np.float32) if plan.blend == "feather" else None
+
+    def add(self, ty: int, tx: int, pred: np.ndarray) -> None:
+        """Add the model output ``pred`` (``(C, wh*s, ww*s)``) of lattice tile ``(ty, tx)``."""
+        plan, s = self.plan, self.plan.scale
+        fy0, fy1, fx0, fx1 = plan.footprint(ty, tx)
+        ry0, ry1, rx0, rx1 = self.region
+        # Part of the footprint inside this block, in LR pixels.
+        iy0, iy1, ix0, ix1 = max(fy0, ry0), min(fy1, ry1), max(fx0, rx0), min(fx1, rx1)
+        if iy0 >= iy1 or ix0 >= ix1:
+            return
+        wy0, _, wx0, _ = plan.window(ty, tx)
+        src = pred[:, (iy0 - wy0) * s : (iy1 - wy0) * s, (ix0 - wx0) * s : (ix1 - wx0) * s]
+        dst = (slice(None), slice((iy0 - ry0) * s, (iy1 - ry0) * s), slice((ix0 - rx0) * s, (ix1 - rx0) * s))
+        if self.wsum is None:
+            self.out[dst] = src
+            return
+        h, w = plan.shape
+        wy = plan.weights_1d(fy0, fy1, h)[(iy0 - fy0) * s : (iy1 - fy0) * s]
+        wx = plan.weights_1d(fx0, fx1, w)[(ix0 - fx0) * s : (ix1 - fx0) * s]
+        wgt = (wy[:, None] * wx[None, :]).astype(np.float32)
+        self.out[dst] += src * wgt
+        self.wsum[dst[1:]] += wgt
+
+    def result(self) -> np.ndarray:
+        """The stitched block ``(C, rows * scale, cols * scale)``, float32."""
+        if self.wsum is not None:
+            self.out /= np.maximum(self.wsum, np.float32(1e-12))
+        return self.out
