@@ -6,6 +6,7 @@
 >>> satsr.to_cog(sr, "out/")                           # doctest: +SKIP
 """
 
+from satsr import accessor as _accessor  # noqa: F401  (registers da.satsr)
 from satsr import errors as errors
 from satsr import models as models
 from satsr.geo import Grid as Grid

@@ -153,8 +153,7 @@ def _make_runner(
     if isinstance(model, str):
         spec = _models.get_spec(model)
         s = spec.scale if scale is None else scale
-        # create() validates scale and options; do it here so errors surface before any graph is built.
-        _models.create(model, scale=s, **dict(options or {}))
+        # create() (inside) validates scale and options, so errors surface before any graph is built.
         return _cached_runner(model, s, tuple(sorted((options or {}).items())), str(device), batch_size)
     if not isinstance(model, nn.Module):
         raise ModelError(f"model must be a registered name or a torch.nn.Module, got {type(model).__name__}")

@@ -1,8 +1,8 @@
 """Radiometry: map stored values to a model's range and back, and carry nodata through.
 
 * Integer data are mapped linearly from ``value_range`` (default: the dtype's full range, e.g. 0..65535) to the
-  model's range, and back after inference, rounded and clipped to the dtype: an identity model returns the
-  input bit for bit.
+  model's range, and back after inference, rounded and clipped to the dtype: an identity model returns 8- and
+  16-bit input bit for bit (32-bit integers are limited by the float32 models to a 24-bit mantissa).
 * Float data pass through unchanged unless a ``value_range`` is given.
 * Nodata (the declared value, and NaN in floats) is masked per band: before inference the holes are filled with
   the nearest valid pixel (so the fill value never bleeds into valid pixels as dark or bright halos), after

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import rioxarray  # noqa: F401  (registers the .rio accessor, which reads what we write)
 import xarray as xr
 
 from satsr.geo import Grid

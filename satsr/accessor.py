@@ -1,0 +1,73 @@
+"""``da.satsr``: thin aliases of the satsr functions on xarray DataArrays. Holds nothing but the array."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import xarray as xr
+from torch import nn
+
+from satsr.geo import Grid
+from satsr.pipeline import Device, upscale
+from satsr.tiling import Blend
+
+__all__ = ["SatsrAccessor"]
+
+
+@xr.register_dataarray_accessor("satsr")
+class SatsrAccessor:
+    """``da.satsr.*``: each method calls the satsr function of the same name with ``da`` bound."""
+
+    def __init__(self, da: xr.DataArray) -> None:
+        self._da = da
+
+    @property
+    def grid(self) -> Grid:
+        """The array's :class:`~satsr.geo.Grid` (shape, transform, CRS)."""
+        return Grid.from_xarray(self._da)
+
+    def upscale(
+        self,
+        model: str | nn.Module = "bicubic",
+        *,
+        scale: int | None = None,
+        tile: int = 256,
+        halo: int | None = None,
+        blend: Blend = "crop",
+        feather: int | None = None,
+        batch_size: int | None = None,
+        device: Device = "auto",
+        value_range: tuple[float, float] | None = None,
+        model_options: Mapping[str, Any] | None = None,
+    ) -> xr.DataArray:
+        """Alias of :func:`satsr.upscale` with this array bound."""
+        return upscale(
+            self._da, model, scale=scale, tile=tile, halo=halo, blend=blend, feather=feather,
+            batch_size=batch_size, device=device, value_range=value_range, model_options=model_options,
+        )
+
+    def to_cog(
+        self,
+        path: str | PathLike[str],
+        *,
+        compress: str = "deflate",
+        overviews: bool = True,
+        blocksize: int = 512,
+        tags: dict[str, str] | None = None,
+        progress: bool = False,
+    ) -> list[Path]:
+        """Alias of :func:`satsr.to_cog` with this array bound."""
+        from satsr.io.write import to_cog
+
+        return to_cog(
+            self._da, path, compress=compress, overviews=overviews, blocksize=blocksize, tags=tags, progress=progress
+        )
+
+    def to_zarr(self, path: str | PathLike[str], *, progress: bool = False) -> Path:
+        """Alias of :func:`satsr.to_zarr` with this array bound."""
+        from satsr.io.zarr_cube import to_zarr
+
+        return to_zarr(self._da, path, progress=progress)

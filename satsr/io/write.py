@@ -1,0 +1,653 @@
+"""Write ``(time, band, y, x)`` stacks as Cloud-Optimized GeoTIFFs or tiled GeoTIFFs, one file per time step.
+
+Outputs can be far larger than memory (32768 x 32768 x 3 uint16 is 6 GB), so nothing is ever loaded whole:
+the dask array is streamed chunk by chunk with :func:`dask.array.store` into tiled GeoTIFFs, all time steps
+in one ``store`` call so that the (expensive, model-inference) graph is computed once. A COG is then made
+from that intermediate file with GDAL's COG driver, which builds overviews and lays the file out in COG
+order. Every final file is written under a hidden temporary name and renamed into place only when complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+import warnings
+from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import dask.array as da
+import numpy as np
+import rasterio
+import rasterio.shutil
+import xarray as xr
+from affine import Affine
+from rasterio.crs import CRS as RioCRS
+from rasterio.errors import NotGeoreferencedWarning, RasterioError
+from rasterio.windows import Window
+
+from satsr.errors import InputError, OutputError
+from satsr.geo import Grid
+from satsr.io._atomic import atomic_output, remove_path, require_parent, temp_sibling
+
+__all__ = ["to_cog", "to_geotiff"]
+
+PathLike = str | os.PathLike[str]
+
+#: Dimension order every writer expects (the one :func:`satsr.io.read.open_stack` returns).
+STACK_DIMS = ("time", "band", "y", "x")
+
+# rasterio hands GDAL_CACHEMAX to GDALSetCacheMax64, i.e. in *bytes* (GDAL_CACHEMAX=256 would mean 256 bytes),
+# and restores the previous size when the Env exits. 256 MB keeps dirty blocks from piling up in RAM: GDAL's
+# default is 5% of physical memory, gigabytes on a big machine.
+_GDAL_CACHE_BYTES = 256 * 2**20
+_TIFF_SUFFIXES = (".tif", ".tiff")
+_GDAL_DTYPES = frozenset(
+    ["uint8", "int8", "uint16", "int16", "uint32", "int32", "uint64", "int64", "float32", "float64"]
+    + ["complex64", "complex128"]
+)
+_GTIFF_COMPRESS = frozenset(
+    ["NONE", "DEFLATE", "LZW", "ZSTD", "LZMA", "PACKBITS", "JPEG", "WEBP", "LERC", "LERC_DEFLATE", "LERC_ZSTD"]
+)
+_COG_COMPRESS = _GTIFF_COMPRESS - {"PACKBITS"}
+# Codecs for which a predictor (horizontal differencing / floating point) shrinks the file.
+_PREDICTOR_COMPRESS = frozenset(["DEFLATE", "LZW", "ZSTD"])
+# "satsr" is our own tag; "bidx"/"ns" collide with rasterio's update_tags() keyword arguments.
+_RESERVED_TAGS = frozenset(["satsr", "bidx", "ns"])
+# Dask chunk edge used when the input is an in-memory NumPy array (a multiple of every sane block size).
+_NUMPY_CHUNK = 2048
+
+
+# -- public API -----------------------------------------------------------------------------------------------
+def to_cog(
+    sr: xr.DataArray,
+    path: PathLike,
+    *,
+    compress: str = "deflate",
+    overviews: bool = True,
+    blocksize: int = 512,
+    tags: Mapping[str, str] | None = None,
+    progress: bool = False,
+) -> list[Path]:
+    """Write a stack as Cloud-Optimized GeoTIFFs: one file, or one file per time step in a folder.
+
+    Parameters
+    ----------
+    sr : xarray.DataArray
+        Dims ``(time, band, y, x)``, as returned by :func:`satsr.io.read.open_stack` or a model; dask-backed
+        arrays are streamed chunk by chunk and never loaded whole.
+    path : str or path
+        A ``.tif``/``.tiff`` file (the array must then have exactly one time step), or a folder that receives
+        one COG per time step. The folder is created if missing, but its parent must exist. Files are named
+        after the frame's ``source`` coordinate (``<stem>.tif``) when those stems are unique, else
+        ``frame_0000.tif``, ``frame_0001.tif``... Existing files of the same name are replaced.
+    compress : str, default "deflate"
+        GDAL COG codec: ``none``, ``deflate``, ``lzw``, ``zstd``, ``lzma``, ``jpeg``, ``webp``, ``lerc``,
+        ``lerc_deflate`` or ``lerc_zstd``. A predictor is added for deflate, lzw and zstd.
+    overviews : bool, default True
+        Build internal overviews (``AVERAGE`` resampling) down to one block; images no larger than one block
+        get none.
+    blocksize : int, default 512
+        Tile edge in pixels, a multiple of 16.
+    tags : mapping of str to str, optional
+        Extra GDAL metadata items, written as such and repeated under ``"tags"`` in the ``satsr`` item.
+    progress : bool, default False
+        Show a tqdm progress bar over the dask tasks.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written, in time order.
+
+    Raises
+    ------
+    InputError
+        Wrong dims, a dtype GDAL cannot store, a ``_FillValue`` that does not fit the dtype, bad ``compress``,
+        ``blocksize`` or ``tags``.
+    GeoreferenceError
+        When the array carries neither a ``spatial_ref`` transform nor regular ``x``/``y`` coordinates.
+    OutputError
+        A ``.tif`` path for several time steps, a missing parent folder, or a failed write. Nothing is left
+        under the final names when the write fails; exceptions raised while computing the array propagate
+        unchanged, with the same guarantee.
+
+    Notes
+    -----
+    Each file carries the CRS and transform of :meth:`satsr.geo.Grid.from_xarray` (no CRS for arrays in
+    pixel coordinates), the nodata value from ``attrs["_FillValue"]``, band names from the ``description``
+    coordinate, ``TIFFTAG_DATETIME`` when the time coordinate is a datetime, and a ``satsr`` metadata item
+    holding compact JSON: ``model``, ``scale`` (from ``attrs["satsr_model"]``, ``attrs["satsr_scale"]``),
+    ``version`` and ``tags``.
+
+    Examples
+    --------
+    >>> to_cog(sr, "out/")  # doctest: +SKIP
+    [PosixPath('out/scene_0001.tif'), PosixPath('out/scene_0002.tif')]
+    """
+    return _write_frames(
+        sr, path, cog=True, compress=compress, overviews=overviews, blocksize=blocksize, tags=tags, progress=progress
+    )
+
+
+def to_geotiff(
+    sr: xr.DataArray,
+    path: PathLike,
+    *,
+    compress: str = "deflate",
+    blocksize: int = 512,
+    tags: Mapping[str, str] | None = None,
+    progress: bool = False,
+) -> list[Path]:
+    """Write a stack as plain tiled, compressed GeoTIFFs (no overviews, no COG layout), streaming chunks.
+
+    Cheaper than :func:`to_cog` (no second pass over the data); use it for intermediate products or when
+    nothing will read the files over HTTP.
+
+    Parameters
+    ----------
+    sr : xarray.DataArray
+        Dims ``(time, band, y, x)``; see :func:`to_cog`.
+    path : str or path
+        A ``.tif``/``.tiff`` file for a single time step, or a folder; same naming rules as :func:`to_cog`.
+    compress : str, default "deflate"
+        GDAL GTiff codec (as for :func:`to_cog`, plus ``packbits``).
+    blocksize : int, default 512
+        Tile edge in pixels, a multiple of 16.
+    tags : mapping of str to str, optional
+        Extra GDAL metadata items.
+    progress : bool, default False
+        Show a tqdm progress bar over the dask tasks.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written, in time order.
+
+    Raises
+    ------
+    InputError
+        Wrong dims, unsupported dtype, a ``_FillValue`` that does not fit, bad ``compress``, ``blocksize`` or
+        ``tags``.
+    GeoreferenceError
+        When the array has no usable grid.
+    OutputError
+        A ``.tif`` path for several time steps, a missing parent folder, or a failed write (nothing is left
+        under the final names).
+    """
+    return _write_frames(
+        sr, path, cog=False, compress=compress, overviews=False, blocksize=blocksize, tags=tags, progress=progress
+    )
+
+
+# -- helpers shared with satsr.io.zarr_cube --------------------------------------------------------------------
+def check_stack(sr: xr.DataArray) -> None:
+    """Check that ``sr`` is a non-empty DataArray with dims ``(time, band, y, x)``.
+
+    Parameters
+    ----------
+    sr : xarray.DataArray
+        The array about to be written.
+
+    Raises
+    ------
+    InputError
+        When it is not a DataArray, has other dims or an empty dimension.
+    """
+    if not isinstance(sr, xr.DataArray):
+        raise InputError(f"expected an xarray.DataArray with dims {STACK_DIMS}, got {type(sr).__name__}")
+    if tuple(sr.dims) != STACK_DIMS:
+        raise InputError(
+            f"array {sr.name!r} has dims {tuple(sr.dims)}; writers need {STACK_DIMS}: reorder with "
+            ".transpose('time', 'band', 'y', 'x') and add missing ones with .expand_dims"
+        )
+    empty = [d for d in STACK_DIMS if sr.sizes[d] == 0]
+    if empty:
+        raise InputError(f"array {sr.name!r} is empty along {', '.join(empty)}; nothing to write")
+
+
+def grid_of(sr: xr.DataArray) -> Grid:
+    """Grid of ``sr``, trusting the ``x``/``y`` coordinates over a stale ``spatial_ref`` transform.
+
+    :meth:`Grid.from_xarray` prefers the transform stored in ``spatial_ref`` (it is exact), but xarray keeps
+    that scalar coordinate untouched when the array is sliced (``sr.isel(x=slice(100, 200))``), so its origin
+    can be stale. When the centre coordinates disagree with it, the grid is rebuilt from them.
+
+    Parameters
+    ----------
+    sr : xarray.DataArray
+        Array with ``y``/``x`` dims.
+
+    Returns
+    -------
+    Grid
+        Shape, transform and CRS for the array as it is now.
+
+    Raises
+    ------
+    GeoreferenceError
+        When there is neither a stored transform nor regular ``x``/``y`` coordinates.
+    InputError
+        When the ``x``/``y`` coordinates disagree with the stored transform and are not regularly spaced.
+    """
+    grid = Grid.from_xarray(sr)
+    if not (grid.is_rectilinear and "x" in sr.coords and "y" in sr.coords):
+        return grid
+    xs = np.asarray(sr["x"].values)
+    ys = np.asarray(sr["y"].values)
+    if xs.dtype.kind not in "iuf" or ys.dtype.kind not in "iuf":
+        return grid
+    t = grid.transform
+    ex, ey = grid.coords()
+    if _close(xs, ex, t.a) and _close(ys, ey, t.e):
+        return grid
+    # Stale transform: keep the stored pixel size along axes of length 1 (no spacing to measure there).
+    a = float(xs[1] - xs[0]) if xs.size > 1 else t.a
+    e = float(ys[1] - ys[0]) if ys.size > 1 else t.e
+    new = Grid(grid.shape, Affine(a, 0.0, float(xs[0]) - a / 2, 0.0, e, float(ys[0]) - e / 2), grid.crs)
+    nx, ny = new.coords()
+    if not (_close(xs, nx, a) and _close(ys, ny, e)):
+        raise InputError(
+            f"array {sr.name!r}: x/y coordinates are not regularly spaced and do not match the transform in "
+            "spatial_ref; a raster needs a regular grid: resample it first (rioxarray's reproject)"
+        )
+    return new
+
+
+def jsonable(value: Any) -> Any:
+    """Convert ``value`` to plain JSON types (NumPy scalars and arrays, tuples, paths, dates...).
+
+    Parameters
+    ----------
+    value : object
+        An attribute value.
+
+    Returns
+    -------
+    object
+        ``None``, bool, int, float, str, list or dict; anything else becomes its ``str``.
+    """
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, np.datetime64):
+        return str(np.datetime_as_string(value))
+    if isinstance(value, np.generic):
+        return jsonable(value.item())
+    if isinstance(value, np.ndarray):
+        return [jsonable(v) for v in value.tolist()]
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [jsonable(v) for v in value]
+    return str(value)
+
+
+def package_version() -> str:
+    """Installed version of satsr, or ``"unknown"`` when running from an uninstalled checkout.
+
+    Returns
+    -------
+    str
+        The version string.
+    """
+    try:
+        return version("satsr")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+# -- the writer -----------------------------------------------------------------------------------------------
+def _write_frames(
+    sr: xr.DataArray,
+    path: PathLike,
+    *,
+    cog: bool,
+    compress: str,
+    overviews: bool,
+    blocksize: int,
+    tags: Mapping[str, str] | None,
+    progress: bool,
+) -> list[Path]:
+    """Validate, plan the file names, stream the data, convert to COG if asked; all or nothing."""
+    check_stack(sr)
+    codec = _check_compress(compress, cog)
+    _check_blocksize(blocksize)
+    user_tags = _check_tags(tags)
+    dtype = np.dtype(sr.dtype)
+    if dtype.name not in _GDAL_DTYPES:
+        raise InputError(
+            f"array {sr.name!r} has dtype {dtype}, which GeoTIFF cannot store; cast it first, e.g. "
+            "sr.astype('float32') (float16) or sr.astype('uint8') (bool)"
+        )
+    grid = grid_of(sr)
+    nodata = _nodata(sr, dtype)
+    descriptions = _descriptions(sr)
+    common_tags = {**user_tags, "satsr": _satsr_tag(sr, user_tags)}
+    frame_tags = []
+    for stamp in _frame_datetimes(sr):
+        ftags = dict(common_tags)
+        if stamp is not None and "TIFFTAG_DATETIME" not in user_tags:
+            ftags["TIFFTAG_DATETIME"] = stamp
+        frame_tags.append(ftags)
+    data = _aligned(sr.data, blocksize)
+
+    profile: dict[str, Any] = {
+        "driver": "GTiff",
+        "width": grid.width,
+        "height": grid.height,
+        "count": int(sr.sizes["band"]),
+        "dtype": dtype.name,
+        "crs": RioCRS.from_wkt(grid.crs.to_wkt()) if grid.crs is not None else None,
+        "transform": grid.transform,
+        "nodata": nodata,
+        "tiled": True,
+        "blockxsize": blocksize,
+        "blockysize": blocksize,
+        "BIGTIFF": "IF_SAFER",
+    }
+    if profile["count"] > 1:
+        profile["interleave"] = "pixel"
+    if cog:
+        # Intermediate file: uncompressed (the fastest to write and for the COG driver to re-read) and sparse,
+        # so GDAL does not fill never-written blocks with zeros only for us to overwrite them.
+        profile.update(compress="NONE", SPARSE_OK="TRUE")
+    else:
+        profile.update(compress=codec, NUM_THREADS="ALL_CPUS")
+        if codec in _PREDICTOR_COMPRESS and dtype.kind in "iuf":
+            profile["predictor"] = 3 if dtype.kind == "f" else 2
+
+    outputs, made_folder = _plan_outputs(sr, Path(os.fspath(path)))
+    try:
+        with rasterio.Env(GDAL_CACHEMAX=_GDAL_CACHE_BYTES, GDAL_NUM_THREADS="ALL_CPUS"), ExitStack() as stack:
+            # Every final file goes through atomic_output, entered here so that the renames happen only after
+            # all frames are complete: a failed call leaves no new file under any final name.
+            finals = [stack.enter_context(atomic_output(p)) for p in outputs]
+            if cog:
+                stages = [temp_sibling(p, "stage") for p in outputs]
+                stack.callback(_remove_all, stages)
+                writers = [
+                    _FrameWriter(s, p, profile, descriptions, t)
+                    for s, p, t in zip(stages, outputs, frame_tags)
+                ]
+            else:
+                writers = [
+                    _FrameWriter(f, p, profile, descriptions, t)
+                    for f, p, t in zip(finals, outputs, frame_tags)
+                ]
+            _store([data[i] for i in range(len(outputs))], writers, progress)
+            if cog:
+                for stage, final, out in zip(stages, finals, outputs):
+                    _convert_to_cog(stage, final, out, codec, blocksize, overviews, dtype)
+                    remove_path(stage)  # free the disk space before the next frame's conversion
+    except BaseException:
+        if made_folder:
+            with contextlib.suppress(OSError):
+                made_folder.rmdir()  # only succeeds when empty, as it should
+        raise
+    return outputs
+
+
+class _FrameWriter:
+    """``dask.array.store`` target for one frame: creates the GeoTIFF on the first chunk, closes it after the last.
+
+    Opening lazily and closing as soon as the frame is complete bounds the open datasets (and their share of
+    GDAL's block cache) to the frames in flight rather than the length of the stack. Calls are serialised by
+    the lock given to ``store``: a GDAL dataset must not be used from two threads at once.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        label: Path,
+        profile: Mapping[str, Any],
+        descriptions: Sequence[str] | None,
+        tags: Mapping[str, str],
+    ) -> None:
+        self.path = path
+        self.label = label
+        self.profile = dict(profile)
+        self.descriptions = descriptions
+        self.tags = dict(tags)
+        self.shape = (int(profile["count"]), int(profile["height"]), int(profile["width"]))
+        self.dtype = np.dtype(profile["dtype"])
+        self.ndim = 3
+        self._remaining = int(np.prod(self.shape))
+        self._ds: Any = None
+
+    def _open(self) -> None:
+        with warnings.catch_warnings():
+            # Pixel-coordinate outputs have no CRS and maybe the identity transform; that is intended here.
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            ds = rasterio.open(self.path, "w", **self.profile)
+        try:
+            if self.descriptions is not None:
+                for i, name in enumerate(self.descriptions, start=1):
+                    ds.set_band_description(i, name)
+            ds.update_tags(**self.tags)
+        except BaseException:
+            ds.close()
+            raise
+        self._ds = ds
+
+    def __setitem__(self, key: tuple[slice, ...], value: np.ndarray) -> None:
+        if not isinstance(key, tuple):
+            key = (key,)
+        key = key + (slice(None),) * (3 - len(key))
+        (b0, b1, _), (r0, r1, _), (c0, c1, _) = (k.indices(n) for k, n in zip(key, self.shape))
+        value = np.asarray(value)
+        try:
+            if self._ds is None:
+                self._open()
+            self._ds.write(value, indexes=list(range(b0 + 1, b1 + 1)), window=Window(c0, r0, c1 - c0, r1 - r0))
+        except RasterioError as err:
+            raise OutputError(
+                f"{self.label}: writing rows {r0}:{r1}, cols {c0}:{c1} failed ({err}); check free disk space "
+                "and write permission in that folder"
+            ) from err
+        self._remaining -= value.size
+        if self._remaining <= 0:
+            self.close()
+
+    def close(self) -> None:
+        """Flush and close the dataset (a no-op when it is not open)."""
+        ds, self._ds = self._ds, None
+        if ds is None:
+            return
+        try:
+            ds.close()
+        except RasterioError as err:
+            raise OutputError(f"{self.label}: flushing the file failed ({err}); check free disk space") from err
+
+    def abort(self) -> None:
+        """Close the dataset ignoring errors (the output is about to be deleted)."""
+        with contextlib.suppress(Exception):
+            self.close()
+
+
+def _store(sources: list[da.Array], writers: list[_FrameWriter], progress: bool) -> None:
+    """One ``da.store`` over every frame, so shared upstream tasks (model inference) run once."""
+    lock = threading.Lock()
+    bar: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
+    if progress:
+        from tqdm.dask import TqdmCallback
+
+        bar = TqdmCallback(desc="writing", unit="task")
+    try:
+        with bar:
+            da.store(sources, writers, lock=lock, compute=True)
+        for w in writers:
+            w.close()  # all closed already when every chunk arrived; this surfaces flush errors otherwise
+    except BaseException:
+        for w in writers:
+            w.abort()
+        raise
+
+
+def _convert_to_cog(
+    stage: Path, dest: Path, label: Path, codec: str, blocksize: int, overviews: bool, dtype: np.dtype
+) -> None:
+    """Re-encode the intermediate GeoTIFF as a COG with GDAL's COG driver (copies georeferencing and tags)."""
+    options: dict[str, Any] = {
+        "COMPRESS": codec,
+        "BLOCKSIZE": blocksize,
+        "OVERVIEWS": "AUTO" if overviews else "NONE",
+        "RESAMPLING": "AVERAGE",
+        "NUM_THREADS": "ALL_CPUS",
+        "BIGTIFF": "IF_SAFER",
+    }
+    if codec in _PREDICTOR_COMPRESS and dtype.kind in "iuf":
+        options["PREDICTOR"] = "YES"  # the driver picks horizontal (integers) or floating-point prediction
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            rasterio.shutil.copy(os.fspath(stage), os.fspath(dest), driver="COG", **options)
+    except RasterioError as err:
+        raise OutputError(f"{label}: conversion to COG failed ({err}); check free disk space") from err
+
+
+# -- validation and metadata ----------------------------------------------------------------------------------
+def _check_compress(compress: str, cog: bool) -> str:
+    codec = str(compress).upper()
+    allowed = _COG_COMPRESS if cog else _GTIFF_COMPRESS
+    if codec not in allowed:
+        raise InputError(f"compress={compress!r} is not supported; use one of {', '.join(sorted(allowed)).lower()}")
+    return codec
+
+
+def _check_blocksize(blocksize: int) -> None:
+    if isinstance(blocksize, bool) or not isinstance(blocksize, (int, np.integer)) or blocksize < 16 or blocksize % 16:
+        raise InputError(f"blocksize must be a positive multiple of 16 (GeoTIFF tiles), got {blocksize!r}")
+
+
+def _check_tags(tags: Mapping[str, str] | None) -> dict[str, str]:
+    if tags is None:
+        return {}
+    out: dict[str, str] = {}
+    for key, value in tags.items():
+        if not isinstance(key, str) or not key or "=" in key:
+            raise InputError(f"tag name {key!r} is not valid; use a non-empty string without '='")
+        if key in _RESERVED_TAGS:
+            raise InputError(f"tag name {key!r} is reserved; pick another name")
+        out[key] = str(value)
+    return out
+
+
+def _nodata(sr: xr.DataArray, dtype: np.dtype) -> float | int | None:
+    value = sr.attrs.get("_FillValue", sr.encoding.get("_FillValue"))
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"array {sr.name!r}: _FillValue {value!r} is not a number; fix attrs['_FillValue']") from None
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        if not np.isfinite(number) or number != int(number) or not info.min <= int(number) <= info.max:
+            raise InputError(
+                f"array {sr.name!r}: _FillValue {value!r} cannot be stored as {dtype} "
+                f"(integers {info.min}..{info.max}); set attrs['_FillValue'] to a value in range, or cast the array"
+            )
+        return int(number)
+    return number
+
+
+def _descriptions(sr: xr.DataArray) -> list[str] | None:
+    if "description" not in sr.coords or sr["description"].dims != ("band",):
+        return None
+    return ["" if v is None else str(v) for v in sr["description"].values.tolist()]
+
+
+def _satsr_tag(sr: xr.DataArray, user_tags: Mapping[str, str]) -> str:
+    meta: dict[str, Any] = {}
+    for key in ("satsr_model", "satsr_scale", "satsr_version"):
+        if sr.attrs.get(key) is not None:
+            meta[key.removeprefix("satsr_")] = jsonable(sr.attrs[key])
+    meta.setdefault("version", package_version())
+    if user_tags:
+        meta["tags"] = dict(user_tags)
+    return json.dumps(meta, separators=(",", ":"), sort_keys=True)
+
+
+def _frame_datetimes(sr: xr.DataArray) -> list[str | None]:
+    """``TIFFTAG_DATETIME`` strings (``YYYY:MM:DD HH:MM:SS``) per frame; ``None`` when time is not a date."""
+    n = int(sr.sizes["time"])
+    if "time" not in sr.coords:
+        return [None] * n
+    values = np.asarray(sr["time"].values)
+    if not np.issubdtype(values.dtype, np.datetime64):
+        return [None] * n
+    out: list[str | None] = []
+    for v in values.astype("datetime64[s]"):
+        stamp = v.item()  # datetime.datetime within years 1..9999, else an int or None
+        out.append(stamp.strftime("%Y:%m:%d %H:%M:%S") if hasattr(stamp, "strftime") else None)
+    return out
+
+
+def _frame_names(sr: xr.DataArray) -> list[str]:
+    n = int(sr.sizes["time"])
+    if "source" in sr.coords and sr["source"].dims == ("time",):
+        stems = [Path(str(s)).stem if s is not None else "" for s in sr["source"].values.tolist()]
+        # Case-insensitive uniqueness: two frames must not share a file on macOS/Windows file systems.
+        if all(stems) and len({s.lower() for s in stems}) == n:
+            return [f"{s}.tif" for s in stems]
+    return [f"frame_{i:04d}.tif" for i in range(n)]
+
+
+def _plan_outputs(sr: xr.DataArray, path: Path) -> tuple[list[Path], Path | None]:
+    """Final paths, and the folder this call created (to remove on failure) or ``None``."""
+    n = int(sr.sizes["time"])
+    if path.suffix.lower() in _TIFF_SUFFIXES:
+        if n != 1:
+            raise OutputError(
+                f"{path}: the array has {n} time steps but a .tif path holds one; pass a folder to write one "
+                "file per time step, or select one step with .isel(time=[i])"
+            )
+        require_parent(path)
+        if path.is_dir():
+            raise OutputError(f"{path}: is a folder; remove it or choose another file name")
+        return [path], None
+    if path.exists() and not path.is_dir():
+        raise OutputError(
+            f"{path}: exists and is not a folder; pass a folder (one file per time step) or a .tif file name"
+        )
+    require_parent(path)
+    made = None
+    if not path.exists():
+        try:
+            path.mkdir()
+        except OSError as err:
+            raise OutputError(f"{path}: cannot create the output folder ({err})") from err
+        made = path
+    return [path / name for name in _frame_names(sr)], made
+
+
+def _aligned(data: Any, blocksize: int) -> da.Array:
+    """Dask array whose chunks hold all bands and whose y/x chunk edges fall on GeoTIFF block edges.
+
+    Misaligned chunks would make GDAL write each boundary block twice; for a compressed file the second
+    write appends a new copy of the block, so the file grows and work is wasted.
+    """
+    if not isinstance(data, da.Array):
+        data = da.from_array(np.asarray(data), chunks=(1, -1, _NUMPY_CHUNK, _NUMPY_CHUNK))
+    new: dict[int, int] = {}
+    if len(data.chunks[1]) > 1:
+        new[1] = -1
+    for axis in (2, 3):
+        chunks = data.chunks[axis]
+        if any(c % blocksize for c in chunks[:-1]):
+            new[axis] = -(-max(chunks) // blocksize) * blocksize
+    return data.rechunk(new) if new else data
+
+
+def _close(actual: np.ndarray, expected: np.ndarray, step: float) -> bool:
+    return actual.shape == expected.shape and bool(
+        np.allclose(actual, expected, rtol=0.0, atol=1e-6 * max(abs(step), 1e-300))
+    )
+
+
+def _remove_all(paths: Sequence[Path]) -> None:
+    for p in paths:
+        remove_path(p)

@@ -1,0 +1,81 @@
+"""Shared fixtures: real GeoTIFFs written to tmp_path, and the shared real-data folder."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from affine import Affine
+
+SHARED_DATA = Path(os.environ.get("SATSR_TEST_DATA", Path(__file__).resolve().parents[1] / ".." / "shared" / "data"))
+
+
+def _shared_data() -> Path:
+    if SHARED_DATA.is_dir():
+        return SHARED_DATA.resolve()
+    msg = f"real test data not found at {SHARED_DATA} (set SATSR_TEST_DATA)"
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(msg + "; CI must have it")
+    pytest.skip(msg)
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The ``../shared/data`` folder: fails in CI when missing, skips elsewhere."""
+    return _shared_data()
+
+
+MakeGeoTiff = Callable[..., Path]
+
+
+@pytest.fixture
+def make_geotiff(tmp_path: Path) -> MakeGeoTiff:
+    """Factory writing a real GeoTIFF; returns its path.
+
+    ``make_geotiff(name, data=None, *, shape=(3, 37, 53), dtype="uint16", crs="EPSG:32621",
+    transform=Affine(30, 0, 500000, 0, -30, 4200000), nodata=None, descriptions=None, datetime=None, seed=0)``
+    """
+
+    def make(
+        name: str = "scene.tif",
+        data: np.ndarray | None = None,
+        *,
+        shape: Sequence[int] = (3, 37, 53),
+        dtype: str = "uint16",
+        crs: str | None = "EPSG:32621",
+        transform: Affine | None = Affine(30.0, 0.0, 500000.0, 0.0, -30.0, 4200000.0),
+        nodata: float | None = None,
+        descriptions: Sequence[str] | None = None,
+        datetime: str | None = None,
+        seed: int = 0,
+        tiled: bool = False,
+    ) -> Path:
+        if data is None:
+            rng = np.random.default_rng(seed)
+            if np.dtype(dtype).kind == "f":
+                data = rng.random(shape).astype(dtype)
+            else:
+                hi = min(np.iinfo(dtype).max, 60000)
+                data = rng.integers(1, hi, size=shape).astype(dtype)
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        profile = dict(
+            driver="GTiff", width=data.shape[2], height=data.shape[1], count=data.shape[0], dtype=data.dtype,
+            crs=crs, transform=transform, nodata=nodata,
+        )
+        if tiled:
+            profile.update(tiled=True, blockxsize=16, blockysize=16)
+        with rasterio.open(path, "w", **profile) as dst:
+            dst.write(data)
+            if descriptions:
+                for i, d in enumerate(descriptions, 1):
+                    dst.set_band_description(i, d)
+            if datetime:
+                dst.update_tags(TIFFTAG_DATETIME=datetime)
+        return path
+
+    return make
