@@ -56,7 +56,7 @@ def _choose_bands(n_bands: int, bands: Sequence[int] | None) -> list[int]:
         raise InputError(f"bands must name 1 band (grey) or 3 bands (RGB), got {len(sel)}: {list(bands)}")
     for b in sel:
         if not -n_bands <= b < n_bands:
-            raise InputError(f"band index {b} is out of range (the stack has {n_bands} bands, indices 0..{n_bands - 1})")
+            raise InputError(f"band index {b} is out of range: the stack has {n_bands} bands (0..{n_bands - 1})")
     return [b % n_bands for b in sel]
 
 

@@ -145,21 +145,53 @@ class _StackReader:
         self.dtype = dtype
         self.ndim = 4
 
-    def __getitem__(self, key: tuple[slice, ...]) -> np.ndarray:
-        ts, bs, ys, xs = (k.indices(n) for k, n in zip(key, self.shape))
-        bands = list(range(bs[0] + 1, bs[1] + 1, bs[2]))
-        window = Window.from_slices(slice(ys[0], ys[1]), slice(xs[0], xs[1]))
-        frames = []
-        for t in range(*ts):
+    def __getitem__(self, key: Any) -> np.ndarray:
+        # dask passes slices, but its optimiser may also push integers or index lists down to us: read the
+        # bounding box of each axis, then apply what is left of the index to it.
+        key = key if isinstance(key, tuple) else (key,)
+        if any(k is Ellipsis for k in key):
+            i = key.index(Ellipsis)
+            key = key[:i] + (slice(None),) * (4 - len(key) + 1) + key[i + 1 :]
+        key = key + (slice(None),) * (4 - len(key))
+        bounds, rest = [], []
+        for k, n in zip(key, self.shape):
+            if isinstance(k, slice):
+                start, stop, step = k.indices(n)
+                stop = max(stop, start) if step > 0 else stop
+                if step < 0:
+                    bounds.append((stop + 1, start + 1))
+                    rest.append(slice(None, None, step))
+                else:
+                    bounds.append((start, stop))
+                    rest.append(slice(None, None, step))
+            elif np.ndim(k) == 0:
+                i = int(k) % n
+                bounds.append((i, i + 1))
+                rest.append(0)
+            else:
+                idx = np.asarray(k) % n
+                lo = int(idx.min()) if idx.size else 0
+                bounds.append((lo, int(idx.max()) + 1 if idx.size else 0))
+                rest.append(idx - lo)
+        (t0, t1), (b0, b1), (y0, y1), (x0, x1) = bounds
+        out = np.empty((t1 - t0, b1 - b0, y1 - y0, x1 - x0), self.dtype)
+        window = Window.from_slices(slice(y0, y1), slice(x0, x1))
+        for t in range(t0, t1):
             path = self.paths[t]
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", NotGeoreferencedWarning)
                     with rasterio.open(path) as src:
-                        frames.append(src.read(bands, window=window))
+                        out[t - t0] = src.read(list(range(b0 + 1, b1 + 1)), window=window)
             except RasterioError as err:
-                raise InputError(f"{path}: read failed in rows {ys[0]}:{ys[1]}, cols {xs[0]}:{xs[1]} ({err})") from err
-        return np.stack(frames)[:, :, :: ys[2], :: xs[2]] if frames else np.empty((0,), self.dtype)
+                raise InputError(f"{path}: read failed in rows {y0}:{y1}, cols {x0}:{x1} ({err})") from err
+        if any(isinstance(r, np.ndarray) for r in rest):
+            # numpy applies several index arrays jointly; apply them one axis at a time instead.
+            for axis in reversed(range(4)):
+                r = rest[axis]
+                out = out[(slice(None),) * axis + (r,)]
+            return out
+        return out[tuple(rest)]
 
 
 def _check_same(first: _FrameMeta, m: _FrameMeta) -> None:

@@ -1,0 +1,459 @@
+"""The ``satsr`` command line: ``satsr upscale``, ``satsr models``, ``satsr info``.
+
+Commands are thin: they parse options, call the functional API (:func:`satsr.open_stack`,
+:func:`satsr.upscale`, the writers) and print. Every check that can fail runs before any pixel is computed,
+so a bad input never leaves an output behind. Errors print as one line, ``error: <message>``, with exit
+code 1; ``satsr --debug ...`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+import xarray as xr
+from pyproj import CRS
+from pyproj.exceptions import CRSError
+from rasterio.errors import RasterioError
+
+from satsr.errors import InputError, OutputError, SatsrError
+
+__all__ = ["main"]
+
+_DEBUG_KEY = "satsr.debug"
+_TIFF_SUFFIXES = (".tif", ".tiff")
+#: Output files listed one per line up to this many; beyond it, a summary.
+_LIST_LIMIT = 10
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("satsr")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _one_line(err: BaseException) -> str:
+    text = " ".join(line.strip() for line in str(err).splitlines() if line.strip())
+    return text or type(err).__name__
+
+
+class _SatsrGroup(click.Group):
+    """Click group that turns satsr, rasterio and OS errors into ``error: <message>`` and exit code 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (SatsrError, RasterioError, OSError) as err:
+            if ctx.meta.get(_DEBUG_KEY):
+                raise
+            click.echo(f"error: {_one_line(err)}", err=True)
+            ctx.exit(1)
+
+
+# -- parameter types -----------------------------------------------------------------------------------------
+class _CRSType(click.ParamType):
+    """A CRS as pyproj accepts it (``EPSG:32633``, WKT, PROJ string); returned as the user's text."""
+
+    name = "CRS"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        try:
+            CRS.from_user_input(value)
+        except CRSError as err:
+            self.fail(f"{value!r} is not a CRS pyproj understands ({_one_line(err)}); try EPSG:xxxx", param, ctx)
+        return value
+
+
+class _TransformType(click.ParamType):
+    """Six comma-separated numbers ``a,b,c,d,e,f`` (affine order, as rasterio's ``Affine``)."""
+
+    name = "A,B,C,D,E,F"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, tuple):
+            return value
+        parts = [p for p in str(value).replace(",", " ").split() if p]
+        try:
+            numbers = tuple(float(p) for p in parts)
+        except ValueError:
+            numbers = ()
+        if len(numbers) != 6:
+            self.fail(
+                f"{value!r} is not six comma-separated numbers a,b,c,d,e,f (pixel width, row rotation, x of the "
+                "upper-left corner, column rotation, pixel height (negative for north-up), y of the upper-left "
+                "corner)",
+                param,
+                ctx,
+            )
+        return numbers
+
+
+# -- helpers -------------------------------------------------------------------------------------------------
+def _load_inputs(
+    inputs: Sequence[str],
+    *,
+    crs: str | None = None,
+    transform: tuple[float, ...] | None = None,
+    allow_ungeoreferenced: bool = False,
+) -> xr.DataArray:
+    """Open the command's INPUTS (files, glob patterns, folders) as one lazy ``(time, band, y, x)`` stack.
+
+    Parameters
+    ----------
+    inputs : sequence of str
+        As typed: one or more files, quoted glob patterns or folders; expanded in order.
+    crs, transform : optional
+        Georeferencing for frames without it (``--crs``, ``--transform``).
+    allow_ungeoreferenced : bool, default False
+        Work in pixel coordinates when frames have no georeferencing.
+
+    Returns
+    -------
+    xarray.DataArray
+        The stack from :func:`satsr.open_stack`.
+
+    Raises
+    ------
+    InputError, GeoreferenceError, GridMismatchError
+        As :func:`satsr.open_stack`.
+    """
+    from satsr.io.read import open_stack, resolve_paths
+
+    if not inputs:
+        raise InputError("no inputs given")
+    source: str | list[str]
+    if len(inputs) == 1:
+        source = inputs[0]
+    else:
+        source = [p for item in inputs for p in resolve_paths(item)]
+    return open_stack(source, crs=crs, transform=transform, allow_ungeoreferenced=allow_ungeoreferenced)
+
+
+def _check_output(output: Path, fmt: str) -> bool:
+    """Check that ``output`` can be written; return True when it names a single GeoTIFF file."""
+    single = fmt != "zarr" and output.suffix.lower() in _TIFF_SUFFIXES
+    if fmt == "zarr" and output.suffix.lower() in _TIFF_SUFFIXES:
+        raise OutputError(f"{output}: --format zarr writes a store (a folder), not a .tif; use e.g. out.zarr")
+    parent = output.parent
+    if not parent.is_dir():
+        raise OutputError(f"{output}: output folder {parent} does not exist; create it first")
+    if single and output.is_dir():
+        raise OutputError(f"{output}: is a folder; remove it or choose another file name")
+    if not single and fmt != "zarr" and output.exists() and not output.is_dir():
+        raise OutputError(f"{output}: exists and is not a folder; pass a folder (one file per frame) or a .tif name")
+    return single
+
+
+def _check_not_inputs(output: Path, single: bool, sources: Sequence[str]) -> None:
+    """Refuse outputs that would replace the input files (output files are named after the inputs)."""
+    resolved = {Path(s).resolve() for s in sources}
+    out = output.resolve()
+    if single and out in resolved:
+        raise OutputError(f"{output}: is also an input; choose another output name")
+    if not single and any(p.parent == out for p in resolved):
+        raise OutputError(
+            f"{output}: holds input files, which the outputs (named after them) would replace; "
+            "choose another output folder"
+        )
+
+
+def _size(paths: Sequence[Path]) -> int:
+    total = 0
+    for p in paths:
+        if p.is_dir():
+            total += sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
+        elif p.exists():
+            total += p.stat().st_size
+    return total
+
+
+def _human(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if n < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"  # pragma: no cover
+
+
+def _fmt_scales(scale: int, scales: Sequence[int]) -> str:
+    s = sorted(scales)
+    if len(s) == 1:
+        return str(s[0])
+    if len(s) > 2 and s == list(range(s[0], s[-1] + 1)):
+        span = f"{s[0]}..{s[-1]}"
+    else:
+        span = ",".join(str(v) for v in s)
+    return f"{span} (default {scale})"
+
+
+def _table(rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    lines = []
+    for r in rows:
+        cells = [c.ljust(w) for c, w in zip(r, widths)] + [r[-1]]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+def _fmt_num(v: Any) -> str:
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v)
+
+
+def _info_text(info: dict[str, Any]) -> str:
+    """Readable multi-line rendering of :func:`satsr.raster_info`."""
+    rows: list[tuple[str, str]] = [
+        ("file", str(info["path"])),
+        ("driver", str(info.get("driver"))),
+        ("size", str(info["size"])),
+        ("bands", str(info["bands"])),
+        ("dtype", str(info["dtype"])),
+        ("nodata", "none" if info.get("nodata") is None else _fmt_num(info["nodata"])),
+    ]
+    if info.get("georeferenced"):
+        rows.append(("crs", str(info["crs"])))
+    else:
+        rows.append(("crs", f"{info['crs']} (not georeferenced: pixel coordinates)"))
+    if info.get("rpcs"):
+        rows.append(("rpcs", "yes (orthorectify before super-resolving)"))
+    res = info.get("resolution")
+    if res:
+        rows.append(("resolution", f"{_fmt_num(res[0])} x {_fmt_num(res[1])} (x, y)"))
+    if info.get("bounds"):
+        rows.append(("bounds", ", ".join(_fmt_num(v) for v in info["bounds"]) + " (left, bottom, right, top)"))
+    rows.append(("transform", "(" + ", ".join(_fmt_num(v) for v in info["transform"]) + ")"))
+    block = info.get("block")
+    if block:
+        rows.append(("block", f"{block[1]} x {block[0]} (cols x rows)"))
+    rows.append(("compression", str(info.get("compression") or "none")))
+    ovr = info.get("overviews") or []
+    rows.append(("overviews", ", ".join(f"1/{f}" for f in ovr) if ovr else "none"))
+    rows.append(("time", str(info.get("time") or "none")))
+    if info.get("satsr"):
+        rows.append(("satsr", str(info["satsr"])))
+    width = max(len(k) for k, _ in rows) + 1
+    lines = [f"{(k + ':').ljust(width)} {v}" for k, v in rows]
+    descriptions = info.get("band_descriptions") or []
+    if any(descriptions):
+        lines.append("band descriptions:")
+        lines += [f"  {i}: {d or '-'}" for i, d in enumerate(descriptions, 1)]
+    return "\n".join(lines)
+
+
+# -- commands ------------------------------------------------------------------------------------------------
+@click.group(cls=_SatsrGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(_version(), "--version", "-V", prog_name="satsr", message="%(prog)s %(version)s")
+@click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line error messages.")
+@click.pass_context
+def main(ctx: click.Context, debug: bool) -> None:
+    """Super-resolve georeferenced satellite imagery and video frames, keeping the georeferencing exact.
+
+    Run 'satsr COMMAND --help' for the options of each command.
+    """
+    ctx.meta[_DEBUG_KEY] = debug
+
+
+@main.command()
+@click.argument("inputs", nargs=-1, required=True, metavar="INPUTS...")
+@click.option(
+    "-o", "--output", required=True, type=click.Path(path_type=Path),
+    help="Output: a .tif file (one input frame only) or a folder that receives one file per frame, named after "
+    "the input files (created if missing; its parent must exist). For --format zarr, the store path.",
+)
+@click.option("-m", "--model", default="bicubic", show_default=True, help="Registered model name (see 'satsr models').")
+@click.option(
+    "-s", "--scale", type=click.IntRange(min=1), default=None,
+    help="Upscaling factor; default the model's (must be one the model supports).",
+)
+@click.option("--tile", type=click.IntRange(min=1), default=256, show_default=True, help="Tile size in input pixels.")
+@click.option(
+    "--halo", type=click.IntRange(min=0), default=None,
+    help="Context pixels added on each side of a tile; default the model's declared halo (seamless tiles).",
+)
+@click.option(
+    "--blend", type=click.Choice(["crop", "feather"]), default="crop", show_default=True,
+    help="How tiles join: 'crop' keeps each tile's core (exact when the halo covers the model's receptive "
+    "field); 'feather' cross-fades overlapping tiles (hides seams of models with a wider field).",
+)
+@click.option(
+    "--feather", type=click.IntRange(min=1), default=None,
+    help="Overlap width in input pixels for --blend feather; default max(halo, 1).",
+)
+@click.option(
+    "--batch-size", type=click.IntRange(min=1), default=None,
+    help="Tiles per forward pass; default 4 on CPU, chosen from free memory on CUDA.",
+)
+@click.option(
+    "--device", default="auto", show_default=True,
+    help="Where the model runs: auto (CUDA when available), cpu, cuda or cuda:N.",
+)
+@click.option(
+    "-f", "--format", "fmt", type=click.Choice(["cog", "gtiff", "zarr"]), default=None,
+    help="Output format: cog (Cloud-Optimized GeoTIFF with overviews), gtiff (tiled GeoTIFF, no overviews) or "
+    "zarr (one store for all frames). Default zarr when OUTPUT ends in .zarr, else cog.",
+)
+@click.option(
+    "--compress", default="deflate", show_default=True,
+    help="GeoTIFF codec for cog/gtiff: deflate, lzw, zstd, lzma, none, ...",
+)
+@click.option(
+    "--value-range", type=(float, float), default=None, metavar="LOW HIGH",
+    help="Stored values that map to the model's 0..1; default the full range of the integer type (floats: as "
+    "is). E.g. --value-range 0 10000 for Sentinel-2 reflectance.",
+)
+@click.option(
+    "--crs", type=_CRSType(), default=None,
+    help="CRS of inputs that have none (PNG frames...), e.g. EPSG:32633; use with --transform.",
+)
+@click.option(
+    "--transform", type=_TransformType(), default=None,
+    help="Affine transform of inputs that have none: six comma-separated numbers a,b,c,d,e,f, e.g. "
+    "10,0,500000,0,-10,4200000 (10 m pixels, upper-left corner at 500000, 4200000).",
+)
+@click.option(
+    "--allow-ungeoreferenced", is_flag=True,
+    help="Accept inputs without georeferencing and write outputs in pixel coordinates.",
+)
+@click.option(
+    "--preview", type=click.Path(path_type=Path, dir_okay=False), default=None,
+    help="Also write a side-by-side PNG of the first frame: input (left) and output (right).",
+)
+@click.option("--no-progress", is_flag=True, help="Do not show the progress bar (it shows only on a terminal).")
+def upscale(
+    inputs: tuple[str, ...],
+    output: Path,
+    model: str,
+    scale: int | None,
+    tile: int,
+    halo: int | None,
+    blend: str,
+    feather: int | None,
+    batch_size: int | None,
+    device: str,
+    fmt: str | None,
+    compress: str,
+    value_range: tuple[float, float] | None,
+    crs: str | None,
+    transform: tuple[float, ...] | None,
+    allow_ungeoreferenced: bool,
+    preview: Path | None,
+    no_progress: bool,
+) -> None:
+    r"""Super-resolve INPUTS and write the result.
+
+    INPUTS are raster files, quoted glob patterns ("frames/*.tif") or a folder; several frames form a time
+    stack (same grid, CRS and bands) and are written one file per frame into the OUTPUT folder.
+
+    \b
+    Examples:
+      satsr upscale scene.tif -o scene_x4.tif
+      satsr upscale "frames/*.tif" -o frames_x4/ --model bicubic --scale 2
+      satsr upscale frame.png --crs EPSG:32633 --transform 10,0,500000,0,-10,4200000 -o out.tif
+    """
+    import satsr
+
+    fmt = fmt or ("zarr" if output.suffix.lower() == ".zarr" else "cog")
+    # Everything that can fail is checked before a single pixel is computed.
+    single = _check_output(output, fmt)
+    if preview is not None and not preview.parent.is_dir():
+        raise OutputError(f"{preview}: preview folder {preview.parent} does not exist; create it first")
+    stack = _load_inputs(inputs, crs=crs, transform=transform, allow_ungeoreferenced=allow_ungeoreferenced)
+    n = int(stack.sizes["time"])
+    if single and n != 1:
+        raise OutputError(f"{output}: {n} input frames cannot go into one .tif; pass an output folder instead")
+    sources = [str(s) for s in stack["source"].values.tolist()]
+    _check_not_inputs(output, single, sources)
+    sr = satsr.upscale(
+        stack, model, scale=scale, tile=tile, halo=halo, blend=blend, feather=feather,  # type: ignore[arg-type]
+        batch_size=batch_size, device=device, value_range=value_range,
+    )
+
+    progress = not no_progress and sys.stderr.isatty()
+    start = time.perf_counter()
+    if fmt == "zarr":
+        try:
+            from satsr.io.zarr_cube import to_zarr
+        except ImportError as err:
+            raise OutputError("zarr output is not available in this installation; use --format cog") from err
+        written = [Path(to_zarr(sr, output, progress=progress))]
+    elif fmt == "gtiff":
+        from satsr.io.write import to_geotiff
+
+        written = to_geotiff(sr, output, compress=compress, progress=progress)
+    else:
+        from satsr.io.write import to_cog
+
+        written = to_cog(sr, output, compress=compress, progress=progress)
+    elapsed = time.perf_counter() - start
+
+    shown = written if len(written) <= _LIST_LIMIT else [*written[:3], None, written[-1]]
+    for p in shown:
+        click.echo(str(p) if p is not None else f"... ({len(written) - 4} more)")
+    h, w = int(stack.sizes["y"]), int(stack.sizes["x"])
+    hs, ws = int(sr.sizes["y"]), int(sr.sizes["x"])
+    files = "1 file" if len(written) == 1 else f"{len(written)} files"
+    click.echo(
+        f"{n} frame{'s' if n != 1 else ''} {w} x {h} -> {ws} x {hs} px ({sr.attrs.get('satsr_model')}, "
+        f"x{sr.attrs.get('satsr_scale')}): {files}, {_human(_size(written))} in {elapsed:.2f} s"
+    )
+
+    if preview is not None:
+        from satsr.viz import compare_png
+
+        # Preview from what was written when possible: reading it back is cheaper than running the model again.
+        result = satsr.open_stack(written[0]) if fmt != "zarr" else sr
+        click.echo(f"preview: {compare_png(stack, result, preview)}")
+
+
+@main.command()
+def models() -> None:
+    """List the registered models: name, scale(s), frames in, bands, halo and description."""
+    from satsr.models import get_spec, list_models
+
+    rows = [["name", "scale", "frames_in", "bands", "halo", "description"]]
+    for name in list_models():
+        spec = get_spec(name)
+        rows.append(
+            [
+                name,
+                _fmt_scales(spec.scale, spec.scales),
+                str(spec.frames_in),
+                "any" if spec.bands is None else str(spec.bands),
+                str(spec.halo),
+                spec.description,
+            ]
+        )
+    click.echo(_table(rows))
+
+
+@main.command()
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def info(file: Path, as_json: bool) -> None:
+    """Describe raster FILE: size, bands, dtype, nodata, CRS, resolution, bounds, blocks, overviews, tags."""
+    from satsr.io.read import raster_info
+
+    meta = raster_info(os.fspath(file))
+    if as_json:
+        if isinstance(meta.get("satsr"), str):
+            try:
+                meta["satsr"] = json.loads(meta["satsr"])
+            except ValueError:
+                pass  # not JSON: keep the text
+        click.echo(json.dumps(meta, indent=2, default=str))
+    else:
+        click.echo(_info_text(meta))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,60 @@
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from satsr import models
+from satsr.errors import ModelError, RegistryError, UnknownModelError
+
+
+def test_list_and_spec():
+    assert {"nearest", "bilinear", "bicubic"} <= set(models.list_models())
+    assert models.list_models("bi*") == ["bicubic", "bilinear"]
+    spec = models.get_spec("bicubic")
+    assert spec.halo == 2 and spec.frames_in == 1 and spec.bands is None and 4 in spec.scales
+
+
+def test_unknown_and_typos():
+    with pytest.raises(UnknownModelError, match="did you mean bilinear"):
+        models.create("bilinar")
+    with pytest.raises(ModelError, match="unknown argument 'scael'"):
+        models.create("bicubic", scael=2)
+    with pytest.raises(ModelError, match="scale 0 is not supported"):
+        models.create("nearest", scale=0)
+    with pytest.raises(UnknownModelError, match="has no satsr spec"):
+        models.get_spec(nn.Identity())
+
+
+def test_duplicate_registration():
+    with pytest.raises(RegistryError, match="already registered"):
+        models.register("bicubic", scale=4)(lambda: nn.Identity())
+
+
+def test_wrap_attaches_spec():
+    net = models.wrap(nn.Conv2d(3, 3, 1), scale=1, halo=0, name="mine")
+    assert models.get_spec(net).name == "mine" and not net.training
+    with pytest.raises(ModelError, match="expects a torch.nn.Module"):
+        models.wrap(lambda x: x, scale=2)
+
+
+@pytest.mark.parametrize("name", models.list_models())
+def test_zoo(name):
+    """Every registered model: shape, scale, no NaN, deterministic, and its halo covers its receptive field."""
+    model = models.create(name)
+    spec = model.spec
+    bands = spec.bands or 3
+    g = torch.Generator().manual_seed(0)
+    shape = (1, spec.frames_in, bands, 24, 24) if spec.frames_in > 1 else (1, bands, 24, 24)
+    x = torch.rand(shape, generator=g)
+    with torch.inference_mode():
+        y = model(x)
+        assert y.shape == (1, bands, 24 * spec.scale, 24 * spec.scale)
+        assert torch.isfinite(y).all() and torch.equal(y, model(x))
+        # halo claim: changing pixels farther than `halo` from a region leaves the region's output unchanged
+        h, s = spec.halo, spec.scale
+        x2 = x.clone()
+        x2[..., : 12 - h - 1, :] = torch.rand(x2[..., : 12 - h - 1, :].shape, generator=g)
+        y2 = model(x2)
+    assert torch.equal(y[..., 12 * s :, :], y2[..., 12 * s :, :]) or np.allclose(
+        y[..., 12 * s :, :].numpy(), y2[..., 12 * s :, :].numpy(), atol=1e-6
+    )

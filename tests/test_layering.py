@@ -1,0 +1,71 @@
+"""Static import-boundary check: layers import downward only (see DESIGN 8.3)."""
+
+import ast
+from pathlib import Path
+
+PKG = Path(__file__).resolve().parents[1] / "satsr"
+
+# module (relative to satsr/) -> satsr modules it may import; and third-party modules it must not import
+LAYERS = {
+    "errors": set(),
+    "geo": {"errors"},
+    "io": {"errors", "geo", "io"},
+    "radiometry": {"errors"},
+    "tiling": {"errors"},
+    "models": {"errors", "models"},
+    "pipeline": {"errors", "geo", "io", "radiometry", "tiling", "models"},
+    "accessor": {"geo", "pipeline", "tiling", "io"},
+    "viz": {"errors", "geo", "io", "pipeline", "radiometry"},
+    "cli": {"errors", "geo", "io", "pipeline", "models", "viz", "accessor"},
+}
+FORBIDDEN = {
+    "errors": {"torch", "xarray", "rasterio", "dask"},
+    "geo": {"torch", "xarray", "rasterio", "dask"},
+    "io": {"torch", "torchvision"},
+    "radiometry": {"torch", "xarray", "rasterio", "dask"},
+    "tiling": {"torch", "xarray", "rasterio", "dask"},
+    "models": {"xarray", "rasterio", "dask", "rioxarray"},
+}
+
+
+def _runtime_nodes(tree: ast.AST):
+    """Every node except those under ``if TYPE_CHECKING:`` (annotations only, never imported at run time)."""
+    for node in ast.iter_child_nodes(tree):
+        if isinstance(node, ast.If) and getattr(node.test, "id", getattr(node.test, "attr", "")) == "TYPE_CHECKING":
+            continue
+        yield node
+        yield from _runtime_nodes(node)
+
+
+def _imports(path: Path) -> set[str]:
+    out = set()
+    for node in _runtime_nodes(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            out.add(node.module)
+            if node.module == "satsr":
+                out |= {f"satsr.{a.name}" for a in node.names}
+    return out
+
+
+def _layer(path: Path) -> str:
+    return path.relative_to(PKG).parts[0].removesuffix(".py")
+
+
+def test_layers_import_downward_only():
+    problems = []
+    for path in PKG.rglob("*.py"):
+        layer = _layer(path)
+        if layer == "__init__":
+            continue
+        assert layer in LAYERS, f"{path}: new module, add it to the layer table"
+        for mod in _imports(path):
+            top = mod.split(".")[0]
+            if top == "satsr":
+                parts = mod.split(".")
+                if len(parts) > 1 and parts[1] not in LAYERS[layer] and parts[1] != layer:
+                    problems.append(f"{path.relative_to(PKG)} imports {mod}")
+            elif top in FORBIDDEN.get(layer, set()):
+                problems.append(f"{path.relative_to(PKG)} imports {mod} (forbidden in {layer})")
+    assert not problems, "\n".join(problems)
