@@ -30,11 +30,7 @@ STRETCH = (2.0, 98.0)
 
 
 def _frame(da: xr.DataArray, frame: int, what: str) -> xr.DataArray:
-    """Select one time step of a ``(time, band, y, x)`` or ``(band, y, x)`` array, as a 1-step stack.
-
-    The time step is taken with a slice, not an integer: integer indices get fused into the file reader of
-    :func:`satsr.open_stack` by dask, and that reader takes slices only.
-    """
+    """Select one time step of a ``(time, band, y, x)`` or ``(band, y, x)`` array, as a 1-step stack."""
     if da.dims == ("band", "y", "x"):
         if frame not in (0, -1):
             raise InputError(f"{what} has no time dimension; frame must be 0, got {frame}")
