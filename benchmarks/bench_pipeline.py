@@ -289,14 +289,43 @@ def _validate_cog(paths: list[Path], size: int, ref_crs) -> dict:
     return out
 
 
+#: Functions of ``satsr.io.write`` timed when present: streaming the chunks to the stage GeoTIFF (this is where
+#: the dask graph, i.e. read + model + stitch, is computed) and the GDAL COG conversion.
+WRITE_PHASES = ("_store", "_convert_to_cog")
+
+
+def _time_write_phases(write) -> dict[str, float]:
+    """Wrap the writer's phase functions (module globals, looked up at call time) to add up their wall time."""
+    phases: dict[str, float] = {}
+    for fname in WRITE_PHASES:
+        fn = getattr(write, fname, None)
+        if not callable(fn):
+            continue
+
+        def make(fn=fn, fname=fname):
+            def timed(*a, **k):
+                t = time.perf_counter()
+                try:
+                    return fn(*a, **k)
+                finally:
+                    phases[fname] = phases.get(fname, 0.0) + time.perf_counter() - t
+
+            return timed
+
+        setattr(write, fname, make())
+    return phases
+
+
 def child_e2e(spec: dict) -> dict:
     import rasterio
 
     import satsr
     import satsr.io.write as write
 
+    rss_imports = _peak_rss()
     model = _build_model(spec["model"], for_pipeline=True)
     stats = _instrument(model)
+    phases = _time_write_phases(write)
     out_path = Path(spec["out_path"])
     if out_path.exists():
         out_path.unlink()
@@ -321,6 +350,8 @@ def child_e2e(spec: dict) -> dict:
         "n_output_chunks": int(sr.data.npartitions),
         "loadavg_before": load0,
         "loadavg_after": os.getloadavg()[0],
+        "write_phases_s": dict(phases),
+        "rss_after_imports_mb": rss_imports.get("vmhwm_mb", rss_imports["ru_maxrss_mb"]),
         **rss,
         **{k: v for k, v in stats.items() if not k.startswith("_")},
     }
@@ -352,7 +383,6 @@ def child_profile(spec: dict) -> dict:
 
     # 1. read only: every input chunk once, at the chunking upscale uses
     stack = satsr.open_stack(spec["input"])
-    sr = satsr.upscale(stack, model, scale=SCALE, tile=spec["tile"], device="cpu")
     t0 = time.perf_counter()
     dska.store(stack.data, _NullSink(), lock=False)
     res["read_only_s"] = time.perf_counter() - t0
@@ -372,21 +402,8 @@ def child_profile(spec: dict) -> dict:
     res["dask_scheduler"] = str(dask.config.get("scheduler", None))
 
     # 3. full: + to_cog (timing the writer's phases by wrapping its module functions when they exist)
-    phases: dict[str, float] = {}
-    wrapped = []
-    for fname in spec.get("write_phases", []):
-        fn = getattr(write, fname, None)
-        if callable(fn):
-            def make(fn=fn, fname=fname):
-                def timed(*a, **k):
-                    t = time.perf_counter()
-                    try:
-                        return fn(*a, **k)
-                    finally:
-                        phases[fname] = phases.get(fname, 0.0) + time.perf_counter() - t
-                return timed
-            setattr(write, fname, make())
-            wrapped.append(fname)
+    phases = _time_write_phases(write)
+    fwd0, read0 = stats["forward_s"], stats["read_s"]
     out_path = Path(spec["out_path"])
     stack = satsr.open_stack(spec["input"])
     sr = satsr.upscale(stack, model, scale=SCALE, tile=spec["tile"], device="cpu")
@@ -394,7 +411,8 @@ def child_profile(spec: dict) -> dict:
     paths = write.to_cog(sr, out_path)
     res["e2e_s"] = time.perf_counter() - t0
     res["write_phases_s"] = phases
-    res["forward_s_total"] = stats["forward_s"]
+    res["e2e_forward_s"] = None if fwd0 is None else stats["forward_s"] - fwd0
+    res["e2e_read_s"] = None if read0 is None else stats["read_s"] - read0
     for p in paths if isinstance(paths, (list, tuple)) else [paths]:
         Path(p).unlink(missing_ok=True)
     res["loadavg_after"] = os.getloadavg()[0]
@@ -633,9 +651,8 @@ def main(argv: list[str] | None = None) -> int:
                 case["ratio"] = case["e2e_mpx_s"] / case["raw_mpx_s"]
             if (m, s) in profile_cases:
                 log(f"{m}@{s}: profile (fresh process)")
-                prof = spawn("profile", {**base, "out_path": str(workdir / f"prof_{m}_{s}.tif"),
-                                         "write_phases": ["_store", "_convert_to_cog"]},
-                             workdir, args.timeout)
+                prof = spawn("profile", {**base, "out_path": str(workdir / f"prof_{m}_{s}.tif")}, workdir,
+                             args.timeout)
                 case["profile"] = prof
                 log(f"{m}@{s}: profile {json.dumps(prof)}")
             report["cases"].append(case)

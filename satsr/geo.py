@@ -211,8 +211,9 @@ class Grid:
     def from_xarray(cls, da: xr.DataArray) -> Grid:
         """Grid of a DataArray opened by satsr or rioxarray (``spatial_ref`` CF convention).
 
-        The transform stored in the ``spatial_ref`` coordinate is used when present (it is exact), else the
-        transform is rebuilt from the ``x``/``y`` centre coordinates.
+        The transform stored in the ``spatial_ref`` coordinate is used when it agrees with the ``x``/``y``
+        coordinates (it is exact); after slicing (``isel``), its origin is moved to the first coordinate;
+        otherwise (strided selections, hand-made arrays) the transform is rebuilt from the coordinates.
 
         Raises
         ------
@@ -221,7 +222,7 @@ class Grid:
         """
         h, w = int(da.sizes["y"]), int(da.sizes["x"])
         crs = None
-        transform = None
+        stored = None
         if "spatial_ref" in da.coords:
             attrs = da.coords["spatial_ref"].attrs
             wkt = attrs.get("crs_wkt") or attrs.get("spatial_ref")
@@ -229,11 +230,28 @@ class Grid:
             gt = attrs.get("GeoTransform")
             if gt:
                 c, a, b, f, d, e = (float(v) for v in str(gt).split())
-                transform = Affine(a, b, c, d, e, f)
-        if transform is None:
+                stored = Affine(a, b, c, d, e, f)
+        if stored is None:
             return cls.from_coords(da["x"].values, da["y"].values, crs)
-        return cls((h, w), transform, crs)
-
+        if "x" not in da.coords or "y" not in da.coords:
+            return cls((h, w), stored, crs)
+        grid = cls((h, w), stored, crs)
+        if not grid.is_rectilinear:
+            return grid
+        x, y = da["x"].values.astype(np.float64), da["y"].values.astype(np.float64)
+        a, e = stored.a, stored.e
+        tol = 1e-6
+        if (w > 1 and not np.allclose(np.diff(x), a, rtol=0, atol=tol * abs(a))) or (
+            h > 1 and not np.allclose(np.diff(y), e, rtol=0, atol=tol * abs(e))
+        ):
+            return cls.from_coords(x, y, crs)
+        # Shift the stored origin by a whole number of pixels to the first coordinate (keeps it exact).
+        col = round((x[0] - a / 2 - stored.c) / a)
+        row = round((y[0] - e / 2 - stored.f) / e)
+        moved = stored @ Affine.translation(col, row)
+        if abs(moved.c + a / 2 - x[0]) > tol * abs(a) or abs(moved.f + e / 2 - y[0]) > tol * abs(e):
+            return cls.from_coords(x, y, crs)
+        return cls((h, w), moved, crs)
 
 def phase_shift(reference: np.ndarray, moving: np.ndarray, *, max_freq: float = 0.25) -> tuple[float, float]:
     """Sub-pixel translation ``(dy, dx)`` of ``moving`` relative to ``reference`` by phase correlation.

@@ -317,7 +317,7 @@ def upscale(
     src = src.rechunk((1, n_b, bh, bw))
     ybl, xbl = _blocks(h, bh), _blocks(w, bw)
 
-    name = "upscale-" + tokenize(src.name, spec.name, s, plan, rad, str(dev), batch_size)
+    name = "upscale-" + tokenize(src.name, spec.name, s, plan, rad, str(dev), batch_size, id(runner))
     runner_key = "runner-" + name
     dsk: dict[Any, Any] = {runner_key: runner}
     for t in range(n_t):

@@ -90,3 +90,17 @@ def test_phase_shift_recovers_known_shift(shift):
     b = np.fft.ifft2(np.fft.fft2(a) * np.exp(-2j * np.pi * (fy * shift[0] + fx * shift[1]))).real
     dy, dx = phase_shift(a, b)
     assert dy == pytest.approx(shift[0], abs=0.02) and dx == pytest.approx(shift[1], abs=0.02)
+
+
+def test_from_xarray_follows_slicing(make_geotiff):
+    import satsr
+
+    da = satsr.open_stack(make_geotiff("s.tif", shape=(1, 40, 50)))
+    g = Grid.from_xarray(da)
+    sub = da.isel(y=slice(7, 20), x=slice(11, 30))
+    assert Grid.from_xarray(sub) == g.window(7, 11, 13, 19)
+    strided = da.isel(y=slice(0, 40, 2), x=slice(1, 50, 2))
+    gs = Grid.from_xarray(strided)
+    assert gs.res == (60.0, 60.0) and gs.transform.c == g.transform.c + 15  # centres of cols 1, 3, ...: 60 m pixels
+    sr = satsr.upscale(sub, "nearest", scale=2)
+    assert Grid.from_xarray(sr) == g.window(7, 11, 13, 19).zoom(2)
