@@ -47,6 +47,26 @@ TARGET_RATIO = 0.8  # conv net
 # =============================================================================================================
 # children (heavy imports happen only here)
 # =============================================================================================================
+def _cpu_s() -> float:
+    """CPU seconds (user + system, all threads) this process has used so far."""
+    import resource
+
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
+def cpu_pressure() -> float | None:
+    """Share of the last 10 s in which some runnable task waited for a CPU (Linux PSI), in percent."""
+    try:
+        with open("/proc/pressure/cpu") as fh:
+            for line in fh:
+                if line.startswith("some"):
+                    return float(line.split()[1].split("=")[1])
+    except (OSError, IndexError, ValueError):
+        pass
+    return None
+
+
 def _peak_rss() -> dict[str, float]:
     """Peak resident set size of this process: ``ru_maxrss`` (KB on Linux) and ``VmHWM``, in MB."""
     import resource
@@ -188,9 +208,20 @@ def child_gen(spec: dict) -> dict:
         oy, ox = (sh - size) // 2, (sw - size) // 2
         transform = Affine(res, 0.0, t.c + ox * res, 0.0, -res, t.f - oy * res)
         profile = {
-            "driver": "GTiff", "width": size, "height": size, "count": 3, "dtype": "uint16", "crs": crs,
-            "transform": transform, "tiled": True, "blockxsize": block, "blockysize": block,
-            "compress": "deflate", "predictor": 2, "interleave": "pixel", "BIGTIFF": "IF_SAFER",
+            "driver": "GTiff",
+            "width": size,
+            "height": size,
+            "count": 3,
+            "dtype": "uint16",
+            "crs": crs,
+            "transform": transform,
+            "tiled": True,
+            "blockxsize": block,
+            "blockysize": block,
+            "compress": "deflate",
+            "predictor": 2,
+            "interleave": "pixel",
+            "BIGTIFF": "IF_SAFER",
         }
         cols = mirror(np.arange(size) + ox, sw)
         t0 = time.perf_counter()
@@ -201,8 +232,15 @@ def child_gen(spec: dict) -> dict:
                 rows = mirror(np.arange(y0, y1) + oy, sh)
                 dst.write(scene[:, rows[:, None], cols[None, :]], window=Window(0, y0, size, y1 - y0))
         os.replace(tmp, path)
-        made.append({"size": size, "path": str(path), "bytes": path.stat().st_size, "reused": False,
-                     "gen_s": round(time.perf_counter() - t0, 2)})
+        made.append(
+            {
+                "size": size,
+                "path": str(path),
+                "bytes": path.stat().st_size,
+                "reused": False,
+                "gen_s": round(time.perf_counter() - t0, 2),
+            }
+        )
     return {"inputs": made, "source": {"path": data_path, "shape": list(scene.shape), "crs": str(crs)}}
 
 
@@ -271,8 +309,14 @@ def _validate_cog(paths: list[Path], size: int, ref_crs) -> dict:
     import rasterio
     from rio_cogeo.cogeo import cog_validate
 
-    out = {"cog_files": [str(p) for p in paths], "cog_bytes": 0, "cog_valid": True, "cog_errors": [],
-           "cog_warnings": [], "grid_ok": True}
+    out = {
+        "cog_files": [str(p) for p in paths],
+        "cog_bytes": 0,
+        "cog_valid": True,
+        "cog_errors": [],
+        "cog_warnings": [],
+        "grid_ok": True,
+    }
     for p in paths:
         out["cog_bytes"] += Path(p).stat().st_size
         valid, errors, warns = cog_validate(str(p), quiet=True)
@@ -329,7 +373,7 @@ def child_e2e(spec: dict) -> dict:
     out_path = Path(spec["out_path"])
     if out_path.exists():
         out_path.unlink()
-    load0 = os.getloadavg()[0]
+    load0, psi0, cpu0 = os.getloadavg()[0], cpu_pressure(), _cpu_s()
     t0 = time.perf_counter()
     stack = satsr.open_stack(spec["input"])
     sr = satsr.upscale(stack, model, scale=SCALE, tile=spec["tile"], device="cpu")
@@ -338,6 +382,7 @@ def child_e2e(spec: dict) -> dict:
         _hook_registered(stats)
     paths = write.to_cog(sr, out_path)
     e2e_s = time.perf_counter() - t0
+    e2e_cpu_s = _cpu_s() - cpu0
     rss = _peak_rss()  # before validation (which reads headers only, but keep it out)
     paths = [Path(p) for p in (paths if isinstance(paths, (list, tuple)) else [paths])]
     with rasterio.open(spec["input"]) as f:
@@ -348,8 +393,11 @@ def child_e2e(spec: dict) -> dict:
         "output_shape": [int(v) for v in sr.shape],
         "output_chunks": [int(c[0]) for c in sr.data.chunks],
         "n_output_chunks": int(sr.data.npartitions),
+        "e2e_cpu_s": e2e_cpu_s,
         "loadavg_before": load0,
         "loadavg_after": os.getloadavg()[0],
+        "cpu_pressure_before": psi0,
+        "cpu_pressure_after": cpu_pressure(),
         "write_phases_s": dict(phases),
         "rss_after_imports_mb": rss_imports.get("vmhwm_mb", rss_imports["ru_maxrss_mb"]),
         **rss,
@@ -444,16 +492,23 @@ def child_raw(spec: dict) -> dict:
         for i in range(0, len(pos), BATCH)
     ]
     del x
-    load0 = os.getloadavg()[0]
+    load0, psi0 = os.getloadavg()[0], cpu_pressure()
+    times, cpus = [], []
     with torch.inference_mode():
         model(batches[0])  # warm-up (allocator, oneDNN primitives), not timed
-        t0 = time.perf_counter()
-        for b in batches:
-            model(b)
-        elapsed = time.perf_counter() - t0
+        for _ in range(max(1, spec.get("repeat", 1))):
+            c0, t0 = _cpu_s(), time.perf_counter()
+            for b in batches:
+                model(b)
+            times.append(time.perf_counter() - t0)
+            cpus.append(_cpu_s() - c0)
+    best = min(range(len(times)), key=times.__getitem__)
+    elapsed = times[best]
     raw_s = elapsed * n_total / len(pos)
     return {
         "raw_timed_s": elapsed,
+        "raw_timed_s_all": times,
+        "raw_cpu_s": cpus[best],
         "raw_s": raw_s,
         "raw_tiles_timed": len(pos),
         "raw_tiles_total": n_total,
@@ -461,6 +516,8 @@ def child_raw(spec: dict) -> dict:
         "raw_mpx_s": (size * SCALE) ** 2 / raw_s / 1e6,
         "raw_torch_threads": torch.get_num_threads(),
         "raw_loadavg_before": load0,
+        "raw_cpu_pressure_before": psi0,
+        "raw_cpu_pressure_after": cpu_pressure(),
         **{"raw_" + k: v for k, v in _peak_rss().items()},
     }
 
@@ -507,6 +564,22 @@ def spawn(role: str, spec: dict, scratch: Path, timeout: float | None = None) ->
         Path(result_path).unlink(missing_ok=True)
 
 
+def wait_idle(max_s: float, threshold: float = 5.0) -> float:
+    """Sleep until CPU pressure drops below ``threshold`` percent or ``max_s`` passed; return the time waited."""
+    if max_s <= 0 or cpu_pressure() is None:
+        return 0.0
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < max_s:
+        psi = cpu_pressure()
+        if psi is None or psi < threshold:
+            break
+        time.sleep(2.0)
+    waited = time.perf_counter() - t0
+    if waited > 1:
+        log(f"waited {waited:.0f} s for idle CPUs (pressure now {cpu_pressure()}%)")
+    return waited
+
+
 def parse_sizes(s: str) -> list[int]:
     return [int(v) for v in s.replace(" ", "").split(",") if v]
 
@@ -544,18 +617,37 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
     p.add_argument("--sizes", default="1024,4096,8192", help="input sizes (px, square) for bicubic")
-    p.add_argument("--conv-sizes", default=None,
-                   help="input sizes for the conv net; default: the --sizes up to 4096 (8192 takes 10+ min "
-                        "on 2 cores: ask for it explicitly, e.g. --conv-sizes 1024,4096,8192)")
+    p.add_argument(
+        "--conv-sizes",
+        default=None,
+        help="input sizes for the conv net; default: the --sizes up to 4096 (8192 takes 10+ min "
+        "on 2 cores: ask for it explicitly, e.g. --conv-sizes 1024,4096,8192)",
+    )
     p.add_argument("--models", default=",".join(MODELS), help=f"comma-separated, from {', '.join(MODELS)}")
     p.add_argument("--tile", type=int, default=256, help="tile size in input pixels (pipeline and raw)")
-    p.add_argument("--raw-max-tiles", type=int, default=256,
-                   help="time at most this many tiles in the raw forward (evenly spaced) and extrapolate to "
-                        "the whole image; 0 = every tile")
+    p.add_argument(
+        "--raw-max-tiles",
+        type=int,
+        default=256,
+        help="time at most this many tiles in the raw forward (evenly spaced) and extrapolate to "
+        "the whole image; 0 = every tile",
+    )
     p.add_argument("--no-raw", action="store_true", help="skip the raw-forward measurement")
-    p.add_argument("--profile", default="",
-                   help="comma-separated model:size cases (e.g. conv:4096) to also profile: read only, "
-                        "read+upscale without writing, and to_cog with its phases")
+    p.add_argument("--repeat", type=int, default=1, help="end-to-end runs per case (fresh process each); best time")
+    p.add_argument("--raw-repeat", type=int, default=2, help="passes over the raw tiles (one process); best time")
+    p.add_argument(
+        "--wait-idle",
+        type=float,
+        default=0.0,
+        help="before each measurement wait up to this many seconds for the CPUs to be idle (Linux PSI "
+        "'some avg10' < 5%%), so other jobs on a shared machine disturb less; 0 = do not wait",
+    )
+    p.add_argument(
+        "--profile",
+        default="",
+        help="comma-separated model:size cases (e.g. conv:4096) to also profile: read only, "
+        "read+upscale without writing, and to_cog with its phases",
+    )
     p.add_argument("--data", default=str(DEFAULT_DATA), help="real 3-band uint16 GeoTIFF to mirror-tile")
     p.add_argument("--workdir", default=None, help="scratch folder (default: a new temporary folder)")
     p.add_argument("--keep", action="store_true", help="keep the workdir (inputs, and the COGs) at the end")
@@ -574,8 +666,11 @@ def main(argv: list[str] | None = None) -> int:
         msizes = conv_sizes if m == "conv" else sizes
         plan += [(m, s) for s in msizes]
         if m == "conv" and not args.conv_sizes:
-            skipped += [{"model": m, "size": s, "why": "conv sizes above 4096 run only on request (--conv-sizes)"}
-                        for s in sizes if s > 4096]
+            skipped += [
+                {"model": m, "size": s, "why": "conv sizes above 4096 run only on request (--conv-sizes)"}
+                for s in sizes
+                if s > 4096
+            ]
     profile_cases = set()
     for item in [v for v in args.profile.replace(" ", "").split(",") if v]:
         m, _, s = item.partition(":")
@@ -597,13 +692,23 @@ def main(argv: list[str] | None = None) -> int:
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "command": command,
         "settings": {
-            "tile": args.tile, "scale": SCALE, "raw_batch": BATCH, "raw_max_tiles": args.raw_max_tiles,
-            "models": models, "sizes": sizes, "conv_sizes": conv_sizes, "data": str(Path(args.data).resolve()),
-            "workdir": str(workdir), "device": "cpu",
+            "tile": args.tile,
+            "scale": SCALE,
+            "repeat": args.repeat,
+            "raw_repeat": args.raw_repeat,
+            "wait_idle_s": args.wait_idle,
+            "raw_batch": BATCH,
+            "raw_max_tiles": args.raw_max_tiles,
+            "models": models,
+            "sizes": sizes,
+            "conv_sizes": conv_sizes,
+            "data": str(Path(args.data).resolve()),
+            "workdir": str(workdir),
+            "device": "cpu",
             "conv_model": "conv3x3(3->64)+ReLU, 3x[conv3x3(64->64)+ReLU], conv3x3(64->48), PixelShuffle(4), "
-                          "+ bicubic skip; torch.manual_seed(0); wrap(scale=4, halo=8, bands=3)",
+            "+ bicubic skip; torch.manual_seed(0); wrap(scale=4, halo=8, bands=3)",
             "pipeline_call": f"upscale(open_stack(path), model, scale=4, tile={args.tile}, device='cpu'); "
-                             "to_cog(sr, out) with its defaults",
+            "to_cog(sr, out) with its defaults",
         },
         "targets": {"bicubic_8192_peak_rss_mb_lt": TARGET_RSS_MB, "conv_ratio_ge": TARGET_RATIO},
         "skipped": skipped,
@@ -614,8 +719,12 @@ def main(argv: list[str] | None = None) -> int:
         log(f"machine: {json.dumps(report['machine'])}")
         all_sizes = sorted({s for _, s in plan})
         log(f"making inputs {all_sizes} from {args.data}")
-        gen = spawn("gen", {"data": str(Path(args.data).resolve()), "sizes": all_sizes, "workdir": str(workdir)},
-                    workdir, args.timeout)
+        gen = spawn(
+            "gen",
+            {"data": str(Path(args.data).resolve()), "sizes": all_sizes, "workdir": str(workdir)},
+            workdir,
+            args.timeout,
+        )
         if "error" in gen:
             raise SystemExit(gen["error"])
         report["inputs"] = gen
@@ -624,35 +733,56 @@ def main(argv: list[str] | None = None) -> int:
             log(f"input {d['size']}: {d['path']} ({d['bytes'] / 1e6:.1f} MB{', reused' if d['reused'] else ''})")
 
         for m, s in plan:
-            base = {"model": m, "size": s, "tile": args.tile, "input": inputs[s],
-                    "out_path": str(workdir / f"sr_{m}_{s}_x{SCALE}.tif"), "keep_outputs": args.keep,
-                    "raw_max_tiles": args.raw_max_tiles}
+            base = {
+                "model": m,
+                "size": s,
+                "tile": args.tile,
+                "input": inputs[s],
+                "out_path": str(workdir / f"sr_{m}_{s}_x{SCALE}.tif"),
+                "keep_outputs": args.keep,
+                "raw_max_tiles": args.raw_max_tiles,
+            }
             case = {"model": m, "size": s, "tile": args.tile, "output_px": (s * SCALE) ** 2}
-            log(f"{m}@{s}: end-to-end (fresh process)")
-            e2e = spawn("e2e", base, workdir, args.timeout)
-            if "error" in e2e:
-                case["error"] = e2e["error"]
-            else:
-                case.update(e2e)
-                case["e2e_mpx_s"] = case["output_px"] / e2e["e2e_s"] / 1e6
-                log(f"{m}@{s}: e2e {e2e['e2e_s']:.1f} s, {case['e2e_mpx_s']:.2f} Mpx/s, peak RSS "
-                    f"{e2e['ru_maxrss_mb']:.0f} MB (VmHWM {e2e.get('vmhwm_mb', 0):.0f}), COG "
-                    f"{e2e['cog_bytes'] / 1e6:.0f} MB valid={e2e['cog_valid']}")
+            runs = []
+            for r in range(max(1, args.repeat)):
+                case["waited_for_idle_s"] = case.get("waited_for_idle_s", 0.0) + wait_idle(args.wait_idle)
+                log(f"{m}@{s}: end-to-end run {r + 1}/{max(1, args.repeat)} (fresh process)")
+                e2e = spawn("e2e", base, workdir, args.timeout)
+                if "error" in e2e:
+                    case["error"] = e2e["error"]
+                    break
+                runs.append(e2e)
+                log(
+                    f"{m}@{s}: e2e {e2e['e2e_s']:.1f} s ({e2e['e2e_cpu_s']:.0f} CPU s), "
+                    f"{case['output_px'] / e2e['e2e_s'] / 1e6:.2f} Mpx/s, peak RSS {e2e['ru_maxrss_mb']:.0f} MB "
+                    f"(VmHWM {e2e.get('vmhwm_mb', 0):.0f}), COG {e2e['cog_bytes'] / 1e6:.0f} MB "
+                    f"valid={e2e['cog_valid']}, CPU pressure {e2e.get('cpu_pressure_before')}%"
+                )
+            if runs and "error" not in case:
+                best = min(runs, key=lambda e: e["e2e_s"])
+                case.update(best)
+                case["e2e_s_all"] = [e["e2e_s"] for e in runs]
+                case["ru_maxrss_mb"] = max(e["ru_maxrss_mb"] for e in runs)  # worst case over the repeats
+                case["vmhwm_mb"] = max(e.get("vmhwm_mb", 0.0) for e in runs)
+                case["cog_valid"] = all(e["cog_valid"] for e in runs)
+                case["e2e_mpx_s"] = case["output_px"] / best["e2e_s"] / 1e6
             if not args.no_raw:
-                log(f"{m}@{s}: raw forward (fresh process)")
-                raw = spawn("raw", base, workdir, args.timeout)
+                case["waited_for_idle_s"] += wait_idle(args.wait_idle)
+                log(f"{m}@{s}: raw forward, best of {args.raw_repeat} (fresh process)")
+                raw = spawn("raw", {**base, "repeat": args.raw_repeat}, workdir, args.timeout)
                 if "error" in raw:
                     case["raw_error"] = raw["error"]
                 else:
                     case.update(raw)
-                    log(f"{m}@{s}: raw {raw['raw_mpx_s']:.2f} Mpx/s ({raw['raw_tiles_timed']}/"
-                        f"{raw['raw_tiles_total']} tiles timed)")
+                    log(
+                        f"{m}@{s}: raw {raw['raw_mpx_s']:.2f} Mpx/s ({raw['raw_tiles_timed']}/"
+                        f"{raw['raw_tiles_total']} tiles timed)"
+                    )
             if case.get("e2e_mpx_s") and case.get("raw_mpx_s"):
                 case["ratio"] = case["e2e_mpx_s"] / case["raw_mpx_s"]
             if (m, s) in profile_cases:
                 log(f"{m}@{s}: profile (fresh process)")
-                prof = spawn("profile", {**base, "out_path": str(workdir / f"prof_{m}_{s}.tif")}, workdir,
-                             args.timeout)
+                prof = spawn("profile", {**base, "out_path": str(workdir / f"prof_{m}_{s}.tif")}, workdir, args.timeout)
                 case["profile"] = prof
                 log(f"{m}@{s}: profile {json.dumps(prof)}")
             report["cases"].append(case)
@@ -670,24 +800,34 @@ def main(argv: list[str] | None = None) -> int:
 
         mach = report["machine"]
         print()
-        print(f"satsr pipeline benchmark: scale x{SCALE}, tile {args.tile}, device cpu; {mach.get('cpu_count')} CPUs "
-              f"({mach.get('cpu_model')}), torch {mach.get('torch')} ({mach.get('torch_threads')} threads), "
-              f"GDAL {mach.get('gdal')}")
+        print(
+            f"satsr pipeline benchmark: scale x{SCALE}, tile {args.tile}, device cpu; {mach.get('cpu_count')} CPUs "
+            f"({mach.get('cpu_model')}), torch {mach.get('torch')} ({mach.get('torch_threads')} threads), "
+            f"GDAL {mach.get('gdal')}"
+        )
         print()
         print(table(report["cases"]))
         print()
         print("e2e = open_stack -> upscale -> to_cog (fresh process); Mpx/s counts output pixels (4N)^2, not bands.")
         print(f"raw = model forward only on in-memory float32 {args.tile}x{args.tile} tiles (no halo), batch {BATCH}.")
         if any(c.get("raw_extrapolated") for c in report["cases"]):
-            ex = [f"{c['model']}@{c['size']}: {c['raw_tiles_timed']}/{c['raw_tiles_total']}"
-                  for c in report["cases"] if c.get("raw_extrapolated")]
+            ex = [
+                f"{c['model']}@{c['size']}: {c['raw_tiles_timed']}/{c['raw_tiles_total']}"
+                for c in report["cases"]
+                if c.get("raw_extrapolated")
+            ]
             print(f"* raw timed on an evenly spaced subset of tiles and extrapolated ({'; '.join(ex)}).")
         print("peak RSS = ru_maxrss of the e2e process (VmHWM in the JSON agrees).")
         for c in report["cases"]:
             if c.get("cog_bytes"):
-                print(f"  {c['model']}@{c['size']}: COG {c['cog_bytes'] / 1e6:.0f} MB, overviews "
-                      f"{c.get('cog_overviews')}, forward {fmt(c.get('forward_s'), '.1f')} s and read "
-                      f"{fmt(c.get('read_s'), '.1f')} s thread time")
+                ph = c.get("write_phases_s") or {}
+                print(
+                    f"  {c['model']}@{c['size']}: COG {c['cog_bytes'] / 1e6:.0f} MB, overviews "
+                    f"{c.get('cog_overviews')}; wall: compute+stage write {fmt(ph.get('_store'), '.1f')} s, "
+                    f"COG conversion {fmt(ph.get('_convert_to_cog'), '.1f')} s; thread time: model forward "
+                    f"{fmt(c.get('forward_s'), '.1f')} s, input reads {fmt(c.get('read_s'), '.1f')} s; "
+                    f"RSS after imports {fmt(c.get('rss_after_imports_mb'), '.0f')} MB"
+                )
             if c.get("error"):
                 print(f"  {c['model']}@{c['size']}: {c['error']}")
         for sk in skipped:

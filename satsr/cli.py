@@ -349,7 +349,7 @@ def upscale(
     preview: Path | None,
     no_progress: bool,
 ) -> None:
-    r"""Super-resolve INPUTS and write the result.
+    """Super-resolve INPUTS and write the result.
 
     INPUTS are raster files, quoted glob patterns ("frames/*.tif") or a folder; several frames form a time
     stack (same grid, CRS and bands) and are written one file per frame into the OUTPUT folder.
@@ -359,7 +359,7 @@ def upscale(
       satsr upscale scene.tif -o scene_x4.tif
       satsr upscale "frames/*.tif" -o frames_x4/ --model bicubic --scale 2
       satsr upscale frame.png --crs EPSG:32633 --transform 10,0,500000,0,-10,4200000 -o out.tif
-    """
+    """  # noqa: D301 (\b is click's "do not rewrap" marker)
     import satsr
 
     fmt = fmt or ("zarr" if output.suffix.lower() == ".zarr" else "cog")
@@ -381,10 +381,8 @@ def upscale(
     progress = not no_progress and sys.stderr.isatty()
     start = time.perf_counter()
     if fmt == "zarr":
-        try:
-            from satsr.io.zarr_cube import to_zarr
-        except ImportError as err:
-            raise OutputError("zarr output is not available in this installation; use --format cog") from err
+        from satsr.io.zarr_cube import to_zarr
+
         written = [Path(to_zarr(sr, output, progress=progress))]
     elif fmt == "gtiff":
         from satsr.io.write import to_geotiff
@@ -410,8 +408,13 @@ def upscale(
     if preview is not None:
         from satsr.viz import compare_png
 
-        # Preview from what was written when possible: reading it back is cheaper than running the model again.
-        result = satsr.open_stack(written[0]) if fmt != "zarr" else sr
+        # Preview from what was written: reading it back is cheaper than running the model again.
+        if fmt == "zarr":
+            from satsr.io.zarr_cube import open_zarr
+
+            result = open_zarr(written[0])
+        else:
+            result = satsr.open_stack(written[0])
         click.echo(f"preview: {compare_png(stack, result, preview)}")
 
 

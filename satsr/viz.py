@@ -59,8 +59,13 @@ def _choose_bands(n_bands: int, bands: Sequence[int] | None) -> list[int]:
 def _invalid(values: np.ndarray, nodata: float | None) -> np.ndarray:
     """Per-band mask of nodata, NaN and infinite values."""
     bad = ~np.isfinite(values) if values.dtype.kind == "f" else np.zeros(values.shape, dtype=bool)
-    if nodata is not None and not np.isnan(nodata):
-        bad |= values == np.asarray(nodata).astype(values.dtype)
+    if nodata is None or np.isnan(nodata):
+        return bad
+    if values.dtype.kind in "ui":
+        info = np.iinfo(values.dtype)
+        if not (info.min <= nodata <= info.max and float(nodata).is_integer()):
+            return bad  # a nodata value the dtype cannot hold matches no pixel
+    bad |= values == np.asarray(nodata).astype(values.dtype)
     return bad
 
 

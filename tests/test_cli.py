@@ -13,6 +13,8 @@ from satsr.errors import InputError, SatsrError
 from satsr.models import interp, registry
 
 T = Affine(30.0, 0.0, 500000.0, 0.0, -30.0, 4200000.0)
+# PNG frames and previews carry no georeferencing by design.
+pytestmark = pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
 
 
 @pytest.fixture
@@ -67,7 +69,7 @@ def test_upscale_single_file_to_cog(runner, make_geotiff, out):
         assert sr.shape == (lr.height * 4, lr.width * 4) == (148, 212)
         assert sr.count == 3 and sr.dtypes[0] == "uint16"
         assert sr.crs == lr.crs
-        assert sr.transform.almost_equals(lr.transform * Affine.scale(0.25))
+        assert sr.transform.almost_equals(lr.transform @ Affine.scale(0.25))
         assert sr.bounds == lr.bounds
         assert sr.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
         assert json.loads(sr.tags()["satsr"])["model"] == "bicubic"
@@ -116,6 +118,25 @@ def test_upscale_several_inputs_and_folder_input(runner, make_geotiff, tmp_path,
     result = runner.invoke(main, ["upscale", str(tmp_path / "in"), "-o", str(dest), "-s", "2"])
     assert result.exit_code == 0, result.output
     assert _listing(dest) == ["a.tif", "b.tif"]
+
+
+def test_upscale_to_zarr_with_preview(runner, make_geotiff, tmp_path, out):
+    for i in range(2):
+        make_geotiff(f"frames/f{i}.tif", seed=i, nodata=0)
+    store = out / "sr.zarr"
+    png = out / "p.png"
+    args = ["upscale", str(tmp_path / "frames"), "-o", str(store), "-s", "2", "--preview", str(png)]
+    result = runner.invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert _listing(out) == ["p.png", "sr.zarr"]
+    from satsr.io.zarr_cube import open_zarr
+
+    sr = open_zarr(store)
+    assert sr.shape == (2, 3, 74, 106) and sr.attrs["_FillValue"] == 0
+    with rasterio.open(png) as p:
+        assert p.shape == (74, 2 * 106 + 4)
+    result = runner.invoke(main, ["upscale", str(tmp_path / "frames"), "-o", str(out / "x.tif"), "-f", "zarr"])
+    _assert_one_line_error(result, "--format zarr")
 
 
 def test_upscale_png_with_user_georeferencing(runner, tmp_path, out):
@@ -224,7 +245,9 @@ BAD_INPUTS = [
 def test_bad_input_is_one_line_error_and_writes_nothing(runner, make_geotiff, tmp_path, out, case):
     args, needles = case(make_geotiff, tmp_path, out)
     before = _listing(out)
-    result = runner.invoke(main, ["upscale", *args, "--device", "cpu"] if "--device" not in args else ["upscale", *args])
+    if "--device" not in args:
+        args += ["--device", "cpu"]
+    result = runner.invoke(main, ["upscale", *args])
     _assert_one_line_error(result, *needles)
     assert _listing(out) == before
 
@@ -255,7 +278,7 @@ def test_corrupt_block_found_while_computing_leaves_nothing(runner, make_geotiff
     raw[offset : offset + size] = b"\xff" * size
     src.write_bytes(bytes(raw))
     result = runner.invoke(main, ["upscale", str(src), "-o", str(out / "x.tif"), "--device", "cpu", "--tile", "16"])
-    _assert_one_line_error(result, "corrupt.tif")
+    _assert_one_line_error(result, "corrupt.tif", "read failed")
     assert _listing(out) == []
 
 

@@ -105,6 +105,17 @@ def _parse_time(tags: dict[str, str]) -> np.datetime64 | None:
     return None
 
 
+def _gdal_message(err: BaseException) -> str:
+    """The most specific message of a rasterio error (rasterio 1.4 chains GDAL's own text as the cause)."""
+    msgs = []
+    while err is not None and len(msgs) < 4:
+        text = str(err).strip()
+        if text and "See previous exception" not in text:
+            msgs.append(text)
+        err = err.__cause__ or err.__context__
+    return "; ".join(dict.fromkeys(msgs)) or "unknown GDAL error"
+
+
 def _read_meta(path: str) -> _FrameMeta:
     try:
         with warnings.catch_warnings():
@@ -130,7 +141,7 @@ def _read_meta(path: str) -> _FrameMeta:
                     has_gcps=bool(src.gcps[0]),
                 )
     except RasterioError as err:
-        raise InputError(f"{path}: not a readable raster, or truncated ({err})") from err
+        raise InputError(f"{path}: not a readable raster, or truncated ({_gdal_message(err)})") from err
 
 
 class _StackReader:
@@ -184,7 +195,9 @@ class _StackReader:
                     with rasterio.open(path) as src:
                         out[t - t0] = src.read(list(range(b0 + 1, b1 + 1)), window=window)
             except RasterioError as err:
-                raise InputError(f"{path}: read failed in rows {y0}:{y1}, cols {x0}:{x1} ({err})") from err
+                raise InputError(
+                    f"{path}: read failed in rows {y0}:{y1}, cols {x0}:{x1} ({_gdal_message(err)})"
+                ) from err
         if any(isinstance(r, np.ndarray) for r in rest):
             # numpy applies several index arrays jointly; apply them one axis at a time instead.
             for axis in reversed(range(4)):
@@ -249,7 +262,8 @@ def open_stack(
     -------
     xarray.DataArray
         Dask-backed, dims ``(time, band, y, x)``; coordinates ``x``/``y`` (pixel centres), ``spatial_ref`` (CRS
-        and GDAL transform), ``band`` (1-based), ``description`` (band names), ``source`` (file per frame);
+        and GDAL transform), ``band`` (1-based), ``description`` (band names, ``""`` where the file has none),
+        ``source`` (file per frame);
         ``attrs["_FillValue"]`` holds the nodata value when the files declare one.
 
     Raises
@@ -322,7 +336,7 @@ def open_stack(
         tcoord = np.array([m.time for m in metas], dtype="datetime64[ns]")
     else:
         tcoord = np.arange(n)
-    descriptions = [d or f"band {i + 1}" for i, d in enumerate(first.descriptions)]
+    descriptions = [d or "" for d in first.descriptions]  # "" = none; writers skip empty names
     arr = xr.DataArray(
         data,
         dims=("time", "band", "y", "x"),

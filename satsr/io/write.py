@@ -25,7 +25,6 @@ import numpy as np
 import rasterio
 import rasterio.shutil
 import xarray as xr
-from affine import Affine
 from rasterio.crs import CRS as RioCRS
 from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from rasterio.windows import Window
@@ -45,6 +44,9 @@ STACK_DIMS = ("time", "band", "y", "x")
 # and restores the previous size when the Env exits. 256 MB keeps dirty blocks from piling up in RAM: GDAL's
 # default is 5% of physical memory, gigabytes on a big machine.
 _GDAL_CACHE_BYTES = 256 * 2**20
+# The COG driver's overview pass keeps about twice the block cache in flight plus per-thread buffers (measured:
+# +880 MB peak at 256 MB on 16 threads, +530 MB at 64 MB, and no slower), so it gets a smaller cache.
+_COG_CACHE_BYTES = 64 * 2**20
 _TIFF_SUFFIXES = (".tif", ".tiff")
 _GDAL_DTYPES = frozenset(
     ["uint8", "int8", "uint16", "int16", "uint32", "int32", "uint64", "int64", "float32", "float64"]
@@ -209,54 +211,6 @@ def check_stack(sr: xr.DataArray) -> None:
         raise InputError(f"array {sr.name!r} is empty along {', '.join(empty)}; nothing to write")
 
 
-def grid_of(sr: xr.DataArray) -> Grid:
-    """Grid of ``sr``, trusting the ``x``/``y`` coordinates over a stale ``spatial_ref`` transform.
-
-    :meth:`Grid.from_xarray` prefers the transform stored in ``spatial_ref`` (it is exact), but xarray keeps
-    that scalar coordinate untouched when the array is sliced (``sr.isel(x=slice(100, 200))``), so its origin
-    can be stale. When the centre coordinates disagree with it, the grid is rebuilt from them.
-
-    Parameters
-    ----------
-    sr : xarray.DataArray
-        Array with ``y``/``x`` dims.
-
-    Returns
-    -------
-    Grid
-        Shape, transform and CRS for the array as it is now.
-
-    Raises
-    ------
-    GeoreferenceError
-        When there is neither a stored transform nor regular ``x``/``y`` coordinates.
-    InputError
-        When the ``x``/``y`` coordinates disagree with the stored transform and are not regularly spaced.
-    """
-    grid = Grid.from_xarray(sr)
-    if not (grid.is_rectilinear and "x" in sr.coords and "y" in sr.coords):
-        return grid
-    xs = np.asarray(sr["x"].values)
-    ys = np.asarray(sr["y"].values)
-    if xs.dtype.kind not in "iuf" or ys.dtype.kind not in "iuf":
-        return grid
-    t = grid.transform
-    ex, ey = grid.coords()
-    if _close(xs, ex, t.a) and _close(ys, ey, t.e):
-        return grid
-    # Stale transform: keep the stored pixel size along axes of length 1 (no spacing to measure there).
-    a = float(xs[1] - xs[0]) if xs.size > 1 else t.a
-    e = float(ys[1] - ys[0]) if ys.size > 1 else t.e
-    new = Grid(grid.shape, Affine(a, 0.0, float(xs[0]) - a / 2, 0.0, e, float(ys[0]) - e / 2), grid.crs)
-    nx, ny = new.coords()
-    if not (_close(xs, nx, a) and _close(ys, ny, e)):
-        raise InputError(
-            f"array {sr.name!r}: x/y coordinates are not regularly spaced and do not match the transform in "
-            "spatial_ref; a raster needs a regular grid: resample it first (rioxarray's reproject)"
-        )
-    return new
-
-
 def jsonable(value: Any) -> Any:
     """Convert ``value`` to plain JSON types (NumPy scalars and arrays, tuples, paths, dates...).
 
@@ -322,7 +276,7 @@ def _write_frames(
             f"array {sr.name!r} has dtype {dtype}, which GeoTIFF cannot store; cast it first, e.g. "
             "sr.astype('float32') (float16) or sr.astype('uint8') (bool)"
         )
-    grid = grid_of(sr)
+    grid = Grid.from_xarray(sr)
     nodata = _nodata(sr, dtype)
     descriptions = _descriptions(sr)
     common_tags = {**user_tags, "satsr": _satsr_tag(sr, user_tags)}
@@ -501,7 +455,7 @@ def _convert_to_cog(
     if codec in _PREDICTOR_COMPRESS and dtype.kind in "iuf":
         options["PREDICTOR"] = "YES"  # the driver picks horizontal (integers) or floating-point prediction
     try:
-        with warnings.catch_warnings():
+        with rasterio.Env(GDAL_CACHEMAX=_COG_CACHE_BYTES), warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             rasterio.shutil.copy(os.fspath(stage), os.fspath(dest), driver="COG", **options)
     except RasterioError as err:
@@ -640,12 +594,6 @@ def _aligned(data: Any, blocksize: int) -> da.Array:
         if any(c % blocksize for c in chunks[:-1]):
             new[axis] = -(-max(chunks) // blocksize) * blocksize
     return data.rechunk(new) if new else data
-
-
-def _close(actual: np.ndarray, expected: np.ndarray, step: float) -> bool:
-    return actual.shape == expected.shape and bool(
-        np.allclose(actual, expected, rtol=0.0, atol=1e-6 * max(abs(step), 1e-300))
-    )
 
 
 def _remove_all(paths: Sequence[Path]) -> None:

@@ -23,7 +23,7 @@ from satsr.errors import InputError, OutputError
 from satsr.geo import Grid
 from satsr.io._atomic import atomic_output, require_parent
 from satsr.io.coords import assign_grid
-from satsr.io.write import STACK_DIMS, check_stack, grid_of, jsonable
+from satsr.io.write import STACK_DIMS, check_stack, jsonable
 
 __all__ = ["to_zarr", "open_zarr"]
 
@@ -59,7 +59,7 @@ def to_zarr(sr: xr.DataArray, path: PathLike, *, progress: bool = False) -> Path
     Raises
     ------
     InputError
-        When ``sr`` does not have dims ``(time, band, y, x)`` or has irregular ``x``/``y`` coordinates.
+        When ``sr`` does not have dims ``(time, band, y, x)``.
     GeoreferenceError
         When the array has no usable grid.
     OutputError
@@ -74,7 +74,7 @@ def to_zarr(sr: xr.DataArray, path: PathLike, *, progress: bool = False) -> Path
     to lists, numbers and strings rather than failing the write.
     """
     check_stack(sr)
-    grid = grid_of(sr)
+    grid = Grid.from_xarray(sr)
     path = Path(os.fspath(path))
     _check_target(path)
     name = _variable_name(sr)
@@ -140,7 +140,7 @@ def open_zarr(path: PathLike) -> xr.DataArray:
         raise InputError(f"{path}: variable {name!r} has dims {tuple(arr.dims)}, expected {STACK_DIMS}")
     # Coordinates other than x/y are tiny (one value per frame or band): load them now rather than leaving
     # every access to them a dask computation.
-    small = {k: v.load() for k, v in arr.coords.items() if k not in arr.dims and isinstance(v.data, da.Array)}
+    small = {k: _loaded(v) for k, v in arr.coords.items() if k not in arr.dims}
     if small:
         arr = arr.assign_coords(small)
     crs_wkt = arr.attrs.pop("crs_wkt", None)
@@ -153,6 +153,16 @@ def open_zarr(path: PathLike) -> xr.DataArray:
     if "spatial_ref" in arr.coords:
         arr.encoding["grid_mapping"] = "spatial_ref"
     return arr
+
+
+def _loaded(coord: xr.DataArray) -> xr.DataArray:
+    coord = coord.load()
+    values = coord.values
+    # Strings come back variable-length (NumPy StringDType or object); give them the fixed-width dtype that
+    # open_stack produces, so code comparing or concatenating coordinates sees one kind of string.
+    if values.dtype.kind == "T" or (values.dtype.kind == "O" and all(isinstance(v, str) for v in values.flat)):
+        coord = coord.copy(data=np.array(values.tolist(), dtype=str))  # astype(str) refuses StringDType
+    return coord
 
 
 def _check_target(path: Path) -> None:
