@@ -415,7 +415,11 @@ def upscale(
             result = open_zarr(written[0])
         else:
             result = satsr.open_stack(written[0])
-        click.echo(f"preview: {compare_png(stack, result, preview)}")
+        # A centre crop shown at full output resolution: a decimated whole frame would hide the new detail.
+        side = max(1, 1024 // int(sr.attrs.get("satsr_scale", 1)))
+        ch, cw = min(side, h), min(side, w)
+        crop = ((h - ch) // 2, (w - cw) // 2, ch, cw)
+        click.echo(f"preview: {compare_png(stack, result, preview, crop=crop)} (centre {cw} x {ch} px of the input)")
 
 
 @main.command()

@@ -44,8 +44,13 @@ def _frame(da: xr.DataArray, frame: int, what: str) -> xr.DataArray:
     return da.isel(time=slice(t, t + 1))
 
 
-def _choose_bands(n_bands: int, bands: Sequence[int] | None) -> list[int]:
+def _choose_bands(n_bands: int, bands: Sequence[int] | None, names: Sequence[str] = ()) -> list[int]:
     if bands is None:
+        # Natural colour when the band names say which band is red, green and blue (e.g. "B4 red").
+        found = [next((i for i, n in enumerate(names) if colour in str(n).lower().split()), None)
+                 for colour in ("red", "green", "blue")]
+        if None not in found and len(set(found)) == 3:
+            return [int(i) for i in found if i is not None]
         return [0, 1, 2] if n_bands >= 3 else [0]
     sel = [int(b) for b in bands]
     if len(sel) not in (1, 3):
@@ -123,8 +128,9 @@ def compare_png(
     frame : int, default 0
         Time step to show (negative counts from the end).
     bands : sequence of int, optional
-        Zero-based band indices: three for RGB or one for grey. Default the first three bands, or the first
-        band (grey) when there are fewer than three.
+        Zero-based band indices: three for RGB or one for grey. Default: the bands whose descriptions name
+        red, green and blue (natural colour), else the first three bands, or the first band (grey) when there
+        are fewer than three.
     max_size : int, default 1024
         Largest height or width of one panel in pixels; bigger panels are shrunk by an integer stride
         (every ``k``-th super-resolved pixel, ``k`` as small as fits).
@@ -160,7 +166,8 @@ def compare_png(
     if hs % h or ws % w or hs // h != ws // w:
         raise InputError(f"sr size {hs} x {ws} is not one integer multiple of lr size {h} x {w} (rows x cols)")
     s = hs // h
-    sel = _choose_bands(n_b, bands)
+    names = [str(v) for v in lo_f["description"].values] if "description" in lo_f.coords else []
+    sel = _choose_bands(n_b, bands, names)
 
     r0, c0, ch, cw = (0, 0, h, w) if crop is None else (int(v) for v in crop)
     if ch < 1 or cw < 1 or r0 < 0 or c0 < 0 or r0 + ch > h or c0 + cw > w:
