@@ -11,6 +11,7 @@ import xarray as xr
 from torch import nn
 
 from satsr.geo import Grid
+from satsr.io import to_cog, to_zarr
 from satsr.pipeline import Device, upscale
 from satsr.tiling import Blend
 
@@ -60,14 +61,10 @@ class SatsrAccessor:
         progress: bool = False,
     ) -> list[Path]:
         """Alias of :func:`satsr.to_cog` with this array bound."""
-        from satsr.io.write import to_cog
-
         return to_cog(
             self._da, path, compress=compress, overviews=overviews, blocksize=blocksize, tags=tags, progress=progress
         )
 
     def to_zarr(self, path: str | PathLike[str], *, progress: bool = False) -> Path:
         """Alias of :func:`satsr.to_zarr` with this array bound."""
-        from satsr.io.zarr_cube import to_zarr
-
         return to_zarr(self._da, path, progress=progress)

@@ -232,6 +232,11 @@ class Grid:
                 c, a, b, f, d, e = (float(v) for v in str(gt).split())
                 stored = Affine(a, b, c, d, e, f)
         if stored is None:
+            if "x" not in da.coords or "y" not in da.coords:
+                raise GeoreferenceError(
+                    "array has neither x/y coordinates nor a spatial_ref transform; open it with "
+                    "satsr.open_stack, or give it coordinates (satsr.io.coords.assign_grid)"
+                )
             return cls.from_coords(da["x"].values, da["y"].values, crs)
         if "x" not in da.coords or "y" not in da.coords:
             return cls((h, w), stored, crs)

@@ -104,3 +104,10 @@ def test_from_xarray_follows_slicing(make_geotiff):
     assert gs.res == (60.0, 60.0) and gs.transform.c == g.transform.c + 15  # centres of cols 1, 3, ...: 60 m pixels
     sr = satsr.upscale(sub, "nearest", scale=2)
     assert Grid.from_xarray(sr) == g.window(7, 11, 13, 19).zoom(2)
+
+
+def test_from_xarray_without_coordinates_is_refused():
+    import xarray as xr
+
+    with pytest.raises(GeoreferenceError, match="neither x/y coordinates nor a spatial_ref"):
+        Grid.from_xarray(xr.DataArray(np.zeros((1, 3, 4, 4)), dims=("time", "band", "y", "x")))

@@ -231,3 +231,14 @@ def test_cuda_matches_cpu(make_geotiff):
     a = satsr.upscale(da, net, device="cpu").values
     b = satsr.upscale(da, net, device="cuda").values
     assert np.abs(a - b).max() < 1e-4
+
+
+def test_accessor_signatures_match_functions():
+    import inspect
+
+    from satsr.accessor import SatsrAccessor
+
+    for name, func in (("upscale", satsr.upscale), ("to_cog", satsr.to_cog), ("to_zarr", satsr.to_zarr)):
+        f = list(inspect.signature(func).parameters.values())[1:]
+        m = list(inspect.signature(getattr(SatsrAccessor, name)).parameters.values())[1:]
+        assert [(p.name, p.kind, p.default) for p in f] == [(p.name, p.kind, p.default) for p in m], name

@@ -48,6 +48,7 @@ _GDAL_CACHE_BYTES = 256 * 2**20
 # +880 MB peak at 256 MB on 16 threads, +530 MB at 64 MB, and no slower), so it gets a smaller cache.
 _COG_CACHE_BYTES = 64 * 2**20
 _TIFF_SUFFIXES = (".tif", ".tiff")
+_STAGE_OPTIONS: dict[str, Any] = {"compress": "NONE", "SPARSE_OK": "TRUE"}
 _GDAL_DTYPES = frozenset(
     ["uint8", "int8", "uint16", "int16", "uint32", "int32", "uint64", "int64", "float32", "float64"]
     + ["complex64", "complex128"]
@@ -124,6 +125,11 @@ def to_cog(
     coordinate, ``TIFFTAG_DATETIME`` when the time coordinate is a datetime, and a ``satsr`` metadata item
     holding compact JSON: ``model``, ``scale`` (from ``attrs["satsr_model"]``, ``attrs["satsr_scale"]``),
     ``version`` and ``tags``.
+
+    Disk space: all time steps are first streamed, in one pass over the dask graph, into uncompressed
+    intermediate GeoTIFFs (hidden files next to the outputs), then converted one by one; plan for the
+    uncompressed size of the whole stack plus one compressed frame. :func:`to_geotiff` needs no
+    intermediate.
 
     Examples
     --------
@@ -305,9 +311,9 @@ def _write_frames(
     if profile["count"] > 1:
         profile["interleave"] = "pixel"
     if cog:
-        # Intermediate file: uncompressed (the fastest to write and for the COG driver to re-read) and sparse,
-        # so GDAL does not fill never-written blocks with zeros only for us to overwrite them.
-        profile.update(compress="NONE", SPARSE_OK="TRUE")
+        # Intermediate file: uncompressed (the fastest to write and for the COG driver to re-read) and sparse
+        # (blocks that are all nodata take no disk space).
+        profile.update(_STAGE_OPTIONS)
     else:
         profile.update(compress=codec, NUM_THREADS="ALL_CPUS")
         if codec in _PREDICTOR_COMPRESS and dtype.kind in "iuf":
@@ -372,9 +378,13 @@ class _FrameWriter:
         self._ds: Any = None
 
     def _open(self) -> None:
-        with warnings.catch_warnings():
-            # Pixel-coordinate outputs have no CRS and maybe the identity transform; that is intended here.
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        if self.profile["crs"] is None:
+            # Pixel-coordinate output (intended): silence rasterio's warning. Only here, because
+            # catch_warnings swaps process-wide filters and this runs in dask worker threads.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", NotGeoreferencedWarning)
+                ds = rasterio.open(self.path, "w", **self.profile)
+        else:
             ds = rasterio.open(self.path, "w", **self.profile)
         try:
             if self.descriptions is not None:

@@ -81,7 +81,6 @@ def to_zarr(sr: xr.DataArray, path: PathLike, *, progress: bool = False) -> Path
     arr = _prepare(sr, grid)
     ds = arr.to_dataset(name=name)
     ds.attrs[VARIABLE_ATTR] = name
-    encoding = {name: {"chunks": tuple(c[0] for c in arr.data.chunks)}}
     bar: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
     if progress:
         from tqdm.dask import TqdmCallback
@@ -89,7 +88,7 @@ def to_zarr(sr: xr.DataArray, path: PathLike, *, progress: bool = False) -> Path
         bar = TqdmCallback(desc="writing zarr", unit="task")
     try:
         with atomic_output(path) as tmp, bar:
-            ds.to_zarr(tmp, mode="w-", zarr_format=3, consolidated=False, encoding=encoding, compute=True)
+            ds.to_zarr(tmp, mode="w-", zarr_format=3, consolidated=False, compute=True)
     except OutputError:
         raise
     except OSError as err:
@@ -204,12 +203,24 @@ def _prepare(sr: xr.DataArray, grid: Grid) -> xr.DataArray:
         data = data.rechunk(want)
     arr = sr.copy(data=data)
     if grid.is_rectilinear:
-        # Rewrites x/y and spatial_ref from the grid, so a spatial_ref left stale by slicing is not stored.
+        # Rewrites x/y and spatial_ref from the grid, so a spatial_ref left stale by slicing is not stored;
+        # the caller's own attributes on x/y are kept next to those assign_grid sets.
         arr = assign_grid(arr, grid)
-    # Fixed-width NumPy strings have no zarr v3 specification (zarr warns); variable-length ones do.
-    strings = {k: v.astype(object) for k, v in arr.coords.items() if v.dtype.kind == "U"}
-    if strings:
-        arr = arr.assign_coords(strings)
+        for axis in ("x", "y"):
+            if axis in sr.coords:
+                arr.coords[axis].variable.attrs = {**sr.coords[axis].attrs, **arr.coords[axis].attrs}
+    small = {}
+    for key, coord in arr.coords.items():
+        if key in arr.dims:
+            continue
+        if isinstance(coord.data, da.Array):
+            # Per-frame or per-band values: tiny. xarray would load dask object arrays anyway, with a warning.
+            coord = coord.load()
+        if coord.dtype.kind in "UT":
+            # Fixed-width NumPy strings have no zarr v3 specification (zarr warns); variable-length ones do.
+            coord = coord.astype(object)
+        small[key] = coord
+    arr = arr.assign_coords(small)
     attrs = {k: jsonable(v) for k, v in sr.attrs.items() if k not in _ENCODING_ATTRS}
     t = grid.transform
     attrs["transform"] = [float(v) for v in (t.a, t.b, t.c, t.d, t.e, t.f)]
@@ -221,7 +232,12 @@ def _prepare(sr: xr.DataArray, grid: Grid) -> xr.DataArray:
     for key in list(arr.coords):
         var = arr.coords[key].variable  # the copy's own variable: editing it leaves ``sr`` alone
         var.attrs = {k: jsonable(v) for k, v in var.attrs.items()}
-        # Encodings inherited from an earlier read (chunks, compressors, units) would fight the new layout.
-        var.encoding = {}
-    arr.encoding = {"grid_mapping": "spatial_ref"} if "spatial_ref" in arr.coords else {}
+        # Encodings inherited from an earlier read (chunks, compressors, units) would fight the new layout;
+        # no fill value on coordinates (xarray gives float ones NaN, which would come back as an attribute).
+        var.encoding = {"_FillValue": None} if var.dtype.kind in "fc" else {}
+    # Set on the variable rather than passed as to_zarr(encoding=...), which *replaces* the variable's
+    # encoding and so would drop grid_mapping.
+    arr.encoding = {"chunks": tuple(c[0] for c in arr.data.chunks)}
+    if "spatial_ref" in arr.coords:
+        arr.encoding["grid_mapping"] = "spatial_ref"
     return arr
