@@ -30,6 +30,7 @@ def shared_data() -> Path:
 
 
 MakeGeoTiff = Callable[..., Path]
+UTM_30M = Affine(30.0, 0.0, 500000.0, 0.0, -30.0, 4200000.0)
 
 
 @pytest.fixture
@@ -47,7 +48,7 @@ def make_geotiff(tmp_path: Path) -> MakeGeoTiff:
         shape: Sequence[int] = (3, 37, 53),
         dtype: str = "uint16",
         crs: str | None = "EPSG:32621",
-        transform: Affine | None = Affine(30.0, 0.0, 500000.0, 0.0, -30.0, 4200000.0),
+        transform: Affine | None = UTM_30M,
         nodata: float | None = None,
         descriptions: Sequence[str] | None = None,
         datetime: str | None = None,

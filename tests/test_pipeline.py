@@ -34,7 +34,8 @@ def _stack(img: np.ndarray) -> xr.DataArray:
 
     from satsr.io.coords import assign_grid
 
-    da = xr.DataArray(img[None], dims=("time", "band", "y", "x"), coords={"time": [0], "band": [1, 2, 3][: img.shape[0]]})
+    coords = {"time": [0], "band": [1, 2, 3][: img.shape[0]]}
+    da = xr.DataArray(img[None], dims=("time", "band", "y", "x"), coords=coords)
     return assign_grid(da, Grid(img.shape[1:], Affine(10, 0, 1000, 0, -10, 5000), "EPSG:32633"))
 
 
@@ -143,7 +144,8 @@ def test_valid_pixel_equal_to_nodata_is_nudged(make_geotiff):
 @pytest.mark.slow
 def test_sr_reprojects_onto_input_within_0_01_px(shared_data):
     """Area-averaging the SR back by `scale` re-aligns with the real LR scene (phase correlation)."""
-    da = satsr.open_stack(shared_data / "geotiff" / "landsat8_rgb_30m_uint16.tif").isel(y=slice(600, 856), x=slice(700, 956))
+    da = satsr.open_stack(shared_data / "geotiff" / "landsat8_rgb_30m_uint16.tif")
+    da = da.isel(y=slice(600, 856), x=slice(700, 956))
     for model in ("bicubic", "bilinear", "nearest"):
         sr = satsr.upscale(da, model, scale=4, tile=100).values[0].astype(np.float64)
         back = sr.reshape(3, 256, 4, 256, 4).mean(axis=(2, 4))
@@ -181,8 +183,8 @@ def test_registered_model_is_built_once_per_process(make_geotiff):
         return models.interp.Interpolate(2, "bicubic")
 
     da = satsr.open_stack(make_geotiff("c.tif", shape=(3, 70, 70)))
-    satsr.upscale(da, "test-counting-bicubic", tile=16, batch_size=1).values
-    satsr.upscale(da, "test-counting-bicubic", tile=32, batch_size=1).values
+    satsr.upscale(da, "test-counting-bicubic", tile=16, batch_size=1).compute()
+    satsr.upscale(da, "test-counting-bicubic", tile=32, batch_size=1).compute()
     assert len(calls) == 1
 
 
