@@ -60,37 +60,45 @@ class Radiometry:
                 raise InputError(f"nodata {self.nodata} does not fit data type {dt}")
 
     @property
-    def _affine(self) -> tuple[float, float]:
-        """``(gain, offset)`` with ``model = stored * gain + offset``."""
+    def stored_range(self) -> tuple[float, float] | None:
+        """Stored values mapped to ``model_range``; ``None`` when values pass through unchanged."""
         if self.value_range is not None:
-            lo, hi = self.value_range
-        elif self.dtype.kind in "ui":
+            return float(self.value_range[0]), float(self.value_range[1])
+        if self.dtype.kind in "ui":
             info = np.iinfo(self.dtype)
-            lo, hi = float(info.min), float(info.max)
-        else:
-            return 1.0, 0.0
-        mlo, mhi = self.model_range
-        gain = (mhi - mlo) / (hi - lo)
-        return gain, mlo - lo * gain
+            return float(info.min), float(info.max)
+        return None
 
     def to_model(self, arr: np.ndarray) -> np.ndarray:
         """Stored values to float32 model values (nodata untouched: mask and fill separately)."""
-        gain, offset = self._affine
         out = arr.astype(np.float32)
-        if (gain, offset) != (1.0, 0.0):
-            out *= np.float32(gain)
-            out += np.float32(offset)
+        rng = self.stored_range
+        if rng is not None:
+            (lo, hi), (mlo, mhi) = rng, self.model_range
+            out -= np.float32(lo)
+            out *= np.float32((mhi - mlo) / (hi - lo))
+            out += np.float32(mlo)
         return out
 
     def from_model(self, arr: np.ndarray) -> np.ndarray:
-        """Float model values back to the stored dtype: inverse map, then round and clip for integers."""
-        gain, offset = self._affine
-        # float64 for the inverse so that int32 data round-trip exactly.
-        out = (arr.astype(np.float64) - offset) / gain if (gain, offset) != (1.0, 0.0) else arr
+        """Float model values back to the stored dtype: inverse map, then round and clip for integers.
+
+        ``arr`` (float32) may be overwritten: blocks are large, so the arithmetic is done in place.
+        """
+        # float32 holds 8/16-bit values with room to round correctly; 32-bit integers need float64.
+        work = arr.astype(np.float64) if self.dtype.itemsize >= 4 and self.dtype.kind in "ui" else arr
+        rng = self.stored_range
+        if rng is not None:
+            (lo, hi), (mlo, mhi) = rng, self.model_range
+            # Multiply by the span (exact for integer ranges): dividing by a rounded gain misrounds halves.
+            work -= work.dtype.type(mlo)
+            work *= work.dtype.type((hi - lo) / (mhi - mlo))
+            work += work.dtype.type(lo)
         if self.dtype.kind in "ui":
             info = np.iinfo(self.dtype)
-            return np.clip(np.rint(out), info.min, info.max).astype(self.dtype)
-        return out.astype(self.dtype)
+            np.rint(work, out=work)
+            np.clip(work, info.min, info.max, out=work)
+        return work.astype(self.dtype, copy=False)
 
     def fill_value(self) -> float:
         """Value written where the output is nodata (``nodata``, or NaN for float data without one)."""

@@ -52,3 +52,11 @@ def test_nodata_mask_and_fill():
 def test_upsample_mask():
     m = np.array([[True, False]])
     np.testing.assert_array_equal(upsample_mask(m, 2), [[1, 1, 0, 0], [1, 1, 0, 0]])
+
+
+def test_non_unit_model_range_round_trip():
+    r = Radiometry("uint8", model_range=(-1.0, 1.0))
+    a = np.arange(256, dtype=np.uint8)
+    m = r.to_model(a)
+    assert m.min() == -1.0 and m.max() == 1.0
+    np.testing.assert_array_equal(r.from_model(m), a)
