@@ -419,7 +419,7 @@ class _NullSink:
 
 
 def child_profile(spec: dict) -> dict:
-    """Phase breakdown for one case: read only; read + upscale (no write); read + upscale + to_cog."""
+    """Phase breakdown for one case: read only; read + upscale (no write), threaded and synchronous; to_cog."""
     import dask
     import dask.array as dska
 
@@ -437,10 +437,10 @@ def child_profile(spec: dict) -> dict:
 
     # 2. read + upscale, results dropped (no GeoTIFF, no COG)
     stats = _instrument(model)
-    if isinstance(model, str):
-        _hook_registered(stats)
     stack = satsr.open_stack(spec["input"])
     sr = satsr.upscale(stack, model, scale=SCALE, tile=spec["tile"], device="cpu")
+    if isinstance(model, str):
+        _hook_registered(stats)  # the registered model's runner exists once upscale has been called
     t0 = time.perf_counter()
     dska.store(sr.data, _NullSink(), lock=False)
     res["upscale_only_s"] = time.perf_counter() - t0
@@ -448,6 +448,17 @@ def child_profile(spec: dict) -> dict:
     res["upscale_only_read_s"] = stats["read_s"]
     res["forward_calls"] = stats["forward_calls"]
     res["dask_scheduler"] = str(dask.config.get("scheduler", None))
+
+    # 2b. the same with dask's synchronous scheduler: one task at a time, so the forward has the cores to itself
+    #     (no NumPy work of another block beside it) but nothing overlaps; tells contention from overlap.
+    fwd0 = stats["forward_s"]
+    stack = satsr.open_stack(spec["input"])
+    sr = satsr.upscale(stack, model, scale=SCALE, tile=spec["tile"], device="cpu")
+    t0 = time.perf_counter()
+    with dask.config.set(scheduler="synchronous"):
+        dska.store(sr.data, _NullSink(), lock=False)
+    res["upscale_only_sync_s"] = time.perf_counter() - t0
+    res["upscale_only_sync_forward_s"] = stats["forward_s"] - fwd0
 
     # 3. full: + to_cog (timing the writer's phases by wrapping its module functions when they exist)
     phases = _time_write_phases(write)
@@ -580,6 +591,20 @@ def wait_idle(max_s: float, threshold: float = 5.0) -> float:
     return waited
 
 
+def source_state() -> dict:
+    """Commit of the checkout and whether ``satsr/`` has uncommitted changes (read-only git calls)."""
+
+    def git(*a: str) -> str | None:
+        try:
+            out = subprocess.run(["git", *a], cwd=REPO, capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return out.stdout.strip() if out.returncode == 0 else None
+
+    dirty = git("status", "--porcelain", "--", "satsr")
+    return {"commit": git("rev-parse", "HEAD"), "satsr_dirty": None if dirty is None else bool(dirty)}
+
+
 def parse_sizes(s: str) -> list[int]:
     return [int(v) for v in s.replace(" ", "").split(",") if v]
 
@@ -649,10 +674,10 @@ def main(argv: list[str] | None = None) -> int:
         "read+upscale without writing, and to_cog with its phases",
     )
     p.add_argument("--data", default=str(DEFAULT_DATA), help="real 3-band uint16 GeoTIFF to mirror-tile")
-    p.add_argument("--workdir", default=None, help="scratch folder (default: a new temporary folder)")
+    p.add_argument("--workdir", default=None, help="scratch folder; a new temporary one when not given")
     p.add_argument("--keep", action="store_true", help="keep the workdir (inputs, and the COGs) at the end")
     p.add_argument("--out", default=str(DEFAULT_OUT), help="JSON results file")
-    p.add_argument("--timeout", type=float, default=None, help="seconds per child process (default: none)")
+    p.add_argument("--timeout", type=float, default=None, help="seconds per child process; no limit when not given")
     args = p.parse_args(argv)
 
     models = [m for m in args.models.replace(" ", "").split(",") if m]
@@ -716,6 +741,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     try:
         report["machine"] = spawn("info", {}, workdir)
+        report["source"] = source_state()
         log(f"machine: {json.dumps(report['machine'])}")
         all_sizes = sorted({s for _, s in plan})
         log(f"making inputs {all_sizes} from {args.data}")

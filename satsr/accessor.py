@@ -55,6 +55,7 @@ class SatsrAccessor:
         path: str | PathLike[str],
         *,
         compress: str = "deflate",
+        level: int | None = None,
         overviews: bool = True,
         blocksize: int = 512,
         tags: dict[str, str] | None = None,
@@ -62,7 +63,8 @@ class SatsrAccessor:
     ) -> list[Path]:
         """Alias of :func:`satsr.to_cog` with this array bound."""
         return to_cog(
-            self._da, path, compress=compress, overviews=overviews, blocksize=blocksize, tags=tags, progress=progress
+            self._da, path, compress=compress, level=level, overviews=overviews, blocksize=blocksize, tags=tags,
+            progress=progress,
         )
 
     def to_zarr(self, path: str | PathLike[str], *, progress: bool = False) -> Path:

@@ -307,6 +307,11 @@ def main(ctx: click.Context, debug: bool) -> None:
     help="GeoTIFF codec for cog/gtiff: deflate, lzw, zstd, lzma, none, ...",
 )
 @click.option(
+    "--level", type=int, default=None,
+    help="Compression level for deflate (1-12) or zstd (1-22). Default 1, the fastest; higher levels gain "
+    "little on imagery.",
+)
+@click.option(
     "--value-range", type=(float, float), default=None, metavar="LOW HIGH",
     help="Stored values that map to the model's 0..1; default the full range of the integer type (floats: as "
     "is). E.g. --value-range 0 10000 for Sentinel-2 reflectance.",
@@ -342,6 +347,7 @@ def upscale(
     device: str,
     fmt: str | None,
     compress: str,
+    level: int | None,
     value_range: tuple[float, float] | None,
     crs: str | None,
     transform: tuple[float, ...] | None,
@@ -387,11 +393,11 @@ def upscale(
     elif fmt == "gtiff":
         from satsr.io.write import to_geotiff
 
-        written = to_geotiff(sr, output, compress=compress, progress=progress)
+        written = to_geotiff(sr, output, compress=compress, level=level, progress=progress)
     else:
         from satsr.io.write import to_cog
 
-        written = to_cog(sr, output, compress=compress, progress=progress)
+        written = to_cog(sr, output, compress=compress, level=level, progress=progress)
     elapsed = time.perf_counter() - start
 
     shown = written if len(written) <= _LIST_LIMIT else [*written[:3], None, written[-1]]

@@ -409,3 +409,29 @@ def test_atomic_output_replaces_folders_and_checks_parent(tmp_path):
         with atomic_output(tmp_path / "empty.tif"):
             pass
     assert listing(tmp_path) == ["s.zarr"]
+
+
+def test_compression_level_is_applied_and_checked(tmp_path):
+    import rasterio as _rio
+
+    from satsr.errors import InputError as _InputError
+    from satsr.io.read import open_stack as _open
+    from satsr.io.write import to_cog as _to_cog
+    from satsr.io.write import to_geotiff as _to_geotiff
+
+    src = tmp_path / "lv.tif"
+    data = (np.add.outer(np.arange(300), np.arange(320)) % 251).astype("uint8")[None]
+    with _rio.open(src, "w", driver="GTiff", width=320, height=300, count=1, dtype="uint8", crs="EPSG:32633",
+                   transform=_rio.Affine(10, 0, 0, 0, -10, 0)) as dst:
+        dst.write(data)
+    da_ = _open(src)
+    fast = _to_cog(da_, tmp_path / "fast.tif")[0]
+    small = _to_cog(da_, tmp_path / "small.tif", level=9)[0]
+    with _rio.open(fast) as a, _rio.open(small) as b:
+        np.testing.assert_array_equal(a.read(), b.read())
+    assert small.stat().st_size <= fast.stat().st_size
+    with pytest.raises(_InputError, match="out of range for deflate"):
+        _to_cog(da_, tmp_path / "bad.tif", level=13)
+    with pytest.raises(_InputError, match="takes no level"):
+        _to_geotiff(da_, tmp_path / "bad.tif", compress="lzw", level=3)
+    assert not (tmp_path / "bad.tif").exists()
