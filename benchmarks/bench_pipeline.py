@@ -121,7 +121,7 @@ def _build_model(name: str, *, for_pipeline: bool):
     if name == "conv":
         torch.manual_seed(0)
         net = _conv_net_class()(scale=SCALE, bands=3, feats=64)
-        return satsr.models.wrap(net, scale=SCALE, halo=8, bands=3, name="conv5x64")
+        return satsr.models.wrap(net, scale=SCALE, halo=5, bands=3, name="conv5x64")  # 5 conv3x3: radius 5
     raise SystemExit(f"unknown model {name!r} (choose from {', '.join(MODELS)})")
 
 
@@ -731,7 +731,7 @@ def main(argv: list[str] | None = None) -> int:
             "workdir": str(workdir),
             "device": "cpu",
             "conv_model": "conv3x3(3->64)+ReLU, 3x[conv3x3(64->64)+ReLU], conv3x3(64->48), PixelShuffle(4), "
-            "+ bicubic skip; torch.manual_seed(0); wrap(scale=4, halo=8, bands=3)",
+            "+ bicubic skip; torch.manual_seed(0); wrap(scale=4, halo=5, bands=3)",
             "pipeline_call": f"upscale(open_stack(path), model, scale=4, tile={args.tile}, device='cpu'); "
             "to_cog(sr, out) with its defaults",
         },
