@@ -8,8 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import rasterio
 from affine import Affine
+
+from satsr.testing import UTM_30M, write_geotiff
 
 SHARED_DATA = Path(os.environ.get("SATSR_TEST_DATA", Path(__file__).resolve().parents[1] / ".." / "shared" / "data"))
 
@@ -30,7 +31,6 @@ def shared_data() -> Path:
 
 
 MakeGeoTiff = Callable[..., Path]
-UTM_30M = Affine(30.0, 0.0, 500000.0, 0.0, -30.0, 4200000.0)
 
 
 @pytest.fixture
@@ -62,21 +62,9 @@ def make_geotiff(tmp_path: Path) -> MakeGeoTiff:
             else:
                 hi = min(np.iinfo(dtype).max, 60000)
                 data = rng.integers(1, hi, size=shape).astype(dtype)
-        path = tmp_path / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        profile = dict(
-            driver="GTiff", width=data.shape[2], height=data.shape[1], count=data.shape[0], dtype=data.dtype,
-            crs=crs, transform=transform, nodata=nodata,
+        return write_geotiff(
+            tmp_path / name, data, crs=crs, transform=transform, nodata=nodata, descriptions=descriptions,
+            datetime=datetime, tiled=tiled,
         )
-        if tiled:
-            profile.update(tiled=True, blockxsize=16, blockysize=16)
-        with rasterio.open(path, "w", **profile) as dst:
-            dst.write(data)
-            if descriptions:
-                for i, d in enumerate(descriptions, 1):
-                    dst.set_band_description(i, d)
-            if datetime:
-                dst.update_tags(TIFFTAG_DATETIME=datetime)
-        return path
 
     return make

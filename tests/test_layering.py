@@ -15,6 +15,7 @@ LAYERS = {
     "models": {"errors", "models"},
     "pipeline": {"errors", "geo", "io", "radiometry", "tiling", "models"},
     "accessor": {"geo", "pipeline", "tiling", "io"},
+    "testing": {"errors", "geo", "io"},
     "viz": {"errors", "geo", "io", "pipeline", "radiometry"},
     "cli": {"errors", "geo", "io", "pipeline", "models", "viz", "accessor"},
 }

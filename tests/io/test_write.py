@@ -22,36 +22,13 @@ from satsr.io._atomic import atomic_output
 from satsr.io.coords import assign_grid
 from satsr.io.read import open_stack
 from satsr.io.write import package_version, to_cog, to_geotiff
+from satsr.testing import write_geotiff
 
 T0 = Affine(30.0, 0.0, 500000.0, 0.0, -30.0, 4200000.0)
 BANDS = ("red", "green", "nir")
 
 
-def write_tif(
-    path: Path,
-    data: np.ndarray,
-    *,
-    crs: str | None = "EPSG:32621",
-    transform: Affine | None = T0,
-    nodata: float | None = None,
-    descriptions: tuple[str, ...] | None = None,
-    datetime: str | None = None,
-) -> Path:
-    """Write a small real GeoTIFF (bands, rows, cols)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    profile = dict(
-        driver="GTiff", width=data.shape[2], height=data.shape[1], count=data.shape[0], dtype=data.dtype,
-        crs=crs, transform=transform, nodata=nodata,
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NotGeoreferencedWarning)
-        with rasterio.open(path, "w", **profile) as dst:
-            dst.write(data)
-            for i, name in enumerate(descriptions or (), start=1):
-                dst.set_band_description(i, name)
-            if datetime:
-                dst.update_tags(TIFFTAG_DATETIME=datetime)
-    return path
+write_tif = write_geotiff
 
 
 def random_frame(shape: tuple[int, int, int], dtype: str, seed: int) -> np.ndarray:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import pathlib
-import warnings
 from pathlib import Path
 
 import dask.array as dska
@@ -13,42 +12,18 @@ import pytest
 import rasterio
 import xarray as xr
 from affine import Affine
-from rasterio.errors import NotGeoreferencedWarning
 
 from satsr.errors import InputError, OutputError
 from satsr.geo import Grid
 from satsr.io.coords import assign_grid
 from satsr.io.read import open_stack
 from satsr.io.zarr_cube import open_zarr, to_zarr
+from satsr.testing import write_geotiff
 
 T0 = Affine(30.0, 0.0, 500000.0, 0.0, -30.0, 4200000.0)
 
 
-def write_tif(
-    path: Path,
-    data: np.ndarray,
-    *,
-    crs: str | None = "EPSG:32621",
-    transform: Affine | None = T0,
-    nodata: float | None = None,
-    descriptions: tuple[str, ...] | None = None,
-    datetime: str | None = None,
-) -> Path:
-    """Write a small real GeoTIFF (bands, rows, cols)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    profile = dict(
-        driver="GTiff", width=data.shape[2], height=data.shape[1], count=data.shape[0], dtype=data.dtype,
-        crs=crs, transform=transform, nodata=nodata,
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NotGeoreferencedWarning)
-        with rasterio.open(path, "w", **profile) as dst:
-            dst.write(data)
-            for i, name in enumerate(descriptions or (), start=1):
-                dst.set_band_description(i, name)
-            if datetime:
-                dst.update_tags(TIFFTAG_DATETIME=datetime)
-    return path
+write_tif = write_geotiff
 
 
 @pytest.fixture
