@@ -32,6 +32,7 @@ from rasterio.windows import Window
 from satsr.errors import InputError, OutputError
 from satsr.geo import Grid
 from satsr.io._atomic import atomic_output, remove_path, require_parent, temp_sibling
+from satsr.io._overviews import OverviewPyramid, overview_factors
 
 __all__ = ["to_cog", "to_geotiff"]
 
@@ -341,9 +342,13 @@ def _write_frames(
             if cog:
                 stages = [temp_sibling(p, "stage") for p in outputs]
                 stack.callback(_remove_all, stages)
+                pyramids = _pyramids(stages, profile, data, blocksize, overviews, nodata)
+                for pyr in pyramids:
+                    if pyr is not None:
+                        stack.callback(_remove_all, [*pyr.paths, _vrt_path(pyr.base)])
                 writers = [
-                    _FrameWriter(s, p, profile, descriptions, t)
-                    for s, p, t in zip(stages, outputs, frame_tags)
+                    _FrameWriter(s, p, profile, descriptions, t, pyr)
+                    for s, p, t, pyr in zip(stages, outputs, frame_tags, pyramids)
                 ]
             else:
                 writers = [
@@ -352,9 +357,12 @@ def _write_frames(
                 ]
             _store([data[i] for i in range(len(outputs))], writers, progress)
             if cog:
-                for stage, final, out in zip(stages, finals, outputs):
-                    _convert_to_cog(stage, final, out, codec, level, blocksize, overviews, dtype)
-                    remove_path(stage)  # free the disk space before the next frame's conversion
+                for stage, final, out, pyr, w in zip(stages, finals, outputs, pyramids, writers):
+                    source = stage
+                    if pyr is not None:
+                        source = pyr.write_vrt(_vrt_path(stage), stage, descriptions, w.tags)
+                    _convert_to_cog(source, final, out, codec, level, blocksize, overviews, dtype, pyr is not None)
+                    _remove_all([stage, *(pyr.paths if pyr is not None else ())])  # free disk space early
     except BaseException:
         if made_folder:
             with contextlib.suppress(OSError):
@@ -378,6 +386,7 @@ class _FrameWriter:
         profile: Mapping[str, Any],
         descriptions: Sequence[str] | None,
         tags: Mapping[str, str],
+        pyramid: OverviewPyramid | None = None,
     ) -> None:
         self.path = path
         self.label = label
@@ -388,6 +397,7 @@ class _FrameWriter:
         self.dtype = np.dtype(profile["dtype"])
         self.ndim = 3
         self._remaining = int(np.prod(self.shape))
+        self.pyramid = pyramid
         self._ds: Any = None
 
     def _open(self) -> None:
@@ -419,6 +429,8 @@ class _FrameWriter:
             if self._ds is None:
                 self._open()
             self._ds.write(value, indexes=list(range(b0 + 1, b1 + 1)), window=Window(c0, r0, c1 - c0, r1 - r0))
+            if self.pyramid is not None:
+                self.pyramid.add(value, r0, c0)  # every chunk holds all bands (see _aligned)
         except RasterioError as err:
             raise OutputError(
                 f"{self.label}: writing rows {r0}:{r1}, cols {c0}:{c1} failed ({err}); check free disk space "
@@ -431,10 +443,11 @@ class _FrameWriter:
     def close(self) -> None:
         """Flush and close the dataset (a no-op when it is not open)."""
         ds, self._ds = self._ds, None
-        if ds is None:
-            return
         try:
-            ds.close()
+            if self.pyramid is not None:
+                self.pyramid.close()
+            if ds is not None:
+                ds.close()
         except RasterioError as err:
             raise OutputError(f"{self.label}: flushing the file failed ({err}); check free disk space") from err
 
@@ -472,12 +485,14 @@ def _convert_to_cog(
     blocksize: int,
     overviews: bool,
     dtype: np.dtype,
+    precomputed: bool = False,
 ) -> None:
     """Re-encode the intermediate GeoTIFF as a COG with GDAL's COG driver (copies georeferencing and tags)."""
     options: dict[str, Any] = {
         "COMPRESS": codec,
         "BLOCKSIZE": blocksize,
-        "OVERVIEWS": "AUTO" if overviews else "NONE",
+        # Precomputed overviews (satsr.io._overviews) are copied; otherwise the driver computes them.
+        "OVERVIEWS": ("FORCE_USE_EXISTING" if precomputed else "AUTO") if overviews else "NONE",
         "RESAMPLING": "AVERAGE",
         "NUM_THREADS": "ALL_CPUS",
         "BIGTIFF": "IF_SAFER",
@@ -643,6 +658,31 @@ def _aligned(data: Any, blocksize: int) -> da.Array:
         if any(c % blocksize for c in chunks[:-1]):
             new[axis] = -(-max(chunks) // blocksize) * blocksize
     return data.rechunk(new) if new else data
+
+
+def _vrt_path(stage: Path) -> Path:
+    return stage.with_name(stage.name + ".vrt")
+
+
+def _pyramids(
+    stages: Sequence[Path],
+    profile: Mapping[str, Any],
+    data: da.Array,
+    blocksize: int,
+    overviews: bool,
+    nodata: float | None,
+) -> list[OverviewPyramid | None]:
+    """One overview pyramid per frame, or ``None`` where GDAL must build the overviews itself."""
+    factors = overview_factors((int(profile["height"]), int(profile["width"])), blocksize)
+    if not overviews or not factors:
+        return [None] * len(stages)
+    rows = np.cumsum((0, *data.chunks[2]))[:-1]
+    cols = np.cumsum((0, *data.chunks[3]))[:-1]
+    out: list[OverviewPyramid | None] = []
+    for stage in stages:
+        pyr = OverviewPyramid(stage, profile, factors, nodata)
+        out.append(pyr if pyr.aligned(rows.tolist(), cols.tolist()) else None)
+    return out
 
 
 def _remove_all(paths: Sequence[Path]) -> None:

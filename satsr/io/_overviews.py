@@ -1,0 +1,176 @@
+"""Overviews computed while blocks stream in, handed to GDAL's COG driver through a VRT.
+
+GDAL's COG driver builds overviews by re-reading the whole full-resolution image after it is written, which was
+about 60 % of its conversion time in our measurements. Each block that reaches the writer is in memory anyway:
+its averages at every overview level are cheap to take there (sums and valid counts, 2 x 2 at a time, so nodata
+and NaN are left out of the averages as GDAL's AVERAGE does). The levels go to small GeoTIFFs, and a VRT that
+lists them as ``<Overview>`` sources lets the COG driver copy them (``OVERVIEWS=FORCE_USE_EXISTING``).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import escape, quoteattr
+
+import numpy as np
+import rasterio
+from affine import Affine
+from rasterio.errors import NotGeoreferencedWarning
+from rasterio.windows import Window
+
+__all__ = ["overview_factors", "OverviewPyramid"]
+
+# GDAL's VRT names for numpy dtypes.
+_VRT_TYPES = {
+    "uint8": "Byte", "int8": "Int8", "uint16": "UInt16", "int16": "Int16", "uint32": "UInt32", "int32": "Int32",
+    "uint64": "UInt64", "int64": "Int64", "float32": "Float32", "float64": "Float64",
+}
+
+
+def overview_factors(shape: tuple[int, int], blocksize: int) -> list[int]:
+    """Decimation factors of the COG driver's ``OVERVIEWS=AUTO``: halve until a level fits in one block."""
+    h, w = shape
+    factors: list[int] = []
+    f = 1
+    while max(-(-h // f), -(-w // f)) > blocksize:
+        f *= 2
+        factors.append(f)
+    return factors
+
+
+def _pair_sum(a: np.ndarray, dtype: type) -> np.ndarray:
+    """Sum of 2 x 2 pixel groups over the last two axes (a trailing odd row/column forms its own group)."""
+    c, h, w = a.shape
+    if h % 2 or w % 2:
+        a = np.pad(a, ((0, 0), (0, h % 2), (0, w % 2)))
+    return a.reshape(c, a.shape[1] // 2, 2, a.shape[2] // 2, 2).sum(axis=(2, 4), dtype=dtype)
+
+
+class OverviewPyramid:
+    """Overview levels of one frame, filled block by block.
+
+    Parameters
+    ----------
+    base : pathlib.Path
+        Stage file of the frame; level files are written next to it (``<base>.ovr<factor>.tif``).
+    profile : mapping
+        rasterio profile of the full-resolution stage file.
+    factors : sequence of int
+        Decimation factors, powers of two (see :func:`overview_factors`).
+    nodata : float or None
+        Nodata value of the frame (NaN counts as nodata in float data in any case).
+    """
+
+    def __init__(self, base: Path, profile: Mapping[str, Any], factors: Sequence[int], nodata: float | None) -> None:
+        self.base = base
+        self.profile = dict(profile)
+        self.factors = list(factors)
+        self.nodata = nodata
+        self.dtype = np.dtype(profile["dtype"])
+        self.paths = [base.with_name(f"{base.name}.ovr{f}.tif") for f in self.factors]
+        self._ds: list[Any] = [None] * len(self.factors)
+
+    def aligned(self, row_edges: Sequence[int], col_edges: Sequence[int]) -> bool:
+        """True when every block edge falls on a pixel edge of the coarsest level (needed by :meth:`add`)."""
+        f = self.factors[-1] if self.factors else 1
+        return all(e % f == 0 for e in (*row_edges, *col_edges))
+
+    def add(self, block: np.ndarray, row: int, col: int) -> None:
+        """Average a full-resolution block ``(bands, rows, cols)`` at ``(row, col)`` into every level."""
+        if self.dtype.kind == "f":
+            valid = np.isfinite(block)
+            if self.nodata is not None and not np.isnan(self.nodata):
+                valid &= block != self.nodata
+        elif self.nodata is not None:
+            valid = block != np.asarray(self.nodata).astype(self.dtype)
+        else:
+            valid = None
+        if valid is not None and valid.all():
+            valid = None
+        values = block if valid is None else np.where(valid, block, 0)
+        sums = _pair_sum(values, np.float64)
+        if valid is None:
+            ones = np.ones((1, *block.shape[1:]), np.uint8)
+            counts = _pair_sum(ones, np.int64)
+        else:
+            counts = _pair_sum(valid.astype(np.uint8), np.int64)
+        level = 2
+        for i, f in enumerate(self.factors):
+            while level < f:
+                sums, counts = _pair_sum(sums, np.float64), _pair_sum(counts, np.int64)
+                level *= 2
+            self._write(i, self._mean(sums, counts), row // f, col // f)
+
+    def _mean(self, sums: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = sums / counts
+        empty = np.broadcast_to(counts == 0, mean.shape)
+        if self.dtype.kind in "ui":
+            info = np.iinfo(self.dtype)
+            out = np.clip(np.rint(np.where(empty, 0, mean)), info.min, info.max).astype(self.dtype)
+        else:
+            out = mean.astype(self.dtype)
+        if empty.any():
+            out[empty] = self.nodata if self.nodata is not None else np.nan
+        return out
+
+    def _write(self, i: int, data: np.ndarray, row: int, col: int) -> None:
+        if self._ds[i] is None:
+            f = self.factors[i]
+            h, w = int(self.profile["height"]), int(self.profile["width"])
+            prof = dict(self.profile, height=-(-h // f), width=-(-w // f))
+            prof["transform"] = Affine(*tuple(self.profile["transform"])[:6]) @ Affine.scale(w / prof["width"],
+                                                                                              h / prof["height"])
+            prof["blockxsize"] = prof["blockysize"] = max(16, min(int(self.profile["blockxsize"]), 256))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", NotGeoreferencedWarning)
+                self._ds[i] = rasterio.open(self.paths[i], "w", **prof)
+        self._ds[i].write(data, window=Window(col, row, data.shape[2], data.shape[1]))
+
+    def close(self) -> None:
+        """Close every level file."""
+        for i, ds in enumerate(self._ds):
+            if ds is not None:
+                ds.close()
+                self._ds[i] = None
+
+    def write_vrt(
+        self, path: Path, stage: Path, descriptions: Sequence[str] | None, tags: Mapping[str, str]
+    ) -> Path:
+        """Write a VRT over the stage file with the levels as overviews, carrying nodata, names and tags."""
+        p = self.profile
+        vtype = _VRT_TYPES[self.dtype.name]
+        t = Affine(*tuple(p["transform"])[:6])
+        srs = f"<SRS>{escape(p['crs'].to_wkt())}</SRS>" if p.get("crs") is not None else ""
+        meta = "".join(f"<MDI key={quoteattr(k)}>{escape(str(v))}</MDI>" for k, v in tags.items())
+        bands = []
+        for b in range(1, int(p["count"]) + 1):
+            desc = descriptions[b - 1] if descriptions and b <= len(descriptions) else ""
+            nod = f"<NoDataValue>{_xml_number(self.nodata)}</NoDataValue>" if self.nodata is not None else ""
+            ovr = "".join(
+                f"<Overview><SourceFilename relativeToVRT=\"0\">{escape(os.fspath(q))}</SourceFilename>"
+                f"<SourceBand>{b}</SourceBand></Overview>"
+                for q in self.paths
+            )
+            bands.append(
+                f"<VRTRasterBand dataType=\"{vtype}\" band=\"{b}\"><Description>{escape(desc)}</Description>{nod}"
+                f"<SimpleSource><SourceFilename relativeToVRT=\"0\">{escape(os.fspath(stage))}</SourceFilename>"
+                f"<SourceBand>{b}</SourceBand></SimpleSource>{ovr}</VRTRasterBand>"
+            )
+        xml = (
+            f"<VRTDataset rasterXSize=\"{p['width']}\" rasterYSize=\"{p['height']}\">{srs}"
+            f"<GeoTransform>{', '.join(repr(float(v)) for v in t.to_gdal())}</GeoTransform>"
+            f"<Metadata>{meta}</Metadata>{''.join(bands)}</VRTDataset>"
+        )
+        path.write_text(xml)
+        return path
+
+
+def _xml_number(v: float) -> str:
+    if np.isnan(v):
+        return "nan"
+    return repr(int(v)) if float(v).is_integer() else repr(float(v))
