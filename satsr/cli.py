@@ -22,6 +22,7 @@ from pyproj import CRS
 from pyproj.exceptions import CRSError
 from rasterio.errors import RasterioError
 
+from satsr._version import package_version
 from satsr.errors import InputError, OutputError, SatsrError
 
 __all__ = ["main"]
@@ -30,15 +31,6 @@ _DEBUG_KEY = "satsr.debug"
 _TIFF_SUFFIXES = (".tif", ".tiff")
 #: Output files listed one per line up to this many; beyond it, a summary.
 _LIST_LIMIT = 10
-
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("satsr")
-    except PackageNotFoundError:
-        return "unknown"
 
 
 def _one_line(err: BaseException) -> str:
@@ -252,7 +244,7 @@ def _info_text(info: dict[str, Any]) -> str:
 
 # -- commands ------------------------------------------------------------------------------------------------
 @click.group(cls=_SatsrGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(_version(), "--version", "-V", prog_name="satsr", message="%(prog)s %(version)s")
+@click.version_option(package_version(), "--version", "-V", prog_name="satsr", message="%(prog)s %(version)s")
 @click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line error messages.")
 @click.pass_context
 def main(ctx: click.Context, debug: bool) -> None:

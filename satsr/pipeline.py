@@ -16,7 +16,6 @@ import math
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Literal
 
 import dask.array as dska
@@ -28,23 +27,16 @@ from dask.highlevelgraph import HighLevelGraph
 from torch import nn
 
 from satsr import models as _models
+from satsr._version import package_version
 from satsr.errors import InputError, ModelError
 from satsr.geo import Grid
 from satsr.io.coords import assign_grid
 from satsr.radiometry import Radiometry, fill_nearest, nodata_mask, upsample_mask
 from satsr.tiling import Blend, Stitcher, TilePlan, gather
 
-__all__ = ["upscale", "resolve_device", "satsr_version"]
+__all__ = ["upscale", "resolve_device"]
 
 Device = Literal["auto", "cpu", "cuda"] | str
-
-
-def satsr_version() -> str:
-    """Installed satsr version (``"unknown"`` when run from a source tree that is not installed)."""
-    try:
-        return version("satsr")
-    except PackageNotFoundError:
-        return "unknown"
 
 
 def resolve_device(device: Device | torch.device = "auto") -> torch.device:
@@ -341,7 +333,7 @@ def upscale(
     out.attrs.update(
         satsr_model=spec.name,
         satsr_scale=s,
-        satsr_version=satsr_version(),
+        satsr_version=package_version(),
         satsr_halo=hl,
         satsr_tile=int(tile),
         satsr_blend=blend,

@@ -16,7 +16,6 @@ import threading
 import warnings
 from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ from rasterio.crs import CRS as RioCRS
 from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from rasterio.windows import Window
 
+from satsr._version import package_version
 from satsr.errors import InputError, OutputError
 from satsr.geo import Grid
 from satsr.io._atomic import atomic_output, remove_path, require_parent, temp_sibling
@@ -253,20 +253,6 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, (list, tuple, set, frozenset)):
         return [jsonable(v) for v in value]
     return str(value)
-
-
-def package_version() -> str:
-    """Installed version of satsr, or ``"unknown"`` when running from an uninstalled checkout.
-
-    Returns
-    -------
-    str
-        The version string.
-    """
-    try:
-        return version("satsr")
-    except PackageNotFoundError:
-        return "unknown"
 
 
 # -- the writer -----------------------------------------------------------------------------------------------
