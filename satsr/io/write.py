@@ -361,8 +361,9 @@ class _FrameWriter:
     """``dask.array.store`` target for one frame: creates the GeoTIFF on the first chunk, closes it after the last.
 
     Opening lazily and closing as soon as the frame is complete bounds the open datasets (and their share of
-    GDAL's block cache) to the frames in flight rather than the length of the stack. Calls are serialised by
-    the lock given to ``store``: a GDAL dataset must not be used from two threads at once.
+    GDAL's block cache) to the frames in flight rather than the length of the stack. Writes to one frame are
+    serialised by the writer's own lock (a GDAL dataset must not be used from two threads at once); overview
+    averages are computed outside it.
     """
 
     def __init__(
@@ -384,6 +385,9 @@ class _FrameWriter:
         self.ndim = 3
         self._remaining = int(np.prod(self.shape))
         self.pyramid = pyramid
+        # One lock per frame: a GDAL dataset must not be used from two threads at once, but different frames'
+        # files can be written concurrently.
+        self._lock = threading.Lock()
         self._ds: Any = None
 
     def _open(self) -> None:
@@ -411,20 +415,24 @@ class _FrameWriter:
         key = key + (slice(None),) * (3 - len(key))
         (b0, b1, _), (r0, r1, _), (c0, c1, _) = (k.indices(n) for k, n in zip(key, self.shape))
         value = np.asarray(value)
-        try:
-            if self._ds is None:
-                self._open()
-            self._ds.write(value, indexes=list(range(b0 + 1, b1 + 1)), window=Window(c0, r0, c1 - c0, r1 - r0))
-            if self.pyramid is not None:
-                self.pyramid.add(value, r0, c0)  # every chunk holds all bands (see _aligned)
-        except RasterioError as err:
-            raise OutputError(
-                f"{self.label}: writing rows {r0}:{r1}, cols {c0}:{c1} failed ({err}); check free disk space "
-                "and write permission in that folder"
-            ) from err
-        self._remaining -= value.size
-        if self._remaining <= 0:
-            self.close()
+        # Overview averages are computed outside the lock, so other threads keep writing meanwhile.
+        levels = self.pyramid.reduce(value) if self.pyramid is not None else None  # chunks hold all bands
+        with self._lock:
+            try:
+                if self._ds is None:
+                    self._open()
+                window = Window(c0, r0, c1 - c0, r1 - r0)
+                self._ds.write(value, indexes=list(range(b0 + 1, b1 + 1)), window=window)
+                if levels is not None:
+                    self.pyramid.write(levels, r0, c0)
+            except RasterioError as err:
+                raise OutputError(
+                    f"{self.label}: writing rows {r0}:{r1}, cols {c0}:{c1} failed ({err}); check free disk space "
+                    "and write permission in that folder"
+                ) from err
+            self._remaining -= value.size
+            if self._remaining <= 0:
+                self.close()
 
     def close(self) -> None:
         """Flush and close the dataset (a no-op when it is not open)."""
@@ -445,7 +453,6 @@ class _FrameWriter:
 
 def _store(sources: list[da.Array], writers: list[_FrameWriter], progress: bool) -> None:
     """One ``da.store`` over every frame, so shared upstream tasks (model inference) run once."""
-    lock = threading.Lock()
     bar: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
     if progress:
         from tqdm.dask import TqdmCallback
@@ -453,7 +460,7 @@ def _store(sources: list[da.Array], writers: list[_FrameWriter], progress: bool)
         bar = TqdmCallback(desc="writing", unit="task")
     try:
         with bar:
-            da.store(sources, writers, lock=lock, compute=True)
+            da.store(sources, writers, lock=False, compute=True)  # each writer locks its own file
         for w in writers:
             w.close()  # all closed already when every chunk arrived; this surfaces flush errors otherwise
     except BaseException:
