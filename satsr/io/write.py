@@ -447,7 +447,7 @@ class _FrameWriter:
 
     def abort(self) -> None:
         """Close the dataset ignoring errors (the output is about to be deleted)."""
-        with contextlib.suppress(Exception):
+        with self._lock, contextlib.suppress(Exception):  # waits for a write still running in another thread
             self.close()
 
 
