@@ -4,11 +4,18 @@
 >>> stack = satsr.open_stack("frames/*.tif")             # doctest: +SKIP
 >>> sr = satsr.upscale(stack, model="bicubic", scale=4)  # doctest: +SKIP
 >>> satsr.to_cog(sr, "out/")                             # doctest: +SKIP
+
+``satsr.upscale`` and ``satsr.models`` load PyTorch on first use (PEP 562), so that ``import satsr`` and the
+command line's ``--help`` stay fast (importing this CUDA build of torch took 2-6 s here).
 """
 
-from satsr import accessor as _accessor  # noqa: F401  (registers da.satsr)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from satsr import accessor as _accessor  # noqa: F401  (registers da.satsr; light: torch loads on first call)
 from satsr import errors as errors
-from satsr import models as models
 from satsr._version import package_version as _package_version
 from satsr.geo import Grid as Grid
 from satsr.io import open_stack as open_stack
@@ -17,7 +24,10 @@ from satsr.io import raster_info as raster_info
 from satsr.io import to_cog as to_cog
 from satsr.io import to_geotiff as to_geotiff
 from satsr.io import to_zarr as to_zarr
-from satsr.pipeline import upscale as upscale
+
+if TYPE_CHECKING:
+    from satsr import models as models
+    from satsr.pipeline import upscale as upscale
 
 __version__ = _package_version()
 
@@ -25,3 +35,19 @@ __all__ = [
     "Grid", "errors", "models", "open_stack", "open_zarr", "raster_info", "to_cog", "to_geotiff", "to_zarr",
     "upscale", "__version__",
 ]
+
+_LAZY = {"upscale": ("satsr.pipeline", "upscale"), "models": ("satsr.models", None)}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        module, attr = _LAZY[name]
+        value = importlib.import_module(module)
+        value = getattr(value, attr) if attr else value
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'satsr' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

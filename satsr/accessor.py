@@ -5,15 +5,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from os import PathLike
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import xarray as xr
-from torch import nn
 
 from satsr.geo import Grid
 from satsr.io import to_cog, to_zarr
-from satsr.pipeline import Device, upscale
 from satsr.tiling import Blend
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from satsr.pipeline import Device
 
 __all__ = ["SatsrAccessor"]
 
@@ -45,6 +48,8 @@ class SatsrAccessor:
         model_options: Mapping[str, Any] | None = None,
     ) -> xr.DataArray:
         """Alias of :func:`satsr.upscale` with this array bound."""
+        from satsr.pipeline import upscale  # torch loads here, not when satsr is imported
+
         return upscale(
             self._da, model, scale=scale, tile=tile, halo=halo, blend=blend, feather=feather,
             batch_size=batch_size, device=device, value_range=value_range, model_options=model_options,

@@ -71,3 +71,12 @@ def test_layers_import_downward_only():
             elif top in FORBIDDEN.get(layer, set()):
                 problems.append(f"{path.relative_to(PKG)} imports {mod} (forbidden in {layer})")
     assert not problems, "\n".join(problems)
+
+
+def test_import_satsr_does_not_load_torch():
+    """`import satsr` and `satsr --help` stay fast: torch loads on first use of upscale/models."""
+    import subprocess
+    import sys
+
+    code = "import sys, satsr; assert 'torch' not in sys.modules; satsr.models; assert 'torch' in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
