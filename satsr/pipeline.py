@@ -189,19 +189,22 @@ def _run_block(parts: list, job: _BlockJob, t: int, region: tuple[int, int, int,
         for tl, pred in zip(batch, preds):
             stitch.add(*tl, pred)
     out = rad.from_model(stitch.result())
+    hole = None
     if mask is not None:
         y0, y1, x0, x1 = region
         oy, ox = job.origin
-        centre = job.frames.index(t)
-        m = mask[centre][:, y0 - oy : y1 - oy, x0 - ox : x1 - ox]
-        if m.any():
-            big = upsample_mask(m, plan.scale)
-            fill = rad.fill_value()
-            if not np.isnan(fill):
-                # A valid pixel that happens to land on the nodata value would read as a hole: nudge it.
-                info_max = np.iinfo(out.dtype).max if out.dtype.kind in "ui" else np.inf
-                out[(out == fill) & ~big] = fill + 1 if fill < info_max else fill - 1
-            out[big] = fill
+        m = mask[job.frames.index(t)][:, y0 - oy : y1 - oy, x0 - ox : x1 - ox]
+        hole = upsample_mask(m, plan.scale) if m.any() else None
+    if rad.nodata is not None and not np.isnan(rad.nodata):
+        # A valid pixel that happens to land on the nodata value would read as a hole: nudge it off.
+        clash = out == np.asarray(rad.nodata).astype(out.dtype)
+        if hole is not None:
+            clash &= ~hole
+        if clash.any():
+            top = np.iinfo(out.dtype).max if out.dtype.kind in "ui" else np.inf
+            out[clash] = rad.nodata + 1 if rad.nodata < top else rad.nodata - 1
+    if hole is not None:
+        out[hole] = rad.fill_value()
     return out[None]
 
 

@@ -244,3 +244,11 @@ def test_accessor_signatures_match_functions():
         f = list(inspect.signature(func).parameters.values())[1:]
         m = list(inspect.signature(getattr(SatsrAccessor, name)).parameters.values())[1:]
         assert [(p.name, p.kind, p.default) for p in f] == [(p.name, p.kind, p.default) for p in m], name
+
+
+def test_nudge_applies_in_blocks_without_nodata(make_geotiff):
+    data = np.full((3, 20, 20), 1, np.uint8)
+    data[:, 0:4, 0:4] = 255
+    data[:, 2, 2] = 1  # bicubic undershoot next to the bright square clips to 0 = nodata
+    sr = satsr.upscale(satsr.open_stack(make_geotiff("v.tif", data, dtype="uint8", nodata=0)), "bicubic", scale=4)
+    assert (sr.values != 0).all()
