@@ -1,0 +1,58 @@
+import torch
+import torch.nn.functional as F
+
+from satsr.models.ops import DCNSep
+
+
+def _reference(x, offset, mask, weight, bias, groups):
+    """Modulated deformable conv (3x3, pad 1) written out with grid_sample: the DCNv2 definition."""
+    n, c, h, w = x.shape
+    cg = c // groups
+    ys, xs = torch.meshgrid(torch.arange(h, dtype=x.dtype), torch.arange(w, dtype=x.dtype), indexing="ij")
+    cols = []
+    for g in range(groups):
+        xg = x[:, g * cg : (g + 1) * cg]
+        for k in range(9):
+            ky, kx = divmod(k, 3)
+            dy = offset[:, g * 18 + 2 * k]
+            dx = offset[:, g * 18 + 2 * k + 1]
+            py, px = ys + ky - 1 + dy, xs + kx - 1 + dx
+            grid = torch.stack((2 * px / (w - 1) - 1, 2 * py / (h - 1) - 1), dim=-1)
+            s = F.grid_sample(xg, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+            cols.append((g, k, s * mask[:, g * 9 + k : g * 9 + k + 1]))
+    out = torch.zeros(n, weight.shape[0], h, w, dtype=x.dtype)
+    for g, k, s in cols:
+        ky, kx = divmod(k, 3)
+        wk = weight[:, g * cg : (g + 1) * cg, ky, kx]
+        out += torch.einsum("oc,nchw->nohw", wk, s)
+    return out + bias[None, :, None, None]
+
+
+def test_parameter_names_and_shapes_match_dcn_sep():
+    m = DCNSep(64, 64, deformable_groups=8)
+    shapes = {k: tuple(v.shape) for k, v in m.state_dict().items()}
+    assert shapes == {
+        "weight": (64, 64, 3, 3), "bias": (64,),
+        "conv_offset_mask.weight": (216, 64, 3, 3), "conv_offset_mask.bias": (216,),
+    }
+
+
+def test_zero_offsets_give_half_masked_conv():
+    torch.manual_seed(0)
+    m = DCNSep(16, 8, deformable_groups=4)
+    x, fea = torch.rand(1, 16, 12, 10), torch.rand(1, 16, 12, 10)
+    want = 0.5 * F.conv2d(x, m.weight, None, padding=1) + m.bias[None, :, None, None]
+    torch.testing.assert_close(m(x, fea), want, atol=1e-5, rtol=1e-5)
+
+
+def test_random_offsets_match_the_definition():
+    torch.manual_seed(1)
+    m = DCNSep(16, 8, deformable_groups=2).double()
+    torch.nn.init.normal_(m.conv_offset_mask.weight, std=0.3)
+    torch.nn.init.normal_(m.bias)
+    x, fea = torch.rand(2, 16, 9, 11, dtype=torch.float64), torch.rand(2, 16, 9, 11, dtype=torch.float64)
+    o1, o2, mk = torch.chunk(m.conv_offset_mask(fea), 3, dim=1)
+    offset, mask = torch.cat((o1, o2), 1), torch.sigmoid(mk)
+    assert offset.abs().max() > 1.0  # offsets large enough to reach outside the image
+    want = _reference(x, offset, mask, m.weight, m.bias, groups=2)
+    torch.testing.assert_close(m(x, fea), want, atol=1e-9, rtol=1e-9)
