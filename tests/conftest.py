@@ -68,3 +68,26 @@ def make_geotiff(tmp_path: Path) -> MakeGeoTiff:
         )
 
     return make
+
+
+@pytest.fixture(scope="session")
+def seed_keys(shared_data: Path) -> Callable[[str, str], dict[str, tuple[int, ...]]]:
+    """``seed_keys(model, prefix)``: the authors' state_dict entries under ``prefix.`` (prefix stripped), with shapes.
+
+    Read from ``../shared/seeds/keys/<model>.state_dict.tsv`` (e.g. ``LGTD_model_final``).
+    """
+    folder = shared_data.parent / "seeds" / "keys"
+
+    def load(model: str, prefix: str = "") -> dict[str, tuple[int, ...]]:
+        out = {}
+        for line in (folder / f"{model}.state_dict.tsv").read_text().splitlines():
+            if not line or line.startswith("#"):
+                continue
+            key, shape = line.split("\t")
+            if prefix and not key.startswith(prefix + "."):
+                continue
+            dims = shape.strip("()").replace(" ", "")
+            out[key[len(prefix) + 1 :] if prefix else key] = tuple(int(d) for d in dims.split(",") if d)
+        return out
+
+    return load

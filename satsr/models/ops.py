@@ -1,8 +1,10 @@
 """Building blocks shared by the satellite VSR models, in plain PyTorch (no compiled extensions).
 
-So far: :class:`DCNSep`, the modulated deformable convolution (DCNv2) whose offsets and masks come from a
-*separate* feature map, as LGTD, MTDO, MSTT-STVSR and LGFN use it. Parameter names match the authors'
-``DCN_sep`` / ``ModulatedDeformConv_Sep`` (``weight``, ``bias``, ``conv_offset_mask.*``) so their checkpoints load.
+Parameter names follow the authors' code so that their checkpoints load: :class:`ConvBlock` and
+:class:`ResnetBlock` (RBPN/MSDTGP lineage), :class:`MSD` (multi-scale deformable alignment of MSDTGP, reused by
+LGTD, MTDO and MSTT-STVSR), :class:`TSAFusion` (EDVR's temporal-spatial attention fusion) and :class:`DCNSep`, the
+modulated deformable convolution (DCNv2) whose offsets and masks come from a *separate* feature map, with the
+parameter names of ``DCN_sep`` / ``ModulatedDeformConv_Sep`` (``weight``, ``bias``, ``conv_offset_mask.*``).
 The sampling runs on ``torchvision.ops.deform_conv2d``, which has the same offset layout (per deformable group,
 per kernel point ``k = ky * kw + kx``: channel ``2k`` is the row offset, ``2k + 1`` the column offset) and the
 same zero-outside bilinear rule as the CUDA builds.
@@ -13,10 +15,39 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torchvision.ops import deform_conv2d
 
-__all__ = ["DCNSep"]
+__all__ = ["ConvBlock", "DCNSep", "MSD", "ResnetBlock", "TSAFusion"]
+
+
+class ConvBlock(nn.Module):
+    """Conv2d followed by a PReLU with one shared slope (init 0.25). Keys ``conv.*``, ``act.weight``."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1,
+                 padding: int = 1) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding, bias=True)
+        self.act = nn.PReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``act(conv(x))``."""
+        return self.act(self.conv(x))
+
+
+class ResnetBlock(nn.Module):
+    """``act(conv2(act(conv1(x))) + x)``: the one PReLU is applied twice, as in the authors' blocks."""
+
+    def __init__(self, channels: int, kernel_size: int = 3, stride: int = 1, padding: int = 1) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, channels, kernel_size, stride, padding, bias=True)
+        self.conv2 = nn.Conv2d(channels, channels, kernel_size, stride, padding, bias=True)
+        self.act = nn.PReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Residual block with a shared PReLU."""
+        return self.act(self.conv2(self.act(self.conv1(x))) + x)
 
 
 class DCNSep(nn.Module):
@@ -85,3 +116,86 @@ class DCNSep(nn.Module):
             x, offset, self.weight, self.bias, stride=self.stride, padding=self.padding, dilation=self.dilation,
             mask=torch.sigmoid(m),
         )
+
+
+class MSD(nn.Module):
+    """Multi-scale deformable alignment of a neighbour feature onto a reference feature.
+
+    ``o1 = lrelu(offset_conv1([nbr, ref]))``; three parallel convolutions of ``o1`` (3x3, 5x5, 7x7); their
+    concatenation through ``offset_conv2`` gives ``o2``; the neighbour is sampled by :class:`DCNSep` with offsets
+    and masks predicted from ``o1 + o2``. LeakyReLU slope 0.1 throughout.
+    """
+
+    def __init__(self, channels: int = 64, deformable_groups: int = 8) -> None:
+        super().__init__()
+        c = channels
+        self.offset_conv1 = nn.Conv2d(2 * c, c, 3, 1, 1)
+        self.mul_scale1 = nn.Conv2d(c, c, 3, 1, 1)
+        self.mul_scale2 = nn.Conv2d(c, c, 5, 1, 2)
+        self.mul_scale3 = nn.Conv2d(c, c, 7, 1, 3)
+        self.offset_conv2 = nn.Conv2d(3 * c, c, 3, 1, 1)
+        self.dcnpack = DCNSep(c, c, 3, 1, 1, deformable_groups=deformable_groups)
+        self.lrelu = nn.LeakyReLU(0.1)
+
+    def forward(self, nbr: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+        """Align ``nbr`` (B, C, H, W) to ``ref`` (B, C, H, W)."""
+        o1 = self.lrelu(self.offset_conv1(torch.cat((nbr, ref), dim=1)))
+        scales = [self.lrelu(conv(o1)) for conv in (self.mul_scale1, self.mul_scale2, self.mul_scale3)]
+        o2 = self.lrelu(self.offset_conv2(torch.cat(scales, dim=1)))
+        return self.lrelu(self.dcnpack(nbr, o1 + o2))
+
+
+class TSAFusion(nn.Module):
+    """Temporal-spatial attention fusion of aligned frame features (EDVR's TSA), ``(B, N, C, H, W) -> (B, C, H, W)``.
+
+    Temporal attention weighs each frame by the sigmoid of its per-pixel correlation with the centre frame's
+    embedding; the weighted frames are fused by a 1x1 conv; a two-level spatial attention pyramid (max and average
+    pooling, bilinear upsampling with ``align_corners=False``) modulates the result:
+    ``fea * sigmoid(att) * 2 + att_add``. ``H`` and ``W`` must be multiples of 4.
+    """
+
+    def __init__(self, channels: int = 64, nframes: int = 5, center: int | None = None) -> None:
+        super().__init__()
+        c, n = channels, nframes
+        self.center = nframes // 2 if center is None else center
+        self.tAtt_1 = nn.Conv2d(c, c, 3, 1, 1)
+        self.tAtt_2 = nn.Conv2d(c, c, 3, 1, 1)
+        self.fea_fusion = nn.Conv2d(n * c, c, 1, 1)
+        self.sAtt_1 = nn.Conv2d(n * c, c, 1, 1)
+        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
+        self.avgpool = nn.AvgPool2d(3, stride=2, padding=1)
+        self.sAtt_2 = nn.Conv2d(2 * c, c, 1, 1)
+        self.sAtt_3 = nn.Conv2d(c, c, 3, 1, 1)
+        self.sAtt_4 = nn.Conv2d(c, c, 1, 1)
+        self.sAtt_5 = nn.Conv2d(c, c, 3, 1, 1)
+        self.sAtt_L1 = nn.Conv2d(c, c, 1, 1)
+        self.sAtt_L2 = nn.Conv2d(2 * c, c, 3, 1, 1)
+        self.sAtt_L3 = nn.Conv2d(c, c, 3, 1, 1)
+        self.sAtt_add_1 = nn.Conv2d(c, c, 1, 1)
+        self.sAtt_add_2 = nn.Conv2d(c, c, 1, 1)
+        self.lrelu = nn.LeakyReLU(0.1)
+
+    def _pool_pair(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat((self.maxpool(x), self.avgpool(x)), dim=1)
+
+    def forward(self, aligned: torch.Tensor) -> torch.Tensor:
+        """Fuse ``aligned`` (B, N, C, H, W) into one feature map."""
+        b, n, c, h, w = aligned.shape
+        emb_ref = self.tAtt_2(aligned[:, self.center])
+        emb = self.tAtt_1(aligned.reshape(-1, c, h, w)).view(b, n, c, h, w)
+        cor = torch.sigmoid((emb * emb_ref.unsqueeze(1)).sum(dim=2, keepdim=True))  # (B, N, 1, H, W)
+        weighted = (aligned * cor).reshape(b, n * c, h, w)
+        fea = self.lrelu(self.fea_fusion(weighted))
+
+        att = self.lrelu(self.sAtt_1(weighted))
+        att = self.lrelu(self.sAtt_2(self._pool_pair(att)))
+        att_l = self.lrelu(self.sAtt_L1(att))
+        att_l = self.lrelu(self.sAtt_L2(self._pool_pair(att_l)))
+        att_l = self.lrelu(self.sAtt_L3(att_l))
+        att_l = F.interpolate(att_l, scale_factor=2, mode="bilinear", align_corners=False)
+        att = self.lrelu(self.sAtt_3(att)) + att_l
+        att = self.lrelu(self.sAtt_4(att))
+        att = F.interpolate(att, scale_factor=2, mode="bilinear", align_corners=False)
+        att = self.sAtt_5(att)
+        att_add = self.sAtt_add_2(self.lrelu(self.sAtt_add_1(att)))
+        return fea * torch.sigmoid(att) * 2 + att_add

@@ -56,3 +56,35 @@ def test_random_offsets_match_the_definition():
     assert offset.abs().max() > 1.0  # offsets large enough to reach outside the image
     want = _reference(x, offset, mask, m.weight, m.bias, groups=2)
     torch.testing.assert_close(m(x, fea), want, atol=1e-9, rtol=1e-9)
+
+
+def _shapes(module):
+    return {k: tuple(v.shape) for k, v in module.state_dict().items()}
+
+
+def test_blocks_match_the_authors_keys(seed_keys):
+    from torch import nn
+
+    from satsr.models.ops import MSD, ConvBlock, ResnetBlock, TSAFusion
+
+    assert _shapes(ConvBlock(3, 64)) == seed_keys("LGTD_model_final", "fea0")
+    assert _shapes(nn.Sequential(*[ResnetBlock(64) for _ in range(5)])) == seed_keys("LGTD_model_final", "res_feat_ext")
+    for model in ("LGTD_model_final", "MTDO"):
+        assert _shapes(MSD(64, 8)) == seed_keys(model, "msd")
+        assert _shapes(TSAFusion(64, 5)) == seed_keys(model, "TSA_Fusion")
+
+
+def test_block_forwards():
+    from satsr.models.ops import MSD, ResnetBlock, TSAFusion
+
+    torch.manual_seed(0)
+    x = torch.rand(2, 64, 16, 20)
+    assert ResnetBlock(64)(x).shape == x.shape
+    msd = MSD(64, 8)
+    assert msd(x, x.flip(-1)).shape == x.shape
+    tsa = TSAFusion(64, 5)
+    out = tsa(torch.rand(2, 5, 64, 16, 20))
+    assert out.shape == (2, 64, 16, 20) and torch.isfinite(out).all()
+    # temporal attention: frames are weighted, so swapping two neighbours changes the output
+    a = torch.rand(1, 5, 64, 16, 16)
+    assert not torch.allclose(tsa(a), tsa(a[:, [1, 0, 2, 3, 4]]))
