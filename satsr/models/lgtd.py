@@ -1,0 +1,145 @@
+"""LGTD: local-global temporal difference learning for satellite video SR (Xiao et al., TCSVT 2023).
+
+This is the network the authors' training script trains (``modules/model_final.myNet``): short-term differences
+of the RGB frames (S-TDM), multi-scale deformable alignment and TSA fusion of per-frame features, a long-term
+difference module on the aligned features (L-TDM), and HAT for reconstruction. Parameter names match their
+state_dict so that their checkpoints load.
+
+Behaviour the published weights depend on is kept by default (``faithful=True``):
+
+* L-TDM reverses the list of aligned features *in place* before building its "forward" branch, so the forward
+  and backward branches see the same reversed order and their differences are exactly zero; its attention is
+  then twice one sigmoid. ``faithful=False`` gives the intended forward/backward difference (for training new
+  weights only: the authors' weights were trained with the zero difference).
+* S-TDM inserts the centre frame into the caller's list of neighbours; here the frames arrive as one tensor, so
+  nothing outside the model is mutated, and the network sees the same five frames either way.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from satsr.errors import InputError
+from satsr.models.hat import HAT
+from satsr.models.ops import MSD, ConvBlock, ResnetBlock, TSAFusion
+
+__all__ = ["LGTD", "TDMS", "TDML"]
+
+
+def _up2(x: torch.Tensor) -> torch.Tensor:
+    return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=True)
+
+
+class TDMS(nn.Module):
+    """Short-term temporal differences: features of consecutive RGB frame differences compensate the centre frame."""
+
+    def __init__(self, nframes: int = 5, alpha: float = 0.5, beta: float = 0.5, nres: int = 1) -> None:
+        super().__init__()
+        base = 128
+        self.alpha, self.beta = alpha, beta
+        self.feat0 = ConvBlock(3, base)
+        self.feat_diff = ConvBlock(3, 64)
+        self.conv1 = ConvBlock((nframes - 1) * 64, base)
+        self.res_feat1 = nn.Sequential(*[ResnetBlock(base) for _ in range(nres)], ConvBlock(base, 64))
+        self.res_feat2 = nn.Sequential(*[ResnetBlock(base) for _ in range(nres)], ConvBlock(base, 64))
+        self.avg_diff = nn.AvgPool2d(2, 2)
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        """``frames`` (B, T, 3, H, W) -> (B, 64, H, W)."""
+        b, t, c, h, w = frames.shape
+        diff = (frames[:, :-1] - frames[:, 1:]).reshape(-1, c, h, w)  # f_i - f_{i+1}
+        diff = self.avg_diff(self.feat_diff(diff)).reshape(b, (t - 1) * 64, h // 2, w // 2)
+        s = self.conv1(diff)
+        u1 = _up2(self.res_feat1(s))
+        u2 = _up2(s)
+        comp = self.res_feat2(self.alpha * self.feat0(frames[:, t // 2]) + self.beta * u2)
+        return self.alpha * comp + self.beta * u1
+
+
+class TDML(nn.Module):
+    """Long-term temporal differences between forward and backward sequences of aligned features.
+
+    Returns ``att * F + F`` with ``F`` the concatenated features (``nframes * 64`` channels). ``fus`` is built
+    but never used, as in the authors' class (its weights are in their checkpoints).
+    """
+
+    def __init__(self, nframes: int = 5, faithful: bool = True) -> None:
+        super().__init__()
+        base = 64
+        self.faithful = faithful
+        self.compress_3 = ConvBlock(nframes * 64, base)
+        self.conv1 = ConvBlock(base, base)
+        self.conv2 = ConvBlock(base, base)
+        self.conv3 = ConvBlock(base, base)
+        self.conv4 = ConvBlock(base, nframes * 64)
+        self.avg_diff = nn.AvgPool2d(2, 2)
+        self.fus = nn.Conv2d(base * 2, base, 3, 1, 1)
+
+    def _branch(self, fea: torch.Tensor, diff: torch.Tensor) -> torch.Tensor:
+        up = _up2(self.conv3(self.avg_diff(fea)))
+        return torch.sigmoid(self.conv4(diff + self.conv2(fea) + up))
+
+    def forward(self, feats: list[torch.Tensor]) -> torch.Tensor:
+        """``feats``: aligned features, one (B, 64, H, W) per frame in time order."""
+        whole = torch.cat(feats, dim=1)
+        backward = self.conv1(self.compress_3(torch.cat(feats[::-1], dim=1)))
+        # Faithful: the authors reverse their list in place first, so "forward" is the reversed order too.
+        forward = backward if self.faithful else self.conv1(self.compress_3(whole))
+        att = self._branch(forward, forward - backward) + self._branch(backward, backward - forward)
+        return att * whole + whole
+
+
+class LGTD(nn.Module):
+    """LGTD (the authors' ``myNet``): 5 LR frames ``(B, T, 3, H, W)`` in [0, 1] -> centre frame x4.
+
+    Parameters
+    ----------
+    nframes : int, default 5
+        Frames per sample (the authors use 5).
+    faithful : bool, default True
+        Keep the authors' in-place list reversal in L-TDM (see the module docstring); ``False`` for training new
+        weights with the intended forward/backward differences.
+
+    Notes
+    -----
+    ``H`` and ``W`` must be multiples of 16 (HAT windows, no internal padding). 24,400,399 parameters.
+    """
+
+    def __init__(self, nframes: int = 5, faithful: bool = True) -> None:
+        super().__init__()
+        self.nframes = nframes
+        self.fea0 = ConvBlock(3, 64)
+        self.fea_all = ConvBlock(3, 64)
+        self.res_feat_ext = nn.Sequential(*[ResnetBlock(64) for _ in range(5)])
+        self.tdm_s = TDMS(nframes)
+        self.tdm_l = TDML(nframes, faithful=faithful)
+        self.fus = nn.Conv2d(64 * nframes, 64, 3, 1, 1)
+        self.msd = MSD(64, 8)
+        self.TSA_Fusion = TSAFusion(64, nframes, nframes // 2)
+        self.hat = HAT()
+        self.res_feat2 = nn.Sequential(*[ResnetBlock(64) for _ in range(5)])
+        # The authors re-initialise every convolution (the DCN offset predictor and HAT's convs included).
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        """``frames`` (B, T, 3, H, W) -> (B, 3, 4H, 4W), the centre frame super-resolved."""
+        b, t, c, h, w = frames.shape
+        if t != self.nframes:
+            raise InputError(f"LGTD takes {self.nframes} frames per sample, got {t}")
+        if h % 16 or w % 16:
+            raise InputError(f"LGTD input {h} x {w} must be a multiple of 16 (HAT windows)")
+        centre = t // 2
+        s_comp = self.fea0(frames[:, centre]) + self.tdm_s(frames)
+        feats = self.res_feat_ext(self.fea_all(frames.reshape(-1, c, h, w))).view(b, t, -1, h, w)
+        ref = feats[:, centre]
+        aligned = [self.msd(feats[:, i], ref) for i in range(t)]
+        fea = self.TSA_Fusion(torch.stack(aligned, dim=1))
+        long = self.fus(self.tdm_l(aligned))
+        fea = fea + self.res_feat2(fea - long)
+        return self.hat(fea + s_comp)
