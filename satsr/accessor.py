@@ -46,6 +46,7 @@ class SatsrAccessor:
         device: Device = "auto",
         value_range: tuple[float, float] | None = None,
         model_options: Mapping[str, Any] | None = None,
+        pretrained: str | PathLike[str] | None = None,
     ) -> xr.DataArray:
         """Alias of :func:`satsr.upscale` with this array bound."""
         from satsr.pipeline import upscale  # torch loads here, not when satsr is imported
@@ -53,6 +54,7 @@ class SatsrAccessor:
         return upscale(
             self._da, model, scale=scale, tile=tile, halo=halo, blend=blend, feather=feather,
             batch_size=batch_size, device=device, value_range=value_range, model_options=model_options,
+            pretrained=pretrained,
         )
 
     def to_cog(

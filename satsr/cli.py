@@ -267,6 +267,10 @@ def main(ctx: click.Context, debug: bool) -> None:
     "-s", "--scale", type=click.IntRange(min=1), default=None,
     help="Upscaling factor; default the model's (must be one the model supports).",
 )
+@click.option(
+    "--pretrained", type=click.Path(dir_okay=False), default=None,
+    help="Checkpoint for the model: .pth/.pt/.safetensors (bare state_dict or wrapped, module. prefixes ok).",
+)
 @click.option("--tile", type=click.IntRange(min=1), default=256, show_default=True, help="Tile size in input pixels.")
 @click.option(
     "--halo", type=click.IntRange(min=0), default=None,
@@ -331,6 +335,7 @@ def upscale(
     output: Path,
     model: str,
     scale: int | None,
+    pretrained: str | None,
     tile: int,
     halo: int | None,
     blend: str,
@@ -373,7 +378,7 @@ def upscale(
     _check_not_inputs(output, single, sources)
     sr = satsr.upscale(
         stack, model, scale=scale, tile=tile, halo=halo, blend=blend, feather=feather,  # type: ignore[arg-type]
-        batch_size=batch_size, device=device, value_range=value_range,
+        batch_size=batch_size, device=device, value_range=value_range, pretrained=pretrained,
     )
 
     progress = not no_progress and sys.stderr.isatty()

@@ -13,6 +13,7 @@ per model (a lock), so CPU threads are not oversubscribed while other threads re
 from __future__ import annotations
 
 import math
+import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -128,7 +129,7 @@ def _cached_runner(
     with _CACHE_LOCK:
         runner = _CACHE.get(key)
         if runner is None:
-            model = _models.create(name, scale=scale, **dict(options))
+            model = _models.create(name, scale=scale, **{k: v for k, v in options if k != "_mtime"})
             runner = _CACHE[key] = _Runner(model, torch.device(device), batch_size, (name, scale, options))
         elif batch_size is not None:
             runner.batch_size = batch_size
@@ -141,17 +142,28 @@ def _make_runner(
     options: Mapping[str, Any] | None,
     device: torch.device,
     batch_size: int | None,
+    pretrained: str | os.PathLike[str] | None = None,
 ) -> _Runner:
     if isinstance(model, str):
         spec = _models.get_spec(model)
         s = spec.scale if scale is None else scale
+        if pretrained is not None:
+            path = os.path.abspath(os.fspath(pretrained))
+            # The file's mtime is part of the cache key: a checkpoint rewritten in place is loaded again.
+            mtime = os.path.getmtime(path) if os.path.exists(path) else None
+            options = {**(options or {}), "pretrained": path}
+            return _cached_runner(model, s, tuple(sorted(options.items())) + (("_mtime", mtime),), str(device),
+                                  batch_size)
         # create() (inside) validates scale and options, so errors surface before any graph is built.
         return _cached_runner(model, s, tuple(sorted((options or {}).items())), str(device), batch_size)
     if not isinstance(model, nn.Module):
         raise ModelError(f"model must be a registered name or a torch.nn.Module, got {type(model).__name__}")
     spec = _models.get_spec(model)
-    if options:
-        raise ModelError("model_options apply to registered model names only, not to a module instance")
+    if options or pretrained is not None:
+        raise ModelError(
+            "model_options and pretrained apply to registered model names only; load weights into your module "
+            "first (satsr.models.load_weights)"
+        )
     if scale is not None and scale != spec.scale:
         raise ModelError(f"{spec.name}: scale {scale} is not supported (the module upscales by {spec.scale})")
     return _Runner(model, device, batch_size, None)
@@ -225,6 +237,7 @@ def upscale(
     device: Device = "auto",
     value_range: tuple[float, float] | None = None,
     model_options: Mapping[str, Any] | None = None,
+    pretrained: str | os.PathLike[str] | None = None,
 ) -> xr.DataArray:
     """Super-resolve a raster stack lazily, tile by tile, keeping its georeferencing exact.
 
@@ -255,6 +268,8 @@ def upscale(
         (identity for floats). Output is converted back and keeps the input dtype.
     model_options : mapping, optional
         Keyword arguments of the registered model's builder.
+    pretrained : str or path, optional
+        Checkpoint for a registered model (the layouts :func:`satsr.models.create` reads).
 
     Returns
     -------
@@ -273,6 +288,8 @@ def upscale(
         A scale the model does not support, unknown model options.
     GeoreferenceError
         Rotated or sheared grids.
+    CheckpointError
+        A ``pretrained`` file that cannot be read or does not fit the model.
 
     Examples
     --------
@@ -285,7 +302,7 @@ def upscale(
     if da.dims != ("time", "band", "y", "x"):
         raise InputError(f"expected dims (time, band, y, x) or (band, y, x), got {da.dims}")
     dev = resolve_device(device)
-    runner = _make_runner(model, scale, model_options, dev, batch_size)
+    runner = _make_runner(model, scale, model_options, dev, batch_size, pretrained)
     spec = runner.spec
     n_t, n_b, h, w = (int(v) for v in da.shape)
     if spec.bands is not None and n_b != spec.bands:

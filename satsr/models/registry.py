@@ -14,6 +14,8 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import inspect
+import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
@@ -159,8 +161,16 @@ def get_spec(name_or_model: str | nn.Module) -> ModelSpec:
         ) from None
 
 
-def create(name: str, *, scale: int | None = None, **kwargs: Any) -> nn.Module:
-    """Build a registered model, with its ``spec`` attached, in eval mode.
+def create(
+    name: str,
+    *,
+    scale: int | None = None,
+    pretrained: str | os.PathLike[str] | None = None,
+    strict: bool = True,
+    trusted: bool = False,
+    **kwargs: Any,
+) -> nn.Module:
+    """Build a registered model, with its ``spec`` attached, in eval mode, optionally loading weights.
 
     Parameters
     ----------
@@ -168,6 +178,13 @@ def create(name: str, *, scale: int | None = None, **kwargs: Any) -> nn.Module:
         Registry key (see :func:`list_models`).
     scale : int, optional
         Upscaling factor; must be one of ``spec.scales``. Default ``spec.scale``.
+    pretrained : str or path, optional
+        Checkpoint to load (see :mod:`satsr.models.checkpoint` for the layouts read). A file written by
+        :func:`satsr.models.save` also restores the builder options it was saved with, unless given here.
+    strict : bool, default True
+        Refuse checkpoints with missing or unexpected keys.
+    trusted : bool, default False
+        Allow pickled checkpoints that need arbitrary code to load.
     **kwargs
         Options of the model's builder, checked against its signature.
 
@@ -184,6 +201,11 @@ def create(name: str, *, scale: int | None = None, **kwargs: Any) -> nn.Module:
         Unsupported ``scale`` or unknown keyword argument.
     """
     spec = get_spec(name)
+    if pretrained is not None and not kwargs:
+        from satsr.models.checkpoint import read_metadata
+
+        saved = read_metadata(pretrained).get("options")
+        kwargs = dict(json.loads(saved)) if saved else {}
     s = spec.scale if scale is None else scale
     if not isinstance(s, int) or isinstance(s, bool) or s not in spec.scales:
         raise ModelError(f"{name}: scale {s!r} is not supported (supported: {_fmt_scales(spec.scales)})")
@@ -194,10 +216,16 @@ def create(name: str, *, scale: int | None = None, **kwargs: Any) -> nn.Module:
             close = difflib.get_close_matches(key, [p for p in params if p != "scale"], n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise ModelError(f"{name}: unknown argument {key!r}{hint}")
+    options = dict(kwargs)
     if spec.scale_is_argument:
         kwargs["scale"] = s
     model = spec.build(**kwargs)
     model.spec = replace(spec, scale=s)
+    model.satsr_options = options
+    if pretrained is not None:
+        from satsr.models.checkpoint import load_weights
+
+        load_weights(model, pretrained, strict=strict, trusted=trusted)
     return model.eval()
 
 

@@ -1,0 +1,188 @@
+"""Read and write model weights: the layouts the papers' authors and common trainers save, and our own format.
+
+Accepted on reading: ``.safetensors``; ``.pth``/``.pt``/``.ckpt`` holding a bare state_dict or one wrapped under
+``params_ema``, ``params``, ``state_dict``, ``model``, ``net`` or ``generator`` (BasicSR, Lightning, plain
+``torch.save``); keys prefixed by ``module.`` (DataParallel) or ``_orig_mod.`` (``torch.compile``). Pickles are
+read with ``weights_only=True``: a file that needs arbitrary code to load is refused unless ``trusted=True``.
+
+Written by :func:`save`: safetensors, with the registry name, scale and builder options in its metadata, so that
+``create(name, pretrained=path)`` rebuilds the same model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from satsr.errors import CheckpointError
+
+__all__ = ["read_state_dict", "load_weights", "save", "read_metadata"]
+
+_WRAPPERS = ("params_ema", "params", "state_dict", "model", "net", "generator")
+_PREFIXES = ("module.", "_orig_mod.")
+
+
+def read_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
+    """The string metadata of a ``.safetensors`` file (empty for other formats)."""
+    p = Path(path)
+    if p.suffix.lower() != ".safetensors":
+        return {}
+    from safetensors import safe_open
+
+    with safe_open(os.fspath(p), framework="pt") as f:
+        return dict(f.metadata() or {})
+
+
+def read_state_dict(path: str | os.PathLike[str], *, trusted: bool = False) -> dict[str, torch.Tensor]:
+    """Read a checkpoint file and return a flat ``{name: tensor}`` state_dict on the CPU.
+
+    Parameters
+    ----------
+    path : str or path
+        ``.safetensors``, ``.pth``, ``.pt`` or ``.ckpt``.
+    trusted : bool, default False
+        Allow pickles that need arbitrary code to load (only for files you trust).
+
+    Returns
+    -------
+    dict
+        Tensors by parameter name, wrappers and ``module.``/``_orig_mod.`` prefixes removed.
+
+    Raises
+    ------
+    CheckpointError
+        Missing file, unreadable or unsafe pickle, or no state_dict found inside.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise CheckpointError(f"{p}: no such checkpoint file")
+    if p.suffix.lower() == ".safetensors":
+        from safetensors.torch import load_file
+
+        try:
+            obj: Any = load_file(os.fspath(p), device="cpu")
+        except Exception as err:  # safetensors raises its own error types
+            raise CheckpointError(f"{p}: not a readable safetensors file ({err})") from err
+    else:
+        try:
+            obj = torch.load(p, map_location="cpu", weights_only=not trusted)
+        except Exception as err:  # torch raises UnpicklingError, RuntimeError, EOFError...
+            hint = "" if trusted else "; if you trust this file, pass trusted=True"
+            raise CheckpointError(f"{p}: cannot be read as a PyTorch checkpoint ({err}){hint}") from err
+    if isinstance(obj, nn.Module):
+        obj = obj.state_dict()
+    if isinstance(obj, Mapping):
+        for key in _WRAPPERS:
+            inner = obj.get(key)
+            if isinstance(inner, nn.Module):  # a whole pickled module (trusted files only)
+                inner = inner.state_dict()
+            if isinstance(inner, Mapping) and inner and all(isinstance(v, torch.Tensor) for v in inner.values()):
+                obj = inner
+                break
+    if not isinstance(obj, Mapping) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise CheckpointError(
+            f"{p}: no state_dict found (expected tensors by name, possibly under one of {', '.join(_WRAPPERS)})"
+        )
+    sd = dict(obj)
+    for prefix in _PREFIXES:
+        if all(k.startswith(prefix) for k in sd):
+            sd = {k[len(prefix) :]: v for k, v in sd.items()}
+    return sd
+
+
+def _diff(model: nn.Module, sd: Mapping[str, torch.Tensor]) -> tuple[list[str], list[str], list[str]]:
+    own = model.state_dict()
+    missing = [k for k in own if k not in sd]
+    unexpected = [k for k in sd if k not in own]
+    shapes = [
+        f"{k} {tuple(sd[k].shape)} vs {tuple(v.shape)}" for k, v in own.items() if k in sd and sd[k].shape != v.shape
+    ]
+    return missing, unexpected, shapes
+
+
+def _best_match(keys: set[str]) -> str | None:
+    """The registered model whose state_dict keys overlap ``keys`` most (built on the meta device: no memory)."""
+    from satsr.models.registry import _REGISTRY
+
+    best, score = None, 0.0
+    for name, spec in _REGISTRY.items():
+        try:
+            with torch.device("meta"):
+                other = set(spec.build().state_dict())
+        except Exception:  # a builder that needs arguments or real data: skip it
+            continue
+        if not other:
+            continue
+        s = len(keys & other) / len(keys | other)
+        if s > score:
+            best, score = name, s
+    return best if score > 0.5 else None
+
+
+def load_weights(model: nn.Module, path: str | os.PathLike[str], *, strict: bool = True, trusted: bool = False) -> None:
+    """Load a checkpoint into ``model`` (in place).
+
+    Raises
+    ------
+    CheckpointError
+        With ``strict``, any missing or unexpected key or shape mismatch: the message lists the first few of each
+        with their counts and names the registered model the file matches best.
+    """
+    sd = read_state_dict(path, trusted=trusted)
+    missing, unexpected, shapes = _diff(model, sd)
+    if shapes or (strict and (missing or unexpected)):
+        parts = []
+        for label, items in (("missing", missing), ("unexpected", unexpected), ("shape mismatch", shapes)):
+            if items:
+                more = f" (+{len(items) - 5} more)" if len(items) > 5 else ""
+                parts.append(f"{len(items)} {label}: {', '.join(items[:5])}{more}")
+        name = getattr(getattr(model, "spec", None), "name", type(model).__name__)
+        match = _best_match(set(sd))
+        hint = f"; the file matches the registered model {match!r}" if match and match != name else ""
+        raise CheckpointError(f"{path}: does not fit {name}: {'; '.join(parts)}{hint}")
+    model.load_state_dict(sd, strict=strict)
+
+
+def save(model: nn.Module, path: str | os.PathLike[str]) -> Path:
+    """Write ``model``'s weights as safetensors, with its registry name, scale and options as metadata.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A model from :func:`satsr.models.create` (or any module; then only the weights are described).
+    path : str or path
+        Output file; ``.safetensors`` is appended when missing. Written to a temporary name, then renamed.
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
+    """
+    from safetensors.torch import save_file
+
+    p = Path(path)
+    if p.suffix.lower() != ".safetensors":
+        p = p.with_name(p.name + ".safetensors")
+    if not p.parent.is_dir():
+        raise CheckpointError(f"{p}: folder {p.parent} does not exist; create it first")
+    spec = getattr(model, "spec", None)
+    meta = {"format": "satsr"}
+    if spec is not None:
+        meta.update(model=spec.name, scale=str(spec.scale))
+    options = getattr(model, "satsr_options", None)
+    if options:
+        meta["options"] = json.dumps(options, sort_keys=True)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    tmp = p.with_name(f".{p.name}.tmp")
+    try:
+        save_file(tensors, os.fspath(tmp), metadata=meta)
+        os.replace(tmp, p)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return p

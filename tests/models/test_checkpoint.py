@@ -1,0 +1,122 @@
+import pytest
+import torch
+from safetensors.torch import save_file
+from torch import nn
+
+from satsr import models
+from satsr.errors import CheckpointError, ModelError
+
+
+class _Net(nn.Module):
+    def __init__(self, feats: int = 8) -> None:
+        super().__init__()
+        self.head = nn.Conv2d(3, feats, 3, padding=1)
+        self.tail = nn.Conv2d(feats, 3, 3, padding=1)
+
+    def forward(self, x):
+        return self.tail(self.head(x))
+
+
+class _Other(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(3, 4, 1), nn.Conv2d(4, 3, 1))
+
+    def forward(self, x):
+        return self.body(x)
+
+
+models.register("test-ckpt-net", scale=1, bands=3, halo=2)(_Net)
+models.register("test-ckpt-other", scale=1, bands=3, halo=0)(_Other)
+
+
+def _same(a: nn.Module, b: nn.Module) -> bool:
+    return all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True))
+
+
+def _trained():
+    torch.manual_seed(3)
+    return models.create("test-ckpt-net", feats=6)
+
+
+@pytest.mark.parametrize(
+    "layout",
+    ["bare", "state_dict", "params", "params_ema", "model", "module_prefix", "compiled_prefix", "safetensors"],
+)
+def test_layouts_load(tmp_path, layout):
+    net = _trained()
+    sd = net.state_dict()
+    path = tmp_path / ("w.safetensors" if layout == "safetensors" else "w.pth")
+    if layout == "safetensors":
+        save_file({k: v.contiguous() for k, v in sd.items()}, str(path))
+    elif layout == "bare":
+        torch.save(sd, path)
+    elif layout == "module_prefix":
+        torch.save({"module." + k: v for k, v in sd.items()}, path)
+    elif layout == "compiled_prefix":
+        torch.save({"_orig_mod." + k: v for k, v in sd.items()}, path)
+    else:
+        torch.save({layout: sd, "epoch": 7}, path)
+    loaded = models.create("test-ckpt-net", feats=6, pretrained=path)
+    assert _same(net, loaded)
+
+
+def test_save_round_trip_restores_options(tmp_path):
+    net = _trained()
+    path = models.save(net, tmp_path / "mine")
+    assert path.name == "mine.safetensors" and not list(tmp_path.glob(".*tmp"))
+    loaded = models.create("test-ckpt-net", pretrained=path)  # feats=6 comes back from the file
+    assert loaded.head.out_channels == 6 and _same(net, loaded)
+
+
+def test_strict_errors_name_keys_and_the_matching_model(tmp_path):
+    other = models.create("test-ckpt-other")
+    path = tmp_path / "other.pth"
+    torch.save(other.state_dict(), path)
+    with pytest.raises(CheckpointError) as err:
+        models.create("test-ckpt-net", pretrained=path)
+    msg = str(err.value)
+    assert "4 missing: head.weight" in msg and "4 unexpected: body.0.weight" in msg
+    assert "matches the registered model 'test-ckpt-other'" in msg
+    torch.save(_trained().state_dict(), path)
+    with pytest.raises(CheckpointError, match=r"shape mismatch: head.weight \(6, 3, 3, 3\) vs \(8, 3, 3, 3\)"):
+        models.create("test-ckpt-net", pretrained=path)
+
+
+def test_unsafe_or_missing_files(tmp_path):
+    path = tmp_path / "pickled.pth"
+    torch.save({"state_dict": _Net()}, path)  # a whole module: needs code to unpickle
+    with pytest.raises(CheckpointError, match="pass trusted=True"):
+        models.create("test-ckpt-net", pretrained=path)
+    assert _same(models.create("test-ckpt-net", pretrained=path, trusted=True), models.create("test-ckpt-net",
+                 pretrained=path, trusted=True))
+    with pytest.raises(CheckpointError, match="no such checkpoint file"):
+        models.create("test-ckpt-net", pretrained=tmp_path / "nope.pth")
+    (tmp_path / "junk.pth").write_text("not a checkpoint")
+    with pytest.raises(CheckpointError, match="cannot be read"):
+        models.create("test-ckpt-net", pretrained=tmp_path / "junk.pth")
+
+
+def test_pretrained_through_upscale_and_cli(tmp_path, make_geotiff):
+    import numpy as np
+    from click.testing import CliRunner
+
+    import satsr
+    from satsr.cli import main
+
+    net = _trained()
+    path = models.save(net, tmp_path / "w")
+    da = satsr.open_stack(make_geotiff("in.tif", shape=(3, 20, 24), dtype="float32"))
+    a = satsr.upscale(da, "test-ckpt-net", pretrained=path, tile=8).values
+    b = satsr.upscale(da, models.wrap(net, scale=1, halo=2), tile=8).values
+    np.testing.assert_allclose(a, b, atol=1e-6)
+    bad = tmp_path / "bad.pth"
+    torch.save(models.create("test-ckpt-other").state_dict(), bad)
+    out = tmp_path / "out"
+    out.mkdir()
+    res = CliRunner().invoke(main, ["upscale", str(tmp_path / "in.tif"), "-o", str(out / "x.tif"), "--model",
+                                    "test-ckpt-net", "--pretrained", str(bad)])
+    assert res.exit_code == 1 and res.output.count("error:") == 1 and "does not fit test-ckpt-net" in res.output
+    assert list(out.iterdir()) == []
+    with pytest.raises(ModelError, match="pretrained"):
+        satsr.upscale(da, models.wrap(net, scale=1), pretrained=path)
