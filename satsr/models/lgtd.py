@@ -33,15 +33,24 @@ def _up2(x: torch.Tensor) -> torch.Tensor:
 
 
 class TDMS(nn.Module):
-    """Short-term temporal differences: features of consecutive RGB frame differences compensate the centre frame."""
+    """Short-term temporal differences: features of consecutive RGB frame differences compensate the centre frame.
 
-    def __init__(self, nframes: int = 5, alpha: float = 0.5, beta: float = 0.5, nres: int = 1) -> None:
+    ``step`` is the frame distance of the differences: 1 (LGTD's S-TDM, MTDO's A-TDM, ``f_i - f_{i+1}``) or
+    2 (MTDO's S-TDM, ``f_0 - f_2, f_2 - f_4``; its fusion conv is then named ``conv1_2``, as in the authors' code).
+    """
+
+    def __init__(self, nframes: int = 5, alpha: float = 0.5, beta: float = 0.5, nres: int = 1, step: int = 1) -> None:
         super().__init__()
         base = 128
-        self.alpha, self.beta = alpha, beta
+        self.alpha, self.beta, self.step = alpha, beta, step
         self.feat0 = ConvBlock(3, base)
         self.feat_diff = ConvBlock(3, 64)
-        self.conv1 = ConvBlock((nframes - 1) * 64, base)
+        n_diff = len(range(0, nframes - step, step))
+        fuse = ConvBlock(n_diff * 64, base)
+        if step == 1:
+            self.conv1 = fuse
+        else:
+            self.conv1_2 = fuse
         self.res_feat1 = nn.Sequential(*[ResnetBlock(base) for _ in range(nres)], ConvBlock(base, 64))
         self.res_feat2 = nn.Sequential(*[ResnetBlock(base) for _ in range(nres)], ConvBlock(base, 64))
         self.avg_diff = nn.AvgPool2d(2, 2)
@@ -49,9 +58,12 @@ class TDMS(nn.Module):
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
         """``frames`` (B, T, 3, H, W) -> (B, 64, H, W)."""
         b, t, c, h, w = frames.shape
-        diff = (frames[:, :-1] - frames[:, 1:]).reshape(-1, c, h, w)  # f_i - f_{i+1}
-        diff = self.avg_diff(self.feat_diff(diff)).reshape(b, (t - 1) * 64, h // 2, w // 2)
-        s = self.conv1(diff)
+        k = self.step
+        first = frames[:, 0 : t - k : k]
+        diff = (first - frames[:, k:t:k][:, : first.shape[1]]).reshape(-1, c, h, w)
+        n = first.shape[1]
+        diff = self.avg_diff(self.feat_diff(diff)).reshape(b, n * 64, h // 2, w // 2)
+        s = (self.conv1 if k == 1 else self.conv1_2)(diff)
         u1 = _up2(self.res_feat1(s))
         u2 = _up2(s)
         comp = self.res_feat2(self.alpha * self.feat0(frames[:, t // 2]) + self.beta * u2)
