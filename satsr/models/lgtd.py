@@ -25,7 +25,7 @@ from satsr.errors import InputError
 from satsr.models.hat import HAT
 from satsr.models.ops import MSD, ConvBlock, ResnetBlock, TSAFusion
 
-__all__ = ["LGTD", "TDMS", "TDML"]
+__all__ = ["LGTD", "LGTDArc", "TDMS", "TDML"]
 
 
 def _up2(x: torch.Tensor) -> torch.Tensor:
@@ -77,7 +77,7 @@ class TDML(nn.Module):
     but never used, as in the authors' class (its weights are in their checkpoints).
     """
 
-    def __init__(self, nframes: int = 5, faithful: bool = True) -> None:
+    def __init__(self, nframes: int = 5, faithful: bool = True, unused_fus: bool = True) -> None:
         super().__init__()
         base = 64
         self.faithful = faithful
@@ -87,7 +87,8 @@ class TDML(nn.Module):
         self.conv3 = ConvBlock(base, base)
         self.conv4 = ConvBlock(base, nframes * 64)
         self.avg_diff = nn.AvgPool2d(2, 2)
-        self.fus = nn.Conv2d(base * 2, base, 3, 1, 1)
+        if unused_fus:  # in the authors' myNet only; never called
+            self.fus = nn.Conv2d(base * 2, base, 3, 1, 1)
 
     def _branch(self, fea: torch.Tensor, diff: torch.Tensor) -> torch.Tensor:
         up = _up2(self.conv3(self.avg_diff(fea)))
@@ -119,6 +120,9 @@ class LGTD(nn.Module):
     ``H`` and ``W`` must be multiples of 16 (HAT windows, no internal padding). 24,400,399 parameters.
     """
 
+    #: Input height/width rule: HAT's 16-pixel windows.
+    multiple_of = 16
+
     def __init__(self, nframes: int = 5, faithful: bool = True) -> None:
         super().__init__()
         self.nframes = nframes
@@ -141,11 +145,16 @@ class LGTD(nn.Module):
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
         """``frames`` (B, T, 3, H, W) -> (B, 3, 4H, 4W), the centre frame super-resolved."""
+        return self.hat(self.features(frames))
+
+    def features(self, frames: torch.Tensor) -> torch.Tensor:
+        """The 64-channel fused and compensated features that the reconstruction upsamples."""
         b, t, c, h, w = frames.shape
         if t != self.nframes:
             raise InputError(f"LGTD takes {self.nframes} frames per sample, got {t}")
-        if h % 16 or w % 16:
-            raise InputError(f"LGTD input {h} x {w} must be a multiple of 16 (HAT windows)")
+        m = self.multiple_of
+        if h % m or w % m:
+            raise InputError(f"{type(self).__name__} input {h} x {w} must be a multiple of {m}")
         centre = t // 2
         s_comp = self.fea0(frames[:, centre]) + self.tdm_s(frames)
         feats = self.res_feat_ext(self.fea_all(frames.reshape(-1, c, h, w))).view(b, t, -1, h, w)
@@ -154,4 +163,37 @@ class LGTD(nn.Module):
         fea = self.TSA_Fusion(torch.stack(aligned, dim=1))
         long = self.fus(self.tdm_l(aligned))
         fea = fea + self.res_feat2(fea - long)
-        return self.hat(fea + s_comp)
+        return fea + s_comp
+
+
+class LGTDArc(LGTD):
+    """The class named ``LGTD`` in the authors' repository (``modules/LGTD_arc.py``), which no script imports.
+
+    Same as :class:`LGTD` up to the fused features, but reconstructs with a 3x3 embedding to 180 channels, five
+    residual blocks, a conv to 64 channels with LeakyReLU(0.01) and two pixel-shuffle x2 stages. It also builds
+    a HAT that its forward never calls: kept so that checkpoints load, and skipped at inference. Its L-TDM has
+    no ``fus`` conv. 27,749,171 parameters, of which 20,871,327 are the unused HAT. Input height and width must
+    be multiples of 4 (pooling in S-TDM and TSA).
+    """
+
+    multiple_of = 4
+
+    def __init__(self, nframes: int = 5, faithful: bool = True) -> None:
+        super().__init__(nframes, faithful)
+        del self.tdm_l.fus
+        self.embedding = nn.Conv2d(64, 180, 3, 1, 1)
+        self.reconstruction = nn.Sequential(*[ResnetBlock(180) for _ in range(5)])
+        self.conv_before_upsample = nn.Sequential(nn.Conv2d(180, 64, 3, 1, 1), nn.LeakyReLU(0.01))
+        self.upsample = nn.Sequential(nn.Conv2d(64, 256, 3, 1, 1), nn.PixelShuffle(2),
+                                      nn.Conv2d(64, 256, 3, 1, 1), nn.PixelShuffle(2))
+        self.conv_last = nn.Conv2d(64, 3, 3, 1, 1)
+        for m in (self.embedding, self.reconstruction, self.conv_before_upsample, self.upsample, self.conv_last):
+            for conv in m.modules():
+                if isinstance(conv, nn.Conv2d):
+                    nn.init.kaiming_normal_(conv.weight)
+                    nn.init.zeros_(conv.bias)
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        """``frames`` (B, T, 3, H, W) -> (B, 3, 4H, 4W); H, W multiples of 16 as for :class:`LGTD`."""
+        x = self.reconstruction(self.embedding(self.features(frames)))
+        return self.conv_last(self.upsample(self.conv_before_upsample(x)))

@@ -64,3 +64,17 @@ def test_input_checks(lgtd):
         lgtd(torch.rand(1, 3, 3, 32, 32))
     with pytest.raises(InputError, match="multiple of 16"):
         lgtd(torch.rand(1, 5, 3, 24, 32))
+
+
+def test_lgtd_arc_keys_and_authors_output(seed_keys):
+    """The repo's LGTD_arc class: key list, parameter count, and the authors' output on a 20 x 28 input."""
+    from satsr.models.lgtd import LGTDArc
+
+    arc = LGTDArc(5).eval()
+    assert {k: tuple(v.shape) for k, v in arc.state_dict().items()} == seed_keys("LGTD_arc")
+    assert sum(p.numel() for p in arc.parameters()) == 27_749_171
+    _fill(arc, 0.5)
+    x = torch.from_numpy(np.cos(np.arange(5 * 3 * 20 * 28) * 0.37).reshape(1, 5, 3, 20, 28).astype(np.float32))
+    with torch.no_grad():
+        y = arc(x * 0.5 + 0.5).numpy()
+    assert np.abs(y - np.load(DATA / "lgtd_arc_official_formula.npz")["expected"]).max() <= 1e-5
