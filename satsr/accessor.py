@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,6 +47,7 @@ class SatsrAccessor:
         value_range: tuple[float, float] | None = None,
         model_options: Mapping[str, Any] | None = None,
         pretrained: str | PathLike[str] | None = None,
+        bands: Sequence[int] | None = None,
     ) -> xr.DataArray:
         """Alias of :func:`satsr.upscale` with this array bound."""
         from satsr.pipeline import upscale  # torch loads here, not when satsr is imported
@@ -54,7 +55,7 @@ class SatsrAccessor:
         return upscale(
             self._da, model, scale=scale, tile=tile, halo=halo, blend=blend, feather=feather,
             batch_size=batch_size, device=device, value_range=value_range, model_options=model_options,
-            pretrained=pretrained,
+            pretrained=pretrained, bands=bands,
         )
 
     def to_cog(

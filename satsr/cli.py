@@ -51,6 +51,15 @@ class _SatsrGroup(click.Group):
             ctx.exit(1)
 
 
+def _parse_bands(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        return [int(v) for v in text.replace(" ", "").split(",") if v]
+    except ValueError:
+        raise InputError(f"--bands {text!r}: give band numbers separated by commas, e.g. 4,3,2") from None
+
+
 # -- parameter types -----------------------------------------------------------------------------------------
 class _CRSType(click.ParamType):
     """A CRS as pyproj accepts it (``EPSG:32633``, WKT, PROJ string); returned as the user's text."""
@@ -268,6 +277,10 @@ def main(ctx: click.Context, debug: bool) -> None:
     help="Upscaling factor; default the model's (must be one the model supports).",
 )
 @click.option(
+    "--bands", default=None, metavar="B,B,B",
+    help="Band numbers (1-based) to feed the model, in its order, e.g. 4,3,2 for Landsat 8 RGB. Default all.",
+)
+@click.option(
     "--pretrained", type=click.Path(dir_okay=False), default=None,
     help="Checkpoint for the model: .pth/.pt/.safetensors (bare state_dict or wrapped, module. prefixes ok).",
 )
@@ -335,6 +348,7 @@ def upscale(
     output: Path,
     model: str,
     scale: int | None,
+    bands: str | None,
     pretrained: str | None,
     tile: int,
     halo: int | None,
@@ -379,6 +393,7 @@ def upscale(
     sr = satsr.upscale(
         stack, model, scale=scale, tile=tile, halo=halo, blend=blend, feather=feather,  # type: ignore[arg-type]
         batch_size=batch_size, device=device, value_range=value_range, pretrained=pretrained,
+        bands=_parse_bands(bands),
     )
 
     progress = not no_progress and sys.stderr.isatty()

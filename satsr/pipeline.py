@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -238,6 +238,7 @@ def upscale(
     value_range: tuple[float, float] | None = None,
     model_options: Mapping[str, Any] | None = None,
     pretrained: str | os.PathLike[str] | None = None,
+    bands: Sequence[int] | None = None,
 ) -> xr.DataArray:
     """Super-resolve a raster stack lazily, tile by tile, keeping its georeferencing exact.
 
@@ -270,6 +271,9 @@ def upscale(
         Keyword arguments of the registered model's builder.
     pretrained : str or path, optional
         Checkpoint for a registered model (the layouts :func:`satsr.models.create` reads).
+    bands : sequence of int, optional
+        Band numbers (1-based, GDAL's numbering, the ``band`` coordinate) to feed the model, in the order it
+        expects them; e.g. ``bands=[4, 3, 2]`` for the RGB of a Landsat 8 stack. Default all bands.
 
     Returns
     -------
@@ -301,14 +305,20 @@ def upscale(
         da, squeeze = da.expand_dims("time"), True
     if da.dims != ("time", "band", "y", "x"):
         raise InputError(f"expected dims (time, band, y, x) or (band, y, x), got {da.dims}")
+    if bands is not None:
+        have = [int(b) for b in da["band"].values]
+        missing = [b for b in bands if int(b) not in have]
+        if missing or not len(bands):
+            raise InputError(f"bands={list(bands)}: the stack has bands {have} (1-based); pick from those")
+        da = da.sel(band=[int(b) for b in bands])
     dev = resolve_device(device)
     runner = _make_runner(model, scale, model_options, dev, batch_size, pretrained)
     spec = runner.spec
     n_t, n_b, h, w = (int(v) for v in da.shape)
     if spec.bands is not None and n_b != spec.bands:
         raise InputError(
-            f"{spec.name} takes {spec.bands} bands, the stack has {n_b}; select bands first, "
-            f"e.g. da.isel(band=[0, 1, 2])"
+            f"{spec.name} takes {spec.bands} bands, the stack has {n_b}; choose them with bands=[...] "
+            f"(1-based band numbers, in the model's order, e.g. bands=[3, 2, 1]; CLI: --bands 3,2,1)"
         )
     grid = Grid.from_xarray(da)
     grid.require_rectilinear()

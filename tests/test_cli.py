@@ -351,3 +351,16 @@ def test_help_explains_every_option(runner):
 def test_version(runner):
     result = runner.invoke(main, ["--version"])
     assert result.exit_code == 0 and result.stdout.startswith("satsr ")
+
+
+def test_upscale_band_selection(runner, make_geotiff, out):
+    src = make_geotiff("four.tif", shape=(4, 9, 11), descriptions=["b", "g", "r", "n"])
+    dest = out / "rgb.tif"
+    res = runner.invoke(main, ["upscale", str(src), "-o", str(dest), "--model", "nearest", "--scale", "2",
+                               "--bands", "3,2,1", "--no-progress"])
+    assert res.exit_code == 0, res.output
+    with rasterio.open(dest) as ds, rasterio.open(src) as s:
+        assert ds.count == 3 and ds.descriptions == ("r", "g", "b")
+        np.testing.assert_array_equal(ds.read(1)[::2, ::2], s.read(3))
+    res = runner.invoke(main, ["upscale", str(src), "-o", str(out / "x.tif"), "--bands", "3,x"])
+    assert res.exit_code == 1 and "error: --bands '3,x'" in res.output

@@ -252,3 +252,17 @@ def test_nudge_applies_in_blocks_without_nodata(make_geotiff):
     data[:, 2, 2] = 1  # bicubic undershoot next to the bright square clips to 0 = nodata
     sr = satsr.upscale(satsr.open_stack(make_geotiff("v.tif", data, dtype="uint8", nodata=0)), "bicubic", scale=4)
     assert (sr.values != 0).all()
+
+
+def test_band_selection(make_geotiff):
+    da = satsr.open_stack(make_geotiff("b4.tif", shape=(4, 10, 12), descriptions=["b", "g", "r", "n"]))
+    net = models.wrap(_conv_net(2), scale=2, halo=3, bands=3)
+    with pytest.raises(InputError, match=r"choose them with bands=\[\.\.\.\]"):
+        satsr.upscale(da, net)
+    sr = satsr.upscale(da, net, bands=[3, 2, 1])
+    assert list(sr["description"].values) == ["r", "g", "b"] and list(sr["band"].values) == [3, 2, 1]
+    np.testing.assert_array_equal(
+        satsr.upscale(da, "nearest", scale=1, bands=[4]).values[0, 0], da.values[0, 3]
+    )
+    with pytest.raises(InputError, match=r"the stack has bands \[1, 2, 3, 4\]"):
+        satsr.upscale(da, net, bands=[5, 1, 2])
