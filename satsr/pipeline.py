@@ -70,7 +70,8 @@ class _Runner:
         self.model = model.to(device).eval()
         self.spec = _models.get_spec(model)
         self.device = device
-        self.batch_size = batch_size
+        self.batch_size = batch_size  # asked for by the caller; None = choose (and remember in _auto)
+        self._auto: int | None = None
         self._ref = ref  # (name, scale, options) for registered models: unpickled from the process cache
         self._lock = threading.Lock()
 
@@ -85,10 +86,10 @@ class _Runner:
         if self.batch_size is not None:
             return self.batch_size
         with self._lock:
-            if self.batch_size is not None:
-                return self.batch_size
+            if self._auto is not None:
+                return self._auto
             if self.device.type != "cuda":
-                self.batch_size = 4
+                self._auto = 4
                 return 4
             torch.cuda.synchronize(self.device)
             torch.cuda.reset_peak_memory_stats(self.device)
@@ -97,8 +98,8 @@ class _Runner:
                 self.model(torch.zeros((1, *window), device=self.device))
             per_tile = max(torch.cuda.max_memory_allocated(self.device) - base, 1)
             free, _ = torch.cuda.mem_get_info(self.device)
-            self.batch_size = int(max(1, min(64, 0.6 * free // per_tile)))
-            return self.batch_size
+            self._auto = int(max(1, min(64, 0.6 * free // per_tile)))
+            return self._auto
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """Run ``x`` (a batch of windows, float32) and return float32 outputs on the CPU."""
@@ -109,7 +110,9 @@ class _Runner:
                 if x.shape[0] == 1:
                     raise
                 torch.cuda.empty_cache()
-                self.batch_size = max(1, x.shape[0] // 2)  # back off for the next batches too
+                self._auto = max(1, x.shape[0] // 2)  # back off for the next batches too
+                if self.batch_size is not None:
+                    self.batch_size = self._auto
                 out = None
             if out is not None:
                 return out.float().cpu().numpy()
@@ -131,8 +134,8 @@ def _cached_runner(
         if runner is None:
             model = _models.create(name, scale=scale, **{k: v for k, v in options if k != "_mtime"})
             runner = _CACHE[key] = _Runner(model, torch.device(device), batch_size, (name, scale, options))
-        elif batch_size is not None:
-            runner.batch_size = batch_size
+        else:
+            runner.batch_size = batch_size  # this call's request (None: the runner's own choice)
     return runner
 
 
@@ -333,7 +336,7 @@ def upscale(
 
     # Blocks are squares of whole tiles, about one batch each (at least one tile).
     th, tw = plan.tile_shape
-    k = max(1, math.isqrt(runner.batch_size or (4 if dev.type == "cpu" else 16)))
+    k = max(1, math.isqrt(batch_size or (4 if dev.type == "cpu" else 16)))
     bh, bw = th * k, tw * k
     src = da.data if isinstance(da.data, dska.Array) else dska.from_array(da.data, chunks=(1, n_b, bh, bw))
     src = src.rechunk((1, n_b, bh, bw))

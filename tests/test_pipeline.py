@@ -186,6 +186,12 @@ def test_registered_model_is_built_once_per_process(make_geotiff):
     satsr.upscale(da, "test-counting-bicubic", tile=16, batch_size=1).compute()
     satsr.upscale(da, "test-counting-bicubic", tile=32, batch_size=1).compute()
     assert len(calls) == 1
+    # a later call without batch_size gets the automatic choice again, not the previous caller's 1
+    from satsr.pipeline import _make_runner
+
+    satsr.upscale(da, "test-counting-bicubic", tile=32).compute()
+    runner = _make_runner("test-counting-bicubic", None, None, torch.device("cpu"), None)
+    assert runner.batch_size is None and runner.choose_batch((3, 8, 8)) == 4 and len(calls) == 1
 
 
 def test_graph_is_blockwise_and_bounded(make_geotiff):
