@@ -40,7 +40,7 @@ class SatsrAccessor:
         scale: int | None = None,
         tile: int = 256,
         halo: int | None = None,
-        blend: Blend = "crop",
+        blend: Blend | None = None,
         feather: int | None = None,
         batch_size: int | None = None,
         device: Device = "auto",

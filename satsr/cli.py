@@ -60,6 +60,22 @@ def _parse_bands(text: str | None) -> list[int] | None:
         raise InputError(f"--bands {text!r}: give band numbers separated by commas, e.g. 4,3,2") from None
 
 
+def _parse_options(items: tuple[str, ...]) -> dict[str, Any] | None:
+    """``KEY=VALUE`` pairs; values read as JSON where they parse (true, 3, 0.5), else kept as text."""
+    if not items:
+        return None
+    options: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"--option {item!r}: write KEY=VALUE, e.g. --option faithful=false")
+        try:
+            options[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key.strip()] = value
+    return options
+
+
 # -- parameter types -----------------------------------------------------------------------------------------
 class _CRSType(click.ParamType):
     """A CRS as pyproj accepts it (``EPSG:32633``, WKT, PROJ string); returned as the user's text."""
@@ -284,19 +300,24 @@ def main(ctx: click.Context, debug: bool) -> None:
     "--pretrained", type=click.Path(dir_okay=False), default=None,
     help="Checkpoint for the model: .pth/.pt/.safetensors (bare state_dict or wrapped, module. prefixes ok).",
 )
+@click.option(
+    "-O", "--option", "options", multiple=True, metavar="KEY=VALUE",
+    help="A model option, repeatable, e.g. -O faithful=false (see the model's docs; values read as JSON).",
+)
 @click.option("--tile", type=click.IntRange(min=1), default=256, show_default=True, help="Tile size in input pixels.")
 @click.option(
     "--halo", type=click.IntRange(min=0), default=None,
     help="Context pixels added on each side of a tile; default the model's declared halo (seamless tiles).",
 )
 @click.option(
-    "--blend", type=click.Choice(["crop", "feather"]), default="crop", show_default=True,
+    "--blend", type=click.Choice(["crop", "feather"]), default=None,
     help="How tiles join: 'crop' keeps each tile's core (exact when the halo covers the model's receptive "
-    "field); 'feather' cross-fades overlapping tiles (hides seams of models with a wider field).",
+    "field); 'feather' cross-fades overlapping tiles (hides seams of models with a wider field). Default: "
+    "the model's choice (feather for LGTD/MTDO, crop otherwise).",
 )
 @click.option(
     "--feather", type=click.IntRange(min=1), default=None,
-    help="Overlap width in input pixels for --blend feather; default max(halo, 1).",
+    help="Overlap width in input pixels for --blend feather; default the model's, else max(halo, 1).",
 )
 @click.option(
     "--batch-size", type=click.IntRange(min=1), default=None,
@@ -350,9 +371,10 @@ def upscale(
     scale: int | None,
     bands: str | None,
     pretrained: str | None,
+    options: tuple[str, ...],
     tile: int,
     halo: int | None,
-    blend: str,
+    blend: str | None,
     feather: int | None,
     batch_size: int | None,
     device: str,
@@ -393,7 +415,7 @@ def upscale(
     sr = satsr.upscale(
         stack, model, scale=scale, tile=tile, halo=halo, blend=blend, feather=feather,  # type: ignore[arg-type]
         batch_size=batch_size, device=device, value_range=value_range, pretrained=pretrained,
-        bands=_parse_bands(bands),
+        bands=_parse_bands(bands), model_options=_parse_options(options),
     )
 
     progress = not no_progress and sys.stderr.isatty()

@@ -234,7 +234,7 @@ def upscale(
     scale: int | None = None,
     tile: int = 256,
     halo: int | None = None,
-    blend: Blend = "crop",
+    blend: Blend | None = None,
     feather: int | None = None,
     batch_size: int | None = None,
     device: Device = "auto",
@@ -258,11 +258,13 @@ def upscale(
         Tile size in input pixels.
     halo : int, optional
         Context pixels per tile side; default the model's declared halo.
-    blend : {"crop", "feather"}, default "crop"
+    blend : {"crop", "feather"}, optional
         ``"crop"`` keeps each tile's core (exact when ``halo`` covers the receptive field); ``"feather"``
         cross-fades overlapping tiles over ``feather`` pixels (hides seams of models with a wider field).
+        Default ``"feather"`` for models that declare a feather width (``spec.feather``, e.g. LGTD and MTDO,
+        whose tiles cannot match the whole image exactly), else ``"crop"``.
     feather : int, optional
-        Overlap width in input pixels for ``blend="feather"``; default ``max(halo, 1)``.
+        Overlap width in input pixels for ``blend="feather"``; default ``spec.feather`` or ``max(halo, 1)``.
     batch_size : int, optional
         Tiles per forward pass; default 4 on CPU, from free memory on CUDA (halved on out-of-memory).
     device : str, default "auto"
@@ -329,7 +331,14 @@ def upscale(
     nodata = da.attrs.get("_FillValue", da.attrs.get("nodata"))
     rad = Radiometry(da.dtype, None if nodata is None else float(nodata), value_range, spec.value_range)
     hl = spec.halo if halo is None else int(halo)
-    fw = (max(hl, 1) if feather is None else int(feather)) if blend == "feather" else 0
+    if blend is None:
+        blend = "feather" if spec.feather else "crop"
+    fw = (spec.feather or max(hl, 1) if feather is None else int(feather)) if blend == "feather" else 0
+    if feather is None and fw:
+        # A default width fits the tile (at most half of it); an image smaller than two pixels is just cropped.
+        t = -(-int(tile) // spec.multiple_of) * spec.multiple_of
+        fw = min(fw, min(t, h, w) // 2)
+        blend = blend if fw else "crop"
     plan = TilePlan(
         (h, w), int(tile), hl, s, spec.multiple_of, blend, fw, n_frames=n_t, frames_in=spec.frames_in
     )

@@ -8,7 +8,10 @@ Conventions
 * Tiles form a global lattice of ``tile`` LR pixels from the top-left corner; a tile's *core* is its lattice
   cell clipped to the image. The tiles' cores partition the image.
 * Each tile reads a *window*: its lattice cell grown by ``halo + feather`` on every side, then grown at the
-  bottom/right to a multiple of ``multiple_of``. Every window has the same shape, so tiles batch. Pixels
+  bottom/right to a multiple of ``multiple_of``. Every window has the same shape, so tiles batch.
+* With ``multiple_of = m`` the tile size and the margin ``halo + feather`` are rounded up to multiples of
+  ``m``, so every window starts on a multiple of ``m`` in image coordinates: a model with ``m``-pixel attention
+  windows or stride-``m`` pooling sees the same grid in every tile as on the whole image. Pixels
   outside the image are filled by reflection about the border pixel (NumPy's ``"reflect"``; repeated for
   images smaller than the pad), the same rule :func:`pad_reflect` applies to a whole image.
 * ``blend="crop"`` keeps each tile's core; ``blend="feather"`` keeps core ± ``feather`` pixels with linear
@@ -70,7 +73,8 @@ class TilePlan:
     scale : int
         Model upscaling factor.
     multiple_of : int
-        Windows are grown at the bottom/right to a multiple of this.
+        Windows start on multiples of this (tile and margin are rounded up to it) and are grown at the
+        bottom/right to a multiple of it.
     blend : {"crop", "feather"}
         How overlapping tile outputs are combined.
     feather : int
@@ -108,8 +112,9 @@ class TilePlan:
     # -- lattice ----------------------------------------------------------------------------------------------
     @property
     def tile_shape(self) -> tuple[int, int]:
-        """Lattice cell ``(rows, cols)``: ``tile`` clamped to the image."""
-        return min(self.tile, self.shape[0]), min(self.tile, self.shape[1])
+        """Lattice cell ``(rows, cols)``: ``tile`` rounded up to ``multiple_of``, clamped to the image."""
+        t = _round_up(self.tile, self.multiple_of)
+        return min(t, self.shape[0]), min(t, self.shape[1])
 
     @property
     def grid_shape(self) -> tuple[int, int]:
@@ -119,8 +124,8 @@ class TilePlan:
 
     @property
     def margin(self) -> int:
-        """LR pixels a window reaches beyond its lattice cell (before the ``multiple_of`` growth)."""
-        return self.halo + self.feather
+        """LR pixels a window reaches beyond its lattice cell: ``halo + feather`` rounded up to ``multiple_of``."""
+        return _round_up(self.halo + self.feather, self.multiple_of)
 
     @property
     def window_shape(self) -> tuple[int, int]:

@@ -93,6 +93,21 @@ def test_upscale_options_scale_gtiff_and_preview(runner, make_geotiff, out):
         assert p.shape == (74, 2 * 106 + 4)
 
 
+def test_upscale_model_options(runner, make_geotiff, out):
+    src = make_geotiff("scene.tif", shape=(3, 16, 16), dtype="uint8")
+    args = ["upscale", str(src), "-o", str(out / "x.tif"), "-m", "lgtd", "-O", "faithful=false",
+            "--option", "align_corners=false", "--halo", "0", "--blend", "crop", "--device", "cpu"]
+    result = runner.invoke(main, args)
+    assert result.exit_code == 0, result.output
+    with rasterio.open(out / "x.tif") as sr:
+        assert sr.shape == (64, 64)
+    result = runner.invoke(main, ["upscale", str(src), "-o", str(out / "y.tif"), "-m", "lgtd", "-O", "faithfull=0"])
+    assert result.exit_code != 0 and "unknown argument 'faithfull'; did you mean 'faithful'?" in result.output
+    result = runner.invoke(main, ["upscale", str(src), "-o", str(out / "y.tif"), "-O", "faithful"])
+    assert result.exit_code != 0 and "write KEY=VALUE" in result.output
+    assert _listing(out) == ["x.tif"]
+
+
 def test_upscale_multi_frame_glob_to_folder(runner, make_geotiff, tmp_path):
     for i in range(3):
         make_geotiff(f"frames/f{i}.tif", seed=i)

@@ -39,6 +39,8 @@ def test_cores_partition_image_and_windows_share_one_shape(plan):
             wy0, wy1, wx0, wx1 = plan.window(ty, tx)
             assert (wy1 - wy0, wx1 - wx0) == plan.window_shape
             assert all(v % plan.multiple_of == 0 for v in plan.window_shape)
+            # windows start on the model's grid (attention windows, strided pooling)
+            assert wy0 % plan.multiple_of == 0 and wx0 % plan.multiple_of == 0
             # the core sits inside the window with at least `halo` pixels of context each side
             assert wy0 <= y0 - plan.halo and wx0 <= x0 - plan.halo
             assert wy1 >= y1 + plan.halo and wx1 >= x1 + plan.halo

@@ -313,6 +313,10 @@ def open_stack(
             f"{first.path}: has {kind}; {hint}, or allow_ungeoreferenced=True (--allow-ungeoreferenced) "
             "to work in pixel coordinates"
         )
+    if not file_georef:
+        # The caller placed (or chose not to place) frames that carry no georeferencing, so rasterio's warning
+        # is noise. The scoped filters in the reader are not thread-safe (dask reads in threads), hence this one.
+        warnings.filterwarnings("ignore", message="Dataset has no geotransform", category=NotGeoreferencedWarning)
     grid = Grid(first.shape, grid_t, grid_crs)
     try:
         grid.require_rectilinear()

@@ -1,10 +1,13 @@
 """The model zoo: registry functions and the registered models (imported explicitly, one file each)."""
 
 from satsr.models import interp as interp
+from satsr.models import lgtd as lgtd
+from satsr.models import mtdo as mtdo
 from satsr.models.checkpoint import load_weights, read_state_dict, save
+from satsr.models.reach import Reach, measure_reach
 from satsr.models.registry import ModelSpec, Weights, create, get_spec, list_models, register, wrap
 
 __all__ = [
-    "ModelSpec", "Weights", "create", "get_spec", "list_models", "load_weights", "read_state_dict", "register", "save",
-    "wrap",
+    "ModelSpec", "Reach", "Weights", "create", "get_spec", "list_models", "load_weights", "measure_reach",
+    "read_state_dict", "register", "save", "wrap",
 ]

@@ -24,12 +24,15 @@ from torch import nn
 from satsr.errors import InputError
 from satsr.models.hat import HAT
 from satsr.models.ops import MSD, ConvBlock, ResnetBlock, TSAFusion
+from satsr.models.registry import register
 
 __all__ = ["LGTD", "LGTDArc", "TDMS", "TDML"]
 
 
-def _up2(x: torch.Tensor) -> torch.Tensor:
-    return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=True)
+def _up2(x: torch.Tensor, align_corners: bool) -> torch.Tensor:
+    # The authors upsample with align_corners=True, which places samples by the image size: the network is then
+    # not translation-equivariant, and a tile's output differs from the whole image's (see LGTD's Notes).
+    return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=align_corners)
 
 
 class TDMS(nn.Module):
@@ -39,10 +42,13 @@ class TDMS(nn.Module):
     2 (MTDO's S-TDM, ``f_0 - f_2, f_2 - f_4``; its fusion conv is then named ``conv1_2``, as in the authors' code).
     """
 
-    def __init__(self, nframes: int = 5, alpha: float = 0.5, beta: float = 0.5, nres: int = 1, step: int = 1) -> None:
+    def __init__(
+        self, nframes: int = 5, alpha: float = 0.5, beta: float = 0.5, nres: int = 1, step: int = 1,
+        align_corners: bool = True,
+    ) -> None:
         super().__init__()
         base = 128
-        self.alpha, self.beta, self.step = alpha, beta, step
+        self.alpha, self.beta, self.step, self.align_corners = alpha, beta, step, align_corners
         self.feat0 = ConvBlock(3, base)
         self.feat_diff = ConvBlock(3, 64)
         n_diff = len(range(0, nframes - step, step))
@@ -64,8 +70,8 @@ class TDMS(nn.Module):
         n = first.shape[1]
         diff = self.avg_diff(self.feat_diff(diff)).reshape(b, n * 64, h // 2, w // 2)
         s = (self.conv1 if k == 1 else self.conv1_2)(diff)
-        u1 = _up2(self.res_feat1(s))
-        u2 = _up2(s)
+        u1 = _up2(self.res_feat1(s), self.align_corners)
+        u2 = _up2(s, self.align_corners)
         comp = self.res_feat2(self.alpha * self.feat0(frames[:, t // 2]) + self.beta * u2)
         return self.alpha * comp + self.beta * u1
 
@@ -77,10 +83,12 @@ class TDML(nn.Module):
     but never used, as in the authors' class (its weights are in their checkpoints).
     """
 
-    def __init__(self, nframes: int = 5, faithful: bool = True, unused_fus: bool = True) -> None:
+    def __init__(
+        self, nframes: int = 5, faithful: bool = True, unused_fus: bool = True, align_corners: bool = True
+    ) -> None:
         super().__init__()
         base = 64
-        self.faithful = faithful
+        self.faithful, self.align_corners = faithful, align_corners
         self.compress_3 = ConvBlock(nframes * 64, base)
         self.conv1 = ConvBlock(base, base)
         self.conv2 = ConvBlock(base, base)
@@ -91,7 +99,7 @@ class TDML(nn.Module):
             self.fus = nn.Conv2d(base * 2, base, 3, 1, 1)
 
     def _branch(self, fea: torch.Tensor, diff: torch.Tensor) -> torch.Tensor:
-        up = _up2(self.conv3(self.avg_diff(fea)))
+        up = _up2(self.conv3(self.avg_diff(fea)), self.align_corners)
         return torch.sigmoid(self.conv4(diff + self.conv2(fea) + up))
 
     def forward(self, feats: list[torch.Tensor]) -> torch.Tensor:
@@ -114,23 +122,32 @@ class LGTD(nn.Module):
     faithful : bool, default True
         Keep the authors' in-place list reversal in L-TDM (see the module docstring); ``False`` for training new
         weights with the intended forward/backward differences.
+    align_corners : bool, default True
+        Upsample in S-TDM and L-TDM with ``align_corners=True`` as the authors do (their weights expect it).
+        ``False`` makes the network translation-equivariant, so that tiles reproduce the whole-image output;
+        use it when training new weights.
 
     Notes
     -----
     ``H`` and ``W`` must be multiples of 16 (HAT windows, no internal padding). 24,400,399 parameters.
+
+    Tiling: with ``align_corners=True`` the half-resolution branches are resampled at positions that depend on
+    the input size (drifting by up to a quarter of a low-resolution pixel from one edge to the other), so no
+    tiling reproduces the whole-image output exactly; ``satsr.upscale`` feathers these models' tiles by
+    default. HAT's channel attention pools over the whole input, a further (much smaller) global term.
     """
 
     #: Input height/width rule: HAT's 16-pixel windows.
     multiple_of = 16
 
-    def __init__(self, nframes: int = 5, faithful: bool = True) -> None:
+    def __init__(self, nframes: int = 5, faithful: bool = True, align_corners: bool = True) -> None:
         super().__init__()
         self.nframes = nframes
         self.fea0 = ConvBlock(3, 64)
         self.fea_all = ConvBlock(3, 64)
         self.res_feat_ext = nn.Sequential(*[ResnetBlock(64) for _ in range(5)])
-        self.tdm_s = TDMS(nframes)
-        self.tdm_l = TDML(nframes, faithful=faithful)
+        self.tdm_s = TDMS(nframes, align_corners=align_corners)
+        self.tdm_l = TDML(nframes, faithful=faithful, align_corners=align_corners)
         self.fus = nn.Conv2d(64 * nframes, 64, 3, 1, 1)
         self.msd = MSD(64, 8)
         self.TSA_Fusion = TSAFusion(64, nframes, nframes // 2)
@@ -173,13 +190,13 @@ class LGTDArc(LGTD):
     residual blocks, a conv to 64 channels with LeakyReLU(0.01) and two pixel-shuffle x2 stages. It also builds
     a HAT that its forward never calls: kept so that checkpoints load, and skipped at inference. Its L-TDM has
     no ``fus`` conv. 27,749,171 parameters, of which 20,871,327 are the unused HAT. Input height and width must
-    be multiples of 4 (pooling in S-TDM and TSA).
+    be multiples of 4 (pooling in S-TDM, MSD and TSA). Options as for :class:`LGTD`.
     """
 
     multiple_of = 4
 
-    def __init__(self, nframes: int = 5, faithful: bool = True) -> None:
-        super().__init__(nframes, faithful)
+    def __init__(self, nframes: int = 5, faithful: bool = True, align_corners: bool = True) -> None:
+        super().__init__(nframes, faithful, align_corners)
         del self.tdm_l.fus
         self.embedding = nn.Conv2d(64, 180, 3, 1, 1)
         self.reconstruction = nn.Sequential(*[ResnetBlock(180) for _ in range(5)])
@@ -194,6 +211,24 @@ class LGTDArc(LGTD):
                     nn.init.zeros_(conv.bias)
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        """``frames`` (B, T, 3, H, W) -> (B, 3, 4H, 4W); H, W multiples of 16 as for :class:`LGTD`."""
+        """``frames`` (B, T, 3, H, W) -> (B, 3, 4H, 4W); H, W multiples of 4."""
         x = self.reconstruction(self.embedding(self.features(frames)))
         return self.conv_last(self.upsample(self.conv_before_upsample(x)))
+
+
+@register(
+    "lgtd", scale=4, frames_in=5, bands=3, halo=48, multiple_of=16, feather=16,
+    description="LGTD (Xiao et al., TCSVT 2023): local-global temporal differences + HAT, 5 RGB frames, x4",
+)
+def lgtd(faithful: bool = True, align_corners: bool = True) -> LGTD:
+    """The network LGTD's authors train (``model_final.myNet``); options as :class:`LGTD`."""
+    return LGTD(5, faithful=faithful, align_corners=align_corners)
+
+
+@register(
+    "lgtd-arc", scale=4, frames_in=5, bands=3, halo=64, multiple_of=4, feather=16,
+    description="LGTD_arc's class LGTD (same features, conv reconstruction), 5 RGB frames, x4",
+)
+def lgtd_arc(faithful: bool = True, align_corners: bool = True) -> LGTDArc:
+    """The class named ``LGTD`` in the authors' ``modules/LGTD_arc.py``; options as :class:`LGTD`."""
+    return LGTDArc(5, faithful=faithful, align_corners=align_corners)

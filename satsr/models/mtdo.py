@@ -20,6 +20,7 @@ from satsr.errors import InputError
 from satsr.models.hat import HAT
 from satsr.models.lgtd import TDMS, _up2
 from satsr.models.ops import MSD, ConvBlock, ResnetBlock, TSAFusion
+from satsr.models.registry import register
 
 __all__ = ["MTDO", "CTDM", "TDROM"]
 
@@ -43,9 +44,9 @@ class CTDM(nn.Module):
 class TDROM(nn.Module):
     """Three routes: adjacent differences, skipped differences (MFEU), and C-TDM attention on the aligned features."""
 
-    def __init__(self, nframes: int = 5, alpha: float = 0.5, beta: float = 0.5) -> None:
+    def __init__(self, nframes: int = 5, alpha: float = 0.5, beta: float = 0.5, align_corners: bool = True) -> None:
         super().__init__()
-        self.alpha, self.beta = alpha, beta
+        self.alpha, self.beta, self.align_corners = alpha, beta, align_corners
         self.feat0 = ConvBlock(3, 128)
         self.conv2 = ConvBlock(192, 192)
         self.conv3 = ConvBlock(192, 192)
@@ -56,7 +57,7 @@ class TDROM(nn.Module):
         self.avg_diff = nn.AvgPool2d(2, 2)
 
     def _gate(self, c: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.conv7(c + self.conv5(c) + _up2(self.conv6(self.avg_diff(c)))))
+        return torch.sigmoid(self.conv7(c + self.conv5(c) + _up2(self.conv6(self.avg_diff(c)), self.align_corners)))
 
     def forward(self, centre: torch.Tensor, a: torch.Tensor, s: torch.Tensor, cf: torch.Tensor, cb: torch.Tensor,
                 feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -65,7 +66,7 @@ class TDROM(nn.Module):
         sa = torch.cat((a, lr_f0), dim=1)
         ss = torch.cat((s, lr_f0), dim=1)
         f1 = self.conv4(sa)
-        f3 = self.conv4(ss + self.conv2(ss) + _up2(self.conv3(self.avg_diff(ss))))
+        f3 = self.conv4(ss + self.conv2(ss) + _up2(self.conv3(self.avg_diff(ss)), self.align_corners))
         r12 = self.alpha * f1 + self.beta * f3
         att = self._gate(cf) + self._gate(cb)
         return r12, att * feats + feats
@@ -80,13 +81,16 @@ class MTDO(nn.Module):
         Must be 5: the skipped-difference module is built for two differences.
     faithful : bool, default True
         Keep the authors' in-place list reversal (see the module docstring).
+    align_corners : bool, default True
+        The authors' size-dependent ``align_corners=True`` upsampling in the difference modules; ``False`` makes
+        the network translation-equivariant (tiles then reproduce the whole image). See :class:`LGTD`'s Notes.
 
     Notes
     -----
     ``H`` and ``W`` must be multiples of 16. 25,995,674 parameters.
     """
 
-    def __init__(self, nframes: int = 5, faithful: bool = True) -> None:
+    def __init__(self, nframes: int = 5, faithful: bool = True, align_corners: bool = True) -> None:
         super().__init__()
         if nframes != 5:
             raise InputError(f"MTDO is built for 5 frames, got nframes={nframes}")
@@ -94,10 +98,10 @@ class MTDO(nn.Module):
         self.fea0 = ConvBlock(3, 64)
         self.fea_all = ConvBlock(3, 64)
         self.res_feat_ext = nn.Sequential(*[ResnetBlock(64) for _ in range(5)])
-        self.A_tdm = TDMS(nframes, step=1)
-        self.S_tdm = TDMS(nframes, step=2)
+        self.A_tdm = TDMS(nframes, step=1, align_corners=align_corners)
+        self.S_tdm = TDMS(nframes, step=2, align_corners=align_corners)
         self.C_tdm = CTDM(nframes, faithful=faithful)
-        self.T_drom = TDROM(nframes)
+        self.T_drom = TDROM(nframes, align_corners=align_corners)
         self.fus = nn.Conv2d(64 * nframes, 64, 3, 1, 1)
         self.msd = MSD(64, 8)
         self.TSA_Fusion = TSAFusion(64, nframes, nframes // 2)
@@ -128,3 +132,12 @@ class MTDO(nn.Module):
         fea = self.TSA_Fusion(torch.stack(aligned, dim=1))
         fea = fea + self.res_feat2(fea - self.fus(r3))
         return self.hat(fea + r12 + fea_x)
+
+
+@register(
+    "mtdo", scale=4, frames_in=5, bands=3, halo=48, multiple_of=16, feather=16,
+    description="MTDO (JSTARS 2025): multi-temporal differences + dynamic optimisation + HAT, 5 RGB frames, x4",
+)
+def mtdo(faithful: bool = True, align_corners: bool = True) -> MTDO:
+    """The authors' ``modules/MTDO.myNet``; options as :class:`MTDO`."""
+    return MTDO(5, faithful=faithful, align_corners=align_corners)

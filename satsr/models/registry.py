@@ -59,7 +59,11 @@ class ModelSpec:
     halo : int
         LR pixels of context each side of a tile needs so that tiled output equals whole-image output.
     multiple_of : int
-        The model's input height/width must be a multiple of this (the pipeline pads).
+        The model's input height/width must be a multiple of this (the pipeline pads), and tiles start on
+        multiples of it (windowed attention and strided pooling then see the whole image's grid).
+    feather : int
+        Default overlap (LR pixels) for cross-fading tiles; ``0`` means tiles are cropped. Set for models whose
+        tiles cannot match the whole image exactly (a global term in the network), to hide the seams.
     value_range : tuple of float
         Range of input/output values the model works in.
     description : str
@@ -75,6 +79,7 @@ class ModelSpec:
     bands: int | None = 3
     halo: int = 0
     multiple_of: int = 1
+    feather: int = 0
     needs_reference: bool = False
     value_range: tuple[float, float] = (0.0, 1.0)
     description: str = ""
@@ -86,8 +91,8 @@ class ModelSpec:
             object.__setattr__(self, "scales", (self.scale,))
         if self.frames_in < 1 or self.frames_in % 2 == 0:
             raise RegistryError(f"{self.name}: frames_in must be odd and positive, got {self.frames_in}")
-        if self.halo < 0 or self.multiple_of < 1:
-            raise RegistryError(f"{self.name}: halo must be >= 0 and multiple_of >= 1")
+        if self.halo < 0 or self.multiple_of < 1 or self.feather < 0:
+            raise RegistryError(f"{self.name}: halo and feather must be >= 0 and multiple_of >= 1")
 
 
 _REGISTRY: dict[str, ModelSpec] = {}

@@ -1,0 +1,74 @@
+"""Halo and tiling of the video models: the declared halo covers the measured reach, and tiles reproduce the
+whole image through ``satsr.upscale``.
+
+"Random weights" here are the authors' initialisation with two changes that make a network tile-exact at all:
+``align_corners=False`` (their ``align_corners=True`` upsampling depends on the input size, see
+``satsr.models.lgtd.LGTD``) and DCN offset predictors at zero (DCNv2's own initialisation; the authors'
+Kaiming re-initialisation predicts random offsets of many pixels that sample anywhere). The last convolution
+is scaled so that outputs are of order one, as a trained model's are, which makes the 1e-4 tolerance absolute.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import satsr
+from satsr import models
+from satsr.models.ops import DCNSep
+
+VIDEO = ["lgtd", "lgtd-arc", "mtdo"]
+
+
+def tile_exact(name: str) -> torch.nn.Module:
+    torch.manual_seed(0)
+    model = models.create(name, align_corners=False)
+    for m in model.modules():
+        if isinstance(m, DCNSep):
+            torch.nn.init.zeros_(m.conv_offset_mask.weight)
+            torch.nn.init.zeros_(m.conv_offset_mask.bias)
+    last = [m for n, m in model.named_modules() if n.endswith("conv_last")][-1]
+    with torch.inference_mode():
+        peak = model(torch.rand(1, 5, 3, 32, 32)).abs().max()
+        last.weight /= peak
+        last.bias /= peak
+    return model
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", VIDEO)
+def test_declared_halo_covers_the_measured_reach(name):
+    model = tile_exact(name)
+    spec = model.spec
+    size = 2 * spec.halo + 32
+    r = models.measure_reach(model, size, frames_in=5, bands=3, scale=4)
+    # 1e-4 of the peak change: beyond it, HAT's global channel attention leaves a tail over the whole input,
+    # far below what tiles can show (test_tiled_equals_whole_image bounds the sum of all tails).
+    assert r.at(1e-4) <= spec.halo < r.edge, r
+
+
+@pytest.fixture(scope="module")
+def jilin(shared_data):
+    """Five real Jilin-1 LR frames, 32 x 64 crop, float32 in [0, 1], with an illustrative UTM grid."""
+    stack = satsr.open_stack(
+        sorted((shared_data / "jilin1_airport" / "LR4x").glob("*.png"))[:5],
+        crs="EPSG:32650", transform=(3.68, 0, 500000, 0, -3.68, 4400000),
+    )
+    return stack.isel(y=slice(40, 72), x=slice(32, 96)).astype("float32") / 255
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", VIDEO)
+def test_tiled_equals_whole_image(name, jilin):
+    model = tile_exact(name)
+    tiled = satsr.upscale(jilin, model, tile=32, blend="crop", batch_size=1).isel(time=2).values
+    whole = satsr.upscale(jilin, model, tile=64, blend="crop").isel(time=2).values
+    assert tiled.shape == whole.shape == (3, 128, 256)
+    assert np.abs(whole).max() > 0.1
+    assert np.abs(tiled - whole).max() <= 1e-4
+
+
+def test_authors_configuration_feathers_by_default(jilin):
+    sr = satsr.upscale(jilin, "lgtd", device="cpu")
+    assert sr.attrs["satsr_blend"] == "feather" and sr.attrs["satsr_halo"] == models.get_spec("lgtd").halo
