@@ -71,7 +71,7 @@ class _Runner:
         self.spec = _models.get_spec(model)
         self.device = device
         self.batch_size = batch_size  # asked for by the caller; None = choose (and remember in _auto)
-        self._auto: int | None = None
+        self._auto: dict[tuple[int, ...], int] = {}  # chosen batch size per window shape
         self._ref = ref  # (name, scale, options) for registered models: unpickled from the process cache
         self._lock = threading.Lock()
 
@@ -82,15 +82,19 @@ class _Runner:
         return _Runner, (self.model, self.device, self.batch_size, None)
 
     def choose_batch(self, window: tuple[int, ...]) -> int:
-        """Tiles per forward: explicit, else 4 on CPU, else from free GPU memory measured on one tile."""
+        """Tiles per forward: explicit; on CPU 4 small windows or 1 large; on CUDA from free memory on one tile."""
         if self.batch_size is not None:
             return self.batch_size
         with self._lock:
-            if self._auto is not None:
-                return self._auto
+            window = tuple(window)
+            if window in self._auto:
+                return self._auto[window]
             if self.device.type != "cuda":
-                self._auto = 4
-                return 4
+                # Batching small windows saves per-call overhead; a large window (a video model's five 384 x 384
+                # frames, say) already keeps the cores busy, and four of them could exhaust a laptop's memory.
+                pixels = math.prod(window[:-3]) * window[-2] * window[-1]  # frames x rows x cols
+                self._auto[window] = 4 if pixels <= _CPU_BATCH_PIXELS else 1
+                return self._auto[window]
             torch.cuda.synchronize(self.device)
             torch.cuda.reset_peak_memory_stats(self.device)
             base = torch.cuda.memory_allocated(self.device)
@@ -98,8 +102,8 @@ class _Runner:
                 self.model(torch.zeros((1, *window), device=self.device))
             per_tile = max(torch.cuda.max_memory_allocated(self.device) - base, 1)
             free, _ = torch.cuda.mem_get_info(self.device)
-            self._auto = int(max(1, min(64, 0.6 * free // per_tile)))
-            return self._auto
+            self._auto[window] = int(max(1, min(64, 0.6 * free // per_tile)))
+            return self._auto[window]
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """Run ``x`` (a batch of windows, float32) and return float32 outputs on the CPU."""
@@ -110,15 +114,19 @@ class _Runner:
                 if x.shape[0] == 1:
                     raise
                 torch.cuda.empty_cache()
-                self._auto = max(1, x.shape[0] // 2)  # back off for the next batches too
+                smaller = max(1, x.shape[0] // 2)  # back off for the next batches too
+                self._auto[tuple(x.shape[1:])] = smaller
                 if self.batch_size is not None:
-                    self.batch_size = self._auto
+                    self.batch_size = smaller
                 out = None
             if out is not None:
                 return out.float().cpu().numpy()
         half = x.shape[0] // 2
         return np.concatenate([self(x[:half]), self(x[half:])])
 
+
+#: Largest window (frames x rows x cols) that the CPU runs four at a time by default.
+_CPU_BATCH_PIXELS = 512 * 512
 
 _CACHE: dict[tuple[Any, ...], _Runner] = {}
 _CACHE_LOCK = threading.Lock()
@@ -266,7 +274,8 @@ def upscale(
     feather : int, optional
         Overlap width in input pixels for ``blend="feather"``; default ``spec.feather`` or ``max(halo, 1)``.
     batch_size : int, optional
-        Tiles per forward pass; default 4 on CPU, from free memory on CUDA (halved on out-of-memory).
+        Tiles per forward pass; default on CPU 4 for windows up to 512 x 512 pixels (frames included), else 1;
+        on CUDA from the free memory measured on one tile (halved on out-of-memory).
     device : str, default "auto"
         ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
     value_range : tuple of float, optional

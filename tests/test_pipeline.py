@@ -192,6 +192,8 @@ def test_registered_model_is_built_once_per_process(make_geotiff):
     satsr.upscale(da, "test-counting-bicubic", tile=32).compute()
     runner = _make_runner("test-counting-bicubic", None, None, torch.device("cpu"), None)
     assert runner.batch_size is None and runner.choose_batch((3, 8, 8)) == 4 and len(calls) == 1
+    # on the CPU, large windows (here a video model's five 384 x 384 frames) go one per forward
+    assert runner.choose_batch((5, 3, 384, 384)) == 1 and runner.choose_batch((3, 8, 8)) == 4
 
 
 def test_graph_is_blockwise_and_bounded(make_geotiff):
