@@ -120,3 +120,14 @@ def test_pretrained_through_upscale_and_cli(tmp_path, make_geotiff):
     assert list(out.iterdir()) == []
     with pytest.raises(ModelError, match="pretrained"):
         satsr.upscale(da, models.wrap(net, scale=1), pretrained=path)
+
+
+@pytest.mark.slow
+def test_authors_checkpoint_of_another_video_model_is_named(tmp_path):
+    """An MTDO state_dict offered to LGTD: refused, with MTDO named as the model it fits."""
+    path = tmp_path / "MTDO_best.pth"
+    torch.save({"params": models.create("mtdo").state_dict()}, path)
+    with pytest.raises(CheckpointError, match=r"matches the registered model 'mtdo'"):
+        models.create("lgtd", pretrained=path)
+    model = models.create("mtdo", pretrained=path)
+    assert model.spec.name == "mtdo" and not model.training
