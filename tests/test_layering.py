@@ -12,6 +12,7 @@ LAYERS = {
     "geo": {"errors"},
     "io": {"errors", "geo", "io"},
     "radiometry": {"errors"},
+    "degrade": {"errors"},
     "tiling": {"errors"},
     "models": {"errors", "models"},
     "pipeline": {"errors", "geo", "io", "radiometry", "tiling", "models"},
@@ -25,6 +26,7 @@ FORBIDDEN = {
     "geo": {"torch", "xarray", "rasterio", "dask"},
     "io": {"torch", "torchvision"},
     "radiometry": {"torch", "xarray", "rasterio", "dask"},
+    "degrade": {"torch", "xarray", "rasterio", "dask"},
     "tiling": {"torch", "xarray", "rasterio", "dask"},
     "models": {"xarray", "rasterio", "dask", "rioxarray"},
 }
