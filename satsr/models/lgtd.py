@@ -44,21 +44,20 @@ class TDMS(nn.Module):
 
     def __init__(
         self, nframes: int = 5, alpha: float = 0.5, beta: float = 0.5, nres: int = 1, step: int = 1,
-        align_corners: bool = True,
+        align_corners: bool = True, nf: int = 64, base: int = 128,
     ) -> None:
         super().__init__()
-        base = 128
         self.alpha, self.beta, self.step, self.align_corners = alpha, beta, step, align_corners
         self.feat0 = ConvBlock(3, base)
-        self.feat_diff = ConvBlock(3, 64)
+        self.feat_diff = ConvBlock(3, nf)
         n_diff = len(range(0, nframes - step, step))
-        fuse = ConvBlock(n_diff * 64, base)
+        fuse = ConvBlock(n_diff * nf, base)
         if step == 1:
             self.conv1 = fuse
         else:
             self.conv1_2 = fuse
-        self.res_feat1 = nn.Sequential(*[ResnetBlock(base) for _ in range(nres)], ConvBlock(base, 64))
-        self.res_feat2 = nn.Sequential(*[ResnetBlock(base) for _ in range(nres)], ConvBlock(base, 64))
+        self.res_feat1 = nn.Sequential(*[ResnetBlock(base) for _ in range(nres)], ConvBlock(base, nf))
+        self.res_feat2 = nn.Sequential(*[ResnetBlock(base) for _ in range(nres)], ConvBlock(base, nf))
         self.avg_diff = nn.AvgPool2d(2, 2)
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
@@ -67,8 +66,7 @@ class TDMS(nn.Module):
         k = self.step
         first = frames[:, 0 : t - k : k]
         diff = (first - frames[:, k:t:k][:, : first.shape[1]]).reshape(-1, c, h, w)
-        n = first.shape[1]
-        diff = self.avg_diff(self.feat_diff(diff)).reshape(b, n * 64, h // 2, w // 2)
+        diff = self.avg_diff(self.feat_diff(diff)).reshape(b, -1, h // 2, w // 2)
         s = (self.conv1 if k == 1 else self.conv1_2)(diff)
         u1 = _up2(self.res_feat1(s), self.align_corners)
         u2 = _up2(s, self.align_corners)
@@ -84,16 +82,17 @@ class TDML(nn.Module):
     """
 
     def __init__(
-        self, nframes: int = 5, faithful: bool = True, unused_fus: bool = True, align_corners: bool = True
+        self, nframes: int = 5, faithful: bool = True, unused_fus: bool = True, align_corners: bool = True,
+        nf: int = 64,
     ) -> None:
         super().__init__()
-        base = 64
+        base = nf
         self.faithful, self.align_corners = faithful, align_corners
-        self.compress_3 = ConvBlock(nframes * 64, base)
+        self.compress_3 = ConvBlock(nframes * nf, base)
         self.conv1 = ConvBlock(base, base)
         self.conv2 = ConvBlock(base, base)
         self.conv3 = ConvBlock(base, base)
-        self.conv4 = ConvBlock(base, nframes * 64)
+        self.conv4 = ConvBlock(base, nframes * nf)
         self.avg_diff = nn.AvgPool2d(2, 2)
         if unused_fus:  # in the authors' myNet only; never called
             self.fus = nn.Conv2d(base * 2, base, 3, 1, 1)
@@ -126,6 +125,11 @@ class LGTD(nn.Module):
         Upsample in S-TDM and L-TDM with ``align_corners=True`` as the authors do (their weights expect it).
         ``False`` makes the network translation-equivariant, so that tiles reproduce the whole-image output;
         use it when training new weights.
+    nf, n_res, tdm_base, groups : int
+        Feature width (64), residual blocks before and after fusion (5), S-TDM width (128) and deformable groups
+        (8): the authors' values by default; smaller ones make light models to train from scratch.
+    hat : bool, default True
+        Build the HAT reconstruction (``False`` only for subclasses that reconstruct otherwise).
 
     Notes
     -----
@@ -140,19 +144,23 @@ class LGTD(nn.Module):
     #: Input height/width rule: HAT's 16-pixel windows.
     multiple_of = 16
 
-    def __init__(self, nframes: int = 5, faithful: bool = True, align_corners: bool = True) -> None:
+    def __init__(
+        self, nframes: int = 5, faithful: bool = True, align_corners: bool = True, *, nf: int = 64, n_res: int = 5,
+        tdm_base: int = 128, groups: int = 8, hat: bool = True,
+    ) -> None:
         super().__init__()
         self.nframes = nframes
-        self.fea0 = ConvBlock(3, 64)
-        self.fea_all = ConvBlock(3, 64)
-        self.res_feat_ext = nn.Sequential(*[ResnetBlock(64) for _ in range(5)])
-        self.tdm_s = TDMS(nframes, align_corners=align_corners)
-        self.tdm_l = TDML(nframes, faithful=faithful, align_corners=align_corners)
-        self.fus = nn.Conv2d(64 * nframes, 64, 3, 1, 1)
-        self.msd = MSD(64, 8)
-        self.TSA_Fusion = TSAFusion(64, nframes, nframes // 2)
-        self.hat = HAT()
-        self.res_feat2 = nn.Sequential(*[ResnetBlock(64) for _ in range(5)])
+        self.fea0 = ConvBlock(3, nf)
+        self.fea_all = ConvBlock(3, nf)
+        self.res_feat_ext = nn.Sequential(*[ResnetBlock(nf) for _ in range(n_res)])
+        self.tdm_s = TDMS(nframes, align_corners=align_corners, nf=nf, base=tdm_base)
+        self.tdm_l = TDML(nframes, faithful=faithful, align_corners=align_corners, nf=nf)
+        self.fus = nn.Conv2d(nf * nframes, nf, 3, 1, 1)
+        self.msd = MSD(nf, groups)
+        self.TSA_Fusion = TSAFusion(nf, nframes, nframes // 2)
+        if hat:
+            self.hat = HAT(in_chans=nf)
+        self.res_feat2 = nn.Sequential(*[ResnetBlock(nf) for _ in range(n_res)])
         # The authors re-initialise every convolution (the DCN offset predictor and HAT's convs included).
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
@@ -190,20 +198,26 @@ class LGTDArc(LGTD):
     residual blocks, a conv to 64 channels with LeakyReLU(0.01) and two pixel-shuffle x2 stages. It also builds
     a HAT that its forward never calls: kept so that checkpoints load, and skipped at inference. Its L-TDM has
     no ``fus`` conv. 27,749,171 parameters, of which 20,871,327 are the unused HAT. Input height and width must
-    be multiples of 4 (pooling in S-TDM, MSD and TSA). Options as for :class:`LGTD`.
+    be multiples of 4 (pooling in S-TDM, MSD and TSA). Options as for :class:`LGTD`, plus ``embed`` (180) and
+    ``n_recon`` (5), the reconstruction's width and depth, and ``unused_hat`` (``False`` drops the HAT its forward
+    never calls: for new models, whose checkpoints then do not carry it).
     """
 
     multiple_of = 4
 
-    def __init__(self, nframes: int = 5, faithful: bool = True, align_corners: bool = True) -> None:
-        super().__init__(nframes, faithful, align_corners)
+    def __init__(
+        self, nframes: int = 5, faithful: bool = True, align_corners: bool = True, *, nf: int = 64, n_res: int = 5,
+        tdm_base: int = 128, groups: int = 8, embed: int = 180, n_recon: int = 5, unused_hat: bool = True,
+    ) -> None:
+        super().__init__(nframes, faithful, align_corners, nf=nf, n_res=n_res, tdm_base=tdm_base, groups=groups,
+                         hat=unused_hat)
         del self.tdm_l.fus
-        self.embedding = nn.Conv2d(64, 180, 3, 1, 1)
-        self.reconstruction = nn.Sequential(*[ResnetBlock(180) for _ in range(5)])
-        self.conv_before_upsample = nn.Sequential(nn.Conv2d(180, 64, 3, 1, 1), nn.LeakyReLU(0.01))
-        self.upsample = nn.Sequential(nn.Conv2d(64, 256, 3, 1, 1), nn.PixelShuffle(2),
-                                      nn.Conv2d(64, 256, 3, 1, 1), nn.PixelShuffle(2))
-        self.conv_last = nn.Conv2d(64, 3, 3, 1, 1)
+        self.embedding = nn.Conv2d(nf, embed, 3, 1, 1)
+        self.reconstruction = nn.Sequential(*[ResnetBlock(embed) for _ in range(n_recon)])
+        self.conv_before_upsample = nn.Sequential(nn.Conv2d(embed, nf, 3, 1, 1), nn.LeakyReLU(0.01))
+        self.upsample = nn.Sequential(nn.Conv2d(nf, 4 * nf, 3, 1, 1), nn.PixelShuffle(2),
+                                      nn.Conv2d(nf, 4 * nf, 3, 1, 1), nn.PixelShuffle(2))
+        self.conv_last = nn.Conv2d(nf, 3, 3, 1, 1)
         for m in (self.embedding, self.reconstruction, self.conv_before_upsample, self.upsample, self.conv_last):
             for conv in m.modules():
                 if isinstance(conv, nn.Conv2d):
