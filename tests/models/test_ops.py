@@ -88,3 +88,44 @@ def test_block_forwards():
     # temporal attention: frames are weighted, so swapping two neighbours changes the output
     a = torch.rand(1, 5, 64, 16, 16)
     assert not torch.allclose(tsa(a), tsa(a[:, [1, 0, 2, 3, 4]]))
+
+
+def test_grid_sample_implementation_matches_torchvision():
+    """The fast-backward path gives torchvision's forward, and its input/mask/weight gradients."""
+    from torchvision.ops import deform_conv2d
+
+    from satsr.models.ops import deform_conv2d_sampled
+
+    g = torch.Generator().manual_seed(3)
+    for groups, dil in ((8, 1), (4, 2)):
+        x = torch.rand(2, 16, 13, 17, generator=g, requires_grad=True)
+        off = (torch.randn(2, 2 * groups * 9, 13, 17, generator=g) * 3).requires_grad_()  # some land outside
+        mask = torch.rand(2, groups * 9, 13, 17, generator=g, requires_grad=True)
+        w = (torch.randn(8, 16, 3, 3, generator=g) * 0.2).requires_grad_()
+        b = torch.randn(8, generator=g)
+        ref = deform_conv2d(x, off, w, b, padding=dil, dilation=dil, mask=mask)
+        got = deform_conv2d_sampled(x, off, w, b, mask, padding=dil, dilation=dil)
+        assert (ref - got).abs().max() < 1e-5
+        gr = torch.autograd.grad(ref.square().sum(), [x, mask, w])
+        gg = torch.autograd.grad(got.square().sum(), [x, mask, w])
+        for a, c in zip(gr, gg):
+            assert (a - c).abs().max() <= 1e-4 * a.abs().max()
+
+
+def test_set_dcn_impl_switches_a_whole_model():
+    import pytest
+
+    from satsr.errors import ModelError
+    from satsr.models.lgtd import LGTDArc
+    from satsr.models.ops import set_dcn_impl
+
+    torch.manual_seed(0)
+    m = LGTDArc(5, nf=16, n_res=1, tdm_base=16, groups=4, embed=16, n_recon=1, unused_hat=False).eval()
+    x = torch.rand(1, 5, 3, 16, 16)
+    with torch.no_grad():
+        a = m(x)
+        b = set_dcn_impl(m, "grid_sample")(x)
+    assert all(d.impl == "grid_sample" for d in m.modules() if isinstance(d, DCNSep))
+    assert (a - b).abs().max() <= 1e-4 * a.abs().max()
+    with pytest.raises(ModelError, match="impl must be"):
+        set_dcn_impl(m, "cuda")
