@@ -46,6 +46,7 @@ def main() -> None:
                 torch.nn.init.zeros_(m.conv_offset_mask.weight)
                 torch.nn.init.zeros_(m.conv_offset_mask.bias)
     spec = get_spec(model)
+    align = next((m.align_corners for m in model.modules() if hasattr(m, "align_corners")), None)
     start = time.perf_counter()
     r = measure_reach(model, args.size, frames_in=spec.frames_in, bands=spec.bands or 3, scale=spec.scale)
     res = {
@@ -54,6 +55,7 @@ def main() -> None:
             for k, v in vars(args).items() if v not in (False, None)
         ),
         "model": args.model, "size": args.size, "zero_offsets": args.zero_offsets, "equivariant": args.equivariant,
+        "align_corners": align,
         "declared_halo": spec.halo, "peak_change": r.peak, "output_scale": r.output_scale, "edge_px": r.edge,
         "reach_px": {f"{t:g}": v for t, v in r.reach.items()}, "seconds": round(time.perf_counter() - start, 2),
     }
@@ -62,7 +64,7 @@ def main() -> None:
     print("|---|---|---|---|---:|" + "---:|" * len(TOLERANCES) + "---:|")
     reach = " | ".join(f"{v:.0f}" for v in r.reach.values())
     print(f"| {args.model} | {args.size}x{args.size} | {'zero' if args.zero_offsets else 'authors (Kaiming)'} | "
-          f"{not args.equivariant} | {r.peak:.3g} | {reach} | {spec.halo} |")
+          f"{align} | {r.peak:.3g} | {reach} | {spec.halo} |")
     print(f"(reach in input pixels from the perturbed pixel, tolerance relative to the peak change; the input "
           f"edge is {r.edge:.0f} px away)")
     suffix = ("_zero" if args.zero_offsets else "") + ("_eq" if args.equivariant else "")

@@ -246,3 +246,17 @@ def lgtd(faithful: bool = True, align_corners: bool = True) -> LGTD:
 def lgtd_arc(faithful: bool = True, align_corners: bool = True) -> LGTDArc:
     """The class named ``LGTD`` in the authors' ``modules/LGTD_arc.py``; options as :class:`LGTD`."""
     return LGTDArc(5, faithful=faithful, align_corners=align_corners)
+
+
+@register(
+    "lgtd-s", scale=4, frames_in=5, bands=3, halo=40, multiple_of=4,
+    description="satsr's light LGTD (LGTD-arc at half width, corrected and tile-exact), 1.19 M parameters",
+)
+def lgtd_s(faithful: bool = False, align_corners: bool = False) -> LGTDArc:
+    """A light :class:`LGTDArc` for training from scratch (on a CPU too): half width, fewer blocks, no HAT.
+
+    ``nf=32, n_res=2, tdm_base=64, groups=8, embed=64, n_recon=4``; the corrected differences and
+    ``align_corners=False`` by default, so tiles reproduce the whole image exactly.
+    """
+    return LGTDArc(5, faithful=faithful, align_corners=align_corners, nf=32, n_res=2, tdm_base=64, groups=8,
+                   embed=64, n_recon=4, unused_hat=False)

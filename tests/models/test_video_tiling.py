@@ -18,7 +18,7 @@ import satsr
 from satsr import models
 from satsr.models.ops import DCNSep
 
-VIDEO = ["lgtd", "lgtd-arc", "mtdo"]
+VIDEO = ["lgtd", "lgtd-arc", "mtdo", "lgtd-s"]
 
 
 def tile_exact(name: str) -> torch.nn.Module:
