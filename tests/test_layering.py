@@ -13,13 +13,15 @@ LAYERS = {
     "io": {"errors", "geo", "io"},
     "radiometry": {"errors"},
     "degrade": {"errors"},
+    "metrics": {"errors", "degrade"},
     "tiling": {"errors"},
     "models": {"errors", "models"},
     "pipeline": {"errors", "geo", "io", "radiometry", "tiling", "models"},
     "accessor": {"geo", "pipeline", "tiling", "io"},
     "testing": {"errors", "geo", "io"},
     "viz": {"errors", "geo", "io", "pipeline", "radiometry"},
-    "cli": {"errors", "geo", "io", "pipeline", "models", "viz", "accessor"},
+    "cli": {"errors", "geo", "io", "pipeline", "models", "viz", "accessor", "train"},
+    "train": {"errors", "geo", "io", "degrade", "radiometry", "tiling", "models", "pipeline", "metrics", "train"},
 }
 FORBIDDEN = {
     "errors": {"torch", "xarray", "rasterio", "dask"},
@@ -27,6 +29,7 @@ FORBIDDEN = {
     "io": {"torch", "torchvision"},
     "radiometry": {"torch", "xarray", "rasterio", "dask"},
     "degrade": {"torch", "xarray", "rasterio", "dask"},
+    "metrics": {"torch", "xarray", "rasterio", "dask"},
     "tiling": {"torch", "xarray", "rasterio", "dask"},
     "models": {"xarray", "rasterio", "dask", "rioxarray"},
 }
