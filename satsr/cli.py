@@ -502,5 +502,68 @@ def info(file: Path, as_json: bool) -> None:
         click.echo(_info_text(meta))
 
 
+@main.command()
+@click.argument("config", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--resume", is_flag=True, help="Continue exactly from OUT/last.pt (same step, optimiser, data order).")
+@click.option("--steps", type=click.IntRange(min=1), default=None, help="Override the config's number of steps.")
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None, help="Override the run folder.")
+@click.option("--data-root", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Folder the config's relative data paths start from (default: the config's data_root).")
+@click.option("--until", type=click.IntRange(min=1), default=None,
+              help="Stop after this step (checkpointed; continue later with --resume).")
+@click.option("--device", default=None, help="Override the device: auto, cpu, cuda, cuda:N.")
+@click.option("--no-progress", is_flag=True, help="Do not show the progress bar.")
+def train(config: Path, resume: bool, steps: int | None, out: Path | None, data_root: Path | None,
+          until: int | None, device: str | None, no_progress: bool) -> None:
+    """Train a model from a YAML CONFIG (see satsr.train.loop); checkpoints, log.csv, final.safetensors in out."""
+    from satsr.train.loop import load_config
+    from satsr.train.loop import train as run
+
+    cfg = load_config(config, steps=steps, out=str(out.resolve()) if out else None, device=device,
+                      data_root=str(data_root.resolve()) if data_root else None)
+    result = run(cfg, resume=resume, until=until, progress=not no_progress and sys.stderr.isatty())
+    click.echo(f"step {result['step']}: loss {result['loss']:.4f}"
+               + (f", val PSNR {result['val']['psnr']:.3f} dB" if result["val"] else ""))
+    if result["step"] >= cfg.steps:
+        click.echo(str(Path(cfg.out) / "final.safetensors"))
+
+
+@main.command()
+@click.option("-m", "--model", "model_names", multiple=True, required=True,
+              help="Registered model to score (repeatable). Bicubic is always scored too, as the baseline.")
+@click.option("--pretrained", default=None, help="Checkpoint for the (first) model.")
+@click.option("-O", "--option", "options", multiple=True, metavar="KEY=VALUE", help="A model option (repeatable).")
+@click.option("--data", type=click.Path(path_type=Path, file_okay=False), required=True,
+              help="Clips in the Jilin-189 layout: <data>/<clip>/GT/*.png (+ LR4x/), or one clip folder.")
+@click.option("--protocol", default="standard", show_default=True,
+              help="Scoring protocol: standard, lgtd, mtdo, mstt, lgfn or rgtgan.")
+@click.option("--centres", default=None, metavar="I,J,K", help="Frame indices to score (default all).")
+@click.option("-s", "--scale", type=click.IntRange(min=1), default=4, show_default=True)
+@click.option("--device", default="auto", show_default=True)
+@click.option("--json", "json_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Also write the scores as JSON.")
+def evaluate(model_names: tuple[str, ...], pretrained: str | None, options: tuple[str, ...], data: Path,
+             protocol: str, centres: str | None, scale: int, device: str, json_path: Path | None) -> None:
+    """Score models on clips with ground truth: a table per clip and the mean, as the papers report."""
+    from satsr.train.evaluate import evaluate_clips, format_table
+
+    candidates = {name: name for name in dict.fromkeys((*model_names, "bicubic"))}
+    first = model_names[0]
+    picked = [int(v) for v in centres.split(",") if v.strip()] if centres else None
+    scores = evaluate_clips(
+        data, candidates, protocol=protocol, scale=scale, centres=picked, device=device,
+        pretrained={first: pretrained} if pretrained else None,
+        model_options={first: _parse_options(options) or {}},
+    )
+    click.echo(format_table(scores))
+    if json_path is not None:
+        payload = {"protocol": protocol, "data": str(data), "scale": scale,
+                   "scores": [{"clip": s.clip, "model": s.model, "frames": list(s.frames), **s.scores}
+                              for s in scores]}
+        tmp = json_path.with_name(json_path.name + ".tmp")
+        tmp.write_text(json.dumps(payload, indent=2))
+        os.replace(tmp, json_path)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
