@@ -101,7 +101,7 @@ def test_cli_train_and_evaluate(shared_data, tmp_path):
 
     runner = CliRunner()
     cfg = tmp_path / "run.yaml"
-    cfg.write_text(CONFIG.read_text().replace("crop: 128", "crop: 64").replace("samples_per_image: 64",
+    cfg.write_text(CONFIG.read_text().replace("crop: 96", "crop: 64").replace("samples_per_image: 64",
                                                                                 "samples_per_image: 1"))
     result = runner.invoke(main, ["train", str(cfg), "--data-root", str(shared_data), "--out", str(tmp_path / "r"),
                                   "--steps", "2", "--device", "cpu"])
