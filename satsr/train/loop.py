@@ -368,6 +368,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True, unti
                 _checkpoint(last, model, opt, sched, step, cfg)
                 tick, seen = time.perf_counter(), 0
             writer.writerow(row)
+            fh.flush()  # the log is read while the run goes on
             if log is not None:
                 log(row)
             if step >= cfg.steps or step == until:
