@@ -538,8 +538,9 @@ def train(config: Path, resume: bool, steps: int | None, out: Path | None, data_
 @click.option("--protocol", default="standard", show_default=True,
               help="Scoring protocol: standard, lgtd, mtdo, mstt, lgfn or rgtgan.")
 @click.option("--centres", default=None, metavar="I,J,K", help="Frame indices to score (default all).")
-@click.option("-s", "--scale", type=click.IntRange(min=1), default=4, show_default=True)
-@click.option("--device", default="auto", show_default=True)
+@click.option("-s", "--scale", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Upscaling factor (GT frames are this many times the LR frames).")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--json", "json_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Also write the scores as JSON.")
 def evaluate(model_names: tuple[str, ...], pretrained: str | None, options: tuple[str, ...], data: Path,

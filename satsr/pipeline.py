@@ -180,7 +180,7 @@ def _make_runner(
     return _Runner(model, device, batch_size, None)
 
 
-# -- the block task ------------------------------------------------------------------------------------------
+# -- the block tasks -----------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class _BlockJob:
     plan: TilePlan
@@ -189,35 +189,58 @@ class _BlockJob:
     origin: tuple[int, int]  # image (row, col) of the gathered parts' top-left pixel
 
 
-def _run_block(parts: list, job: _BlockJob, t: int, region: tuple[int, int, int, int], runner: _Runner) -> np.ndarray:
-    plan, rad = job.plan, job.radiometry
-    src = np.concatenate(
+def _assemble(parts: list) -> np.ndarray:
+    """Nested ``[frame][row][col]`` chunks -> one ``(frames, C, rows, cols)`` array."""
+    return np.concatenate(
         [np.concatenate([np.concatenate(row, axis=-1) for row in frame], axis=-2) for frame in parts], axis=0
-    )  # (frames, C, rows, cols)
+    )
+
+
+def _predict(parts: list, job: _BlockJob, t: int, tiles: list[tuple[int, int]], runner: _Runner) -> dict:
+    """Model outputs of ``tiles`` for frame ``t``, each cut to its footprint: ``{(ty, tx): (fy0, fx0, pred)}``."""
+    plan, rad = job.plan, job.radiometry
+    src = _assemble(parts)
     mask = nodata_mask(src, rad.nodata)
     x = rad.to_model(src)
     if mask is not None:
         fill_nearest(x, mask)
-    sel = [job.frames.index(i) for i in plan.time_window(t)]
-    x = x[sel]  # (frames_in, C, rows, cols)
-    stitch = Stitcher(plan, region, src.shape[1])
-    tiles = plan.tiles_in(*region)
+    x = x[[job.frames.index(i) for i in plan.time_window(t)]]  # (frames_in, C, rows, cols)
     win_shape = (plan.frames_in, src.shape[1], *plan.window_shape) if plan.frames_in > 1 else (
         src.shape[1], *plan.window_shape)
     bs = runner.choose_batch(win_shape)
+    s = plan.scale
+    out = {}
     for i in range(0, len(tiles), bs):
         batch = tiles[i : i + bs]
         wins = np.stack([gather(x, job.origin, plan.window(*tl), plan.shape) for tl in batch])
         preds = runner(wins if plan.frames_in > 1 else wins[:, 0])
         for tl, pred in zip(batch, preds):
-            stitch.add(*tl, pred)
+            fy0, fy1, fx0, fx1 = plan.footprint(*tl)
+            wy0, _, wx0, _ = plan.window(*tl)
+            out[tl] = (fy0, fx0, pred[:, (fy0 - wy0) * s : (fy1 - wy0) * s, (fx0 - wx0) * s : (fx1 - wx0) * s])
+    return out
+
+
+def _stitch(predictions: list[dict], own: list, job: _BlockJob, t: int, region: tuple[int, int, int, int],
+            channels: int) -> np.ndarray:
+    """Blend the tile outputs over ``region`` and convert back to the stored values; nodata stays nodata.
+
+    ``own`` holds the source chunks of frame ``t`` over ``region`` (for the nodata mask), or is empty when the
+    data has no nodata value.
+    """
+    plan, rad = job.plan, job.radiometry
+    stitch = Stitcher(plan, region, channels)
+    for preds in predictions:
+        for tl, (fy0, fx0, pred) in preds.items():
+            stitch.add(*tl, pred, origin=(fy0, fx0))
     out = rad.from_model(stitch.result())
     hole = None
-    if mask is not None:
-        y0, y1, x0, x1 = region
-        oy, ox = job.origin
-        m = mask[job.frames.index(t)][:, y0 - oy : y1 - oy, x0 - ox : x1 - ox]
-        hole = upsample_mask(m, plan.scale) if m.any() else None
+    if own:
+        m = nodata_mask(_assemble(own), rad.nodata)
+        if m is not None and m.any():
+            y0, y1, x0, x1 = region
+            oy, ox = job.origin
+            hole = upsample_mask(m[0][:, y0 - oy : y1 - oy, x0 - ox : x1 - ox], plan.scale)
     if rad.nodata is not None and not np.isnan(rad.nodata):
         # A valid pixel that happens to land on the nodata value would read as a hole: nudge it off.
         clash = out == np.asarray(rad.nodata).astype(out.dtype)
@@ -229,6 +252,19 @@ def _run_block(parts: list, job: _BlockJob, t: int, region: tuple[int, int, int,
     if hole is not None:
         out[hole] = rad.fill_value()
     return out[None]
+
+
+def _run_block(parts: list, own: list, job: _BlockJob, own_job: _BlockJob, t: int,
+               region: tuple[int, int, int, int], runner: _Runner, channels: int) -> np.ndarray:
+    """Crop blending: a block's tiles are its own, so predicting and stitching fuse into one task."""
+    preds = _predict(parts, job, t, job.plan.tiles_in(*region), runner)
+    return _stitch([preds], own, own_job, t, region, channels)
+
+
+def _owner(plan: TilePlan, tile: tuple[int, int], bh: int, bw: int) -> tuple[int, int]:
+    """The block (row, col) holding a tile's core (blocks are whole tiles, so the core's corner decides)."""
+    y0, _, x0, _ = plan.core(*tile)
+    return y0 // bh, x0 // bw
 
 
 def _blocks(n: int, size: int) -> list[tuple[int, int]]:
@@ -363,17 +399,33 @@ def upscale(
     name = "upscale-" + tokenize(src.name, spec.name, s, plan, rad, str(dev), batch_size, id(runner))
     runner_key = "runner-" + name
     dsk: dict[Any, Any] = {runner_key: runner}
+    # Crop: one task per block predicts and stitches its own tiles. Feather: a block also needs its neighbours'
+    # edge tiles, so tiles are predicted once per block ("predict" tasks, the block's own tiles) and each block
+    # stitches the outputs of the up to nine predict tasks around it: no tile is computed twice.
+    pname = "predict-" + name
+    with_nodata = rad.nodata is not None or np.dtype(da.dtype).kind == "f"  # NaN is nodata in floats
+    ny, nx = len(ybl), len(xbl)
     for t in range(n_t):
         frames = tuple(sorted(set(plan.time_window(t))))
         for i, (y0, y1) in enumerate(ybl):
             for j, (x0, x1) in enumerate(xbl):
                 region = (y0, y1, x0, x1)
-                sy0, sy1, sx0, sx1 = plan.source_range(plan.tiles_in(*region))
+                own_tiles = [tl for tl in plan.tiles_in(*region) if _owner(plan, tl, bh, bw) == (i, j)]
+                needed = plan.tiles_in(*region) if blend == "crop" else own_tiles
+                sy0, sy1, sx0, sx1 = plan.source_range(needed)
                 rows = range(sy0 // bh, (sy1 - 1) // bh + 1)
                 cols = range(sx0 // bw, (sx1 - 1) // bw + 1)
                 parts = [[[(src.name, f, 0, r, c) for c in cols] for r in rows] for f in frames]
                 job = _BlockJob(plan, rad, frames, (rows[0] * bh, cols[0] * bw))
-                dsk[(name, t, 0, i, j)] = (_run_block, parts, job, t, region, runner_key)
+                own = [[[(src.name, t, 0, i, j)]]] if with_nodata else []
+                own_job = _BlockJob(plan, rad, (t,), (i * bh, j * bw))
+                if blend == "crop":
+                    dsk[(name, t, 0, i, j)] = (_run_block, parts, own, job, own_job, t, region, runner_key, n_b)
+                    continue
+                dsk[(pname, t, i, j)] = (_predict, parts, job, t, own_tiles, runner_key)
+                around = [(pname, t, a, b) for a in range(max(i - 1, 0), min(i + 2, ny))
+                          for b in range(max(j - 1, 0), min(j + 2, nx))]
+                dsk[(name, t, 0, i, j)] = (_stitch, around, own, own_job, t, region, n_b)
     graph = HighLevelGraph.from_collections(name, dsk, dependencies=[src])
     chunks = ((1,) * n_t, (n_b,), tuple((b - a) * s for a, b in ybl), tuple((b - a) * s for a, b in xbl))
     data = dska.Array(graph, name, chunks, meta=np.empty((0, 0, 0, 0), dtype=da.dtype))

@@ -243,8 +243,12 @@ class Stitcher:
         self.out = np.zeros((channels, (y1 - y0) * s, (x1 - x0) * s), np.float32)
         self.wsum = np.zeros(self.out.shape[1:], np.float32) if plan.blend == "feather" else None
 
-    def add(self, ty: int, tx: int, pred: np.ndarray) -> None:
-        """Add the model output ``pred`` (``(C, wh*s, ww*s)``) of lattice tile ``(ty, tx)``."""
+    def add(self, ty: int, tx: int, pred: np.ndarray, origin: tuple[int, int] | None = None) -> None:
+        """Add the model output ``pred`` of lattice tile ``(ty, tx)``.
+
+        ``pred`` covers the tile's window (``(C, wh*s, ww*s)``) or, with ``origin`` (the LR ``(row, col)`` of its
+        first pixel), any part of it that holds the tile's footprint.
+        """
         plan, s = self.plan, self.plan.scale
         fy0, fy1, fx0, fx1 = plan.footprint(ty, tx)
         ry0, ry1, rx0, rx1 = self.region
@@ -252,7 +256,7 @@ class Stitcher:
         iy0, iy1, ix0, ix1 = max(fy0, ry0), min(fy1, ry1), max(fx0, rx0), min(fx1, rx1)
         if iy0 >= iy1 or ix0 >= ix1:
             return
-        wy0, _, wx0, _ = plan.window(ty, tx)
+        wy0, _, wx0, _ = plan.window(ty, tx) if origin is None else (origin[0], 0, origin[1], 0)
         src = pred[:, (iy0 - wy0) * s : (iy1 - wy0) * s, (ix0 - wx0) * s : (ix1 - wx0) * s]
         dst = (slice(None), slice((iy0 - ry0) * s, (iy1 - ry0) * s), slice((ix0 - rx0) * s, (ix1 - rx0) * s))
         if self.wsum is None:

@@ -274,3 +274,21 @@ def test_band_selection(make_geotiff):
     )
     with pytest.raises(InputError, match=r"the stack has bands \[1, 2, 3, 4\]"):
         satsr.upscale(da, net, bands=[5, 1, 2])
+
+
+@pytest.mark.parametrize("batch", [1, 4])
+def test_feathered_tiles_are_computed_once(make_geotiff, batch):
+    """Feathering needs neighbours' edge tiles; each tile is still predicted exactly once."""
+    calls = []
+
+    class Counting(torch.nn.Module):
+        def forward(self, x):
+            calls.append(x.shape[0])
+            return torch.nn.functional.interpolate(x, scale_factor=2, mode="nearest")
+
+    net = models.wrap(Counting(), scale=2, halo=2)
+    da = satsr.open_stack(make_geotiff("f.tif", shape=(3, 64, 48)))
+    sr = satsr.upscale(da, net, tile=16, blend="feather", feather=4, batch_size=batch)
+    out = sr.values
+    assert sum(calls) == 4 * 3  # a 4 x 3 lattice of 16 px tiles
+    np.testing.assert_array_equal(out, satsr.upscale(da, net, tile=64, blend="crop").values)
