@@ -200,7 +200,9 @@ class LGTDArc(LGTD):
     no ``fus`` conv. 27,749,171 parameters, of which 20,871,327 are the unused HAT. Input height and width must
     be multiples of 4 (pooling in S-TDM, MSD and TSA). Options as for :class:`LGTD`, plus ``embed`` (180) and
     ``n_recon`` (5), the reconstruction's width and depth, and ``unused_hat`` (``False`` drops the HAT its forward
-    never calls: for new models, whose checkpoints then do not carry it).
+    never calls: for new models, whose checkpoints then do not carry it), and ``residual`` (``False``; ``True``
+    adds the bicubic upsampling of the centre frame to the output, so that the network learns only the
+    difference: new models train much faster from it).
     """
 
     multiple_of = 4
@@ -208,9 +210,11 @@ class LGTDArc(LGTD):
     def __init__(
         self, nframes: int = 5, faithful: bool = True, align_corners: bool = True, *, nf: int = 64, n_res: int = 5,
         tdm_base: int = 128, groups: int = 8, embed: int = 180, n_recon: int = 5, unused_hat: bool = True,
+        residual: bool = False,
     ) -> None:
         super().__init__(nframes, faithful, align_corners, nf=nf, n_res=n_res, tdm_base=tdm_base, groups=groups,
                          hat=unused_hat)
+        self.residual = residual
         del self.tdm_l.fus
         self.embedding = nn.Conv2d(nf, embed, 3, 1, 1)
         self.reconstruction = nn.Sequential(*[ResnetBlock(embed) for _ in range(n_recon)])
@@ -227,7 +231,11 @@ class LGTDArc(LGTD):
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
         """``frames`` (B, T, 3, H, W) -> (B, 3, 4H, 4W); H, W multiples of 4."""
         x = self.reconstruction(self.embedding(self.features(frames)))
-        return self.conv_last(self.upsample(self.conv_before_upsample(x)))
+        out = self.conv_last(self.upsample(self.conv_before_upsample(x)))
+        if self.residual:  # learn the difference to bicubic (not in the authors' class)
+            out = out + F.interpolate(frames[:, frames.shape[1] // 2], scale_factor=4, mode="bicubic",
+                                      align_corners=False)
+        return out
 
 
 @register(
@@ -250,13 +258,17 @@ def lgtd_arc(faithful: bool = True, align_corners: bool = True) -> LGTDArc:
 
 @register(
     "lgtd-s", scale=4, frames_in=5, bands=3, halo=40, multiple_of=4,
-    description="satsr's light LGTD (LGTD-arc at half width, corrected and tile-exact), 1.19 M parameters",
+    description="satsr's light LGTD (LGTD-arc at half width + bicubic skip, corrected, tile-exact), 1.19 M",
 )
 def lgtd_s(faithful: bool = False, align_corners: bool = False) -> LGTDArc:
     """A light :class:`LGTDArc` for training from scratch (on a CPU too): half width, fewer blocks, no HAT.
 
-    ``nf=32, n_res=2, tdm_base=64, groups=8, embed=64, n_recon=4``; the corrected differences and
-    ``align_corners=False`` by default, so tiles reproduce the whole image exactly.
+    ``nf=32, n_res=2, tdm_base=64, groups=8, embed=64, n_recon=4``, plus a bicubic skip (``residual=True``)
+    with the last convolution starting at zero, so that an untrained model is exactly bicubic; the corrected
+    differences and ``align_corners=False`` by default, so tiles reproduce the whole image exactly.
     """
-    return LGTDArc(5, faithful=faithful, align_corners=align_corners, nf=32, n_res=2, tdm_base=64, groups=8,
-                   embed=64, n_recon=4, unused_hat=False)
+    model = LGTDArc(5, faithful=faithful, align_corners=align_corners, nf=32, n_res=2, tdm_base=64, groups=8,
+                    embed=64, n_recon=4, unused_hat=False, residual=True)
+    nn.init.zeros_(model.conv_last.weight)
+    nn.init.zeros_(model.conv_last.bias)
+    return model
