@@ -18,6 +18,7 @@ import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, TypeVar
 
 from torch import nn
@@ -36,6 +37,17 @@ class Weights:
     sha256: str
     license: str
     citation: str = ""
+    file: str = ""  # shipped in the package, under satsr/weights/
+
+
+def bundled_weights(spec: ModelSpec) -> Path | None:
+    """Path of the weights shipped with satsr for ``spec``, or ``None``."""
+    for w in spec.weights:
+        if w.file:
+            path = Path(__file__).resolve().parents[1] / "weights" / w.file
+            if path.is_file():
+                return path
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +182,7 @@ def create(
     name: str,
     *,
     scale: int | None = None,
-    pretrained: str | os.PathLike[str] | None = None,
+    pretrained: str | os.PathLike[str] | bool | None = None,
     strict: bool = True,
     trusted: bool = False,
     **kwargs: Any,
@@ -183,9 +195,11 @@ def create(
         Registry key (see :func:`list_models`).
     scale : int, optional
         Upscaling factor; must be one of ``spec.scales``. Default ``spec.scale``.
-    pretrained : str or path, optional
+    pretrained : str, path or bool, optional
         Checkpoint to load (see :mod:`satsr.models.checkpoint` for the layouts read). A file written by
         :func:`satsr.models.save` also restores the builder options it was saved with, unless given here.
+        Default (``None``): the weights shipped with satsr when the model has them (``lgtd-s``) and no options
+        are given, else the random initialisation. ``True`` asks for the shipped weights, ``False`` for random.
     strict : bool, default True
         Refuse checkpoints with missing or unexpected keys.
     trusted : bool, default False
@@ -206,6 +220,13 @@ def create(
         Unsupported ``scale`` or unknown keyword argument.
     """
     spec = get_spec(name)
+    if pretrained is None or pretrained is True:
+        shipped = bundled_weights(spec)
+        if pretrained is True and shipped is None:
+            raise ModelError(f"{name}: satsr ships no weights for this model; pass a checkpoint path")
+        pretrained = shipped if (pretrained is True or not kwargs) else None
+    elif pretrained is False:
+        pretrained = None
     if pretrained is not None and not kwargs:
         from satsr.models.checkpoint import read_metadata
 

@@ -293,7 +293,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True, unti
     out.mkdir(parents=True, exist_ok=True)
     device = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)
-    model = models.create(cfg.model, pretrained=cfg.init, **cfg.model_options).to(device).train()
+    model = models.create(cfg.model, pretrained=cfg.init or False, **cfg.model_options).to(device).train()
     if device.type == "cpu":
         set_dcn_impl(model, "grid_sample")  # same forward; its backward is several times faster on a CPU
     spec = models.get_spec(model)

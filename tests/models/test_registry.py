@@ -73,3 +73,14 @@ def test_video_model_specs():
         assert spec.halo % mult == 0
         # the authors' configurations cannot tile exactly (align_corners=True): they feather; ours is exact
         assert (spec.feather > 0) == (name != "lgtd-s")
+
+
+def test_shipped_weights_switches():
+    with pytest.raises(ModelError, match="ships no weights"):
+        models.create("bicubic", pretrained=True)
+    assert models.registry.bundled_weights(models.get_spec("bicubic")) is None
+    torch.manual_seed(0)
+    a = models.create("lgtd-s", pretrained=False)
+    torch.manual_seed(0)
+    b = models.create("lgtd-s", pretrained=False, faithful=False)
+    assert all(torch.equal(a.state_dict()[k], b.state_dict()[k]) for k in a.state_dict())
