@@ -24,7 +24,7 @@ from torch import nn
 from satsr.errors import InputError
 from satsr.models.hat import HAT
 from satsr.models.ops import MSD, ConvBlock, ResnetBlock, TSAFusion
-from satsr.models.registry import register
+from satsr.models.registry import Weights, register
 
 __all__ = ["LGTD", "LGTDArc", "TDMS", "TDML"]
 
@@ -258,6 +258,12 @@ def lgtd_arc(faithful: bool = True, align_corners: bool = True) -> LGTDArc:
 
 @register(
     "lgtd-s", scale=4, frames_in=5, bands=3, halo=40, multiple_of=4,
+    weights=(Weights(
+        tag="satsr-pseudovideo-v1", source="trained by satsr: satsr/train/configs/lgtd-s.yaml (model card "
+        "satsr/weights/lgtd-s.md)", sha256="b85b3e80a706305d6920c235dc53322ef05a9f54e75d492fa6104d5f29bb6f9e",
+        license="MIT",
+        file="lgtd-s.safetensors",
+    ),),
     description="satsr's light LGTD (LGTD-arc at half width + bicubic skip, corrected, tile-exact), 1.19 M",
 )
 def lgtd_s(faithful: bool = False, align_corners: bool = False) -> LGTDArc:

@@ -41,11 +41,25 @@ class Weights:
 
 
 def bundled_weights(spec: ModelSpec) -> Path | None:
-    """Path of the weights shipped with satsr for ``spec``, or ``None``."""
+    """Path of the weights shipped with satsr for ``spec`` (checked against their SHA-256), or ``None``.
+
+    Raises
+    ------
+    CheckpointError
+        When the shipped file does not match its recorded digest (a damaged install).
+    """
+    import hashlib
+
+    from satsr.errors import CheckpointError
+
     for w in spec.weights:
         if w.file:
             path = Path(__file__).resolve().parents[1] / "weights" / w.file
             if path.is_file():
+                digest = hashlib.sha256(path.read_bytes()).hexdigest()
+                if w.sha256 and digest != w.sha256:
+                    raise CheckpointError(f"{path}: SHA-256 {digest[:12]}... differs from the recorded "
+                                          f"{w.sha256[:12]}...; reinstall satsr")
                 return path
     return None
 
