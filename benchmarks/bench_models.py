@@ -25,7 +25,7 @@ import torch
 
 from satsr.models.lgtd import LGTD, LGTDArc
 from satsr.models.mtdo import MTDO
-from satsr.models.ops import DCNSep
+from satsr.models.ops import zero_dcn_offsets
 
 MODELS = {"lgtd": LGTD, "lgtd-arc": LGTDArc, "mtdo": MTDO}
 ZERO_OFFSETS = True
@@ -38,12 +38,7 @@ def _at_rest(model: torch.nn.Module) -> torch.nn.Module:
     trained weights move samples by a few pixels. Random far samples miss the CPU caches, which makes large inputs
     several times slower per pixel than small ones, a cost no trained model pays.
     """
-    if ZERO_OFFSETS:
-        for m in model.modules():
-            if isinstance(m, DCNSep):
-                torch.nn.init.zeros_(m.conv_offset_mask.weight)
-                torch.nn.init.zeros_(m.conv_offset_mask.bias)
-    return model
+    return zero_dcn_offsets(model) if ZERO_OFFSETS else model
 
 
 def _init_name() -> str:

@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 from satsr.models import create, get_spec, measure_reach
-from satsr.models.ops import DCNSep
+from satsr.models.ops import zero_dcn_offsets
 from satsr.models.reach import TOLERANCES
 
 
@@ -41,10 +41,7 @@ def main() -> None:
     options = {"align_corners": False} if args.equivariant else {}
     model = create(args.model, **options)
     if args.zero_offsets:
-        for m in model.modules():
-            if isinstance(m, DCNSep):
-                torch.nn.init.zeros_(m.conv_offset_mask.weight)
-                torch.nn.init.zeros_(m.conv_offset_mask.bias)
+        zero_dcn_offsets(model)
     last = [m for n, m in model.named_modules() if n.endswith("conv_last")]
     if last and not last[-1].weight.any():  # lgtd-s starts as exactly bicubic: give its network a voice
         torch.nn.init.kaiming_normal_(last[-1].weight)

@@ -23,17 +23,13 @@ import torch
 
 import satsr
 from satsr import models
-from satsr.models.ops import DCNSep
+from satsr.models.ops import zero_dcn_offsets
 
 
 def prepared(name: str, align_corners: bool) -> torch.nn.Module:
     """Random weights at rest (zero offsets), outputs scaled to order one."""
     torch.manual_seed(0)
-    model = models.create(name, align_corners=align_corners)
-    for m in model.modules():
-        if isinstance(m, DCNSep):
-            torch.nn.init.zeros_(m.conv_offset_mask.weight)
-            torch.nn.init.zeros_(m.conv_offset_mask.bias)
+    model = zero_dcn_offsets(models.create(name, align_corners=align_corners))
     last = [m for n, m in model.named_modules() if n.endswith("conv_last")][-1]
     if not last.weight.any():  # lgtd-s starts as exactly bicubic: give its network a voice
         torch.nn.init.kaiming_normal_(last.weight)

@@ -21,7 +21,8 @@ from torchvision.ops import deform_conv2d
 
 from satsr.errors import ModelError
 
-__all__ = ["ConvBlock", "DCNSep", "MSD", "ResnetBlock", "TSAFusion", "deform_conv2d_sampled", "set_dcn_impl"]
+__all__ = ["ConvBlock", "DCNSep", "MSD", "ResnetBlock", "TSAFusion", "deform_conv2d_sampled", "set_dcn_impl",
+           "zero_dcn_offsets"]
 
 
 class ConvBlock(nn.Module):
@@ -159,6 +160,19 @@ def deform_conv2d_sampled(
     sampled = sampled.view(b, g, c // g, k, h, w) * mask.view(b, g, 1, k, h, w)
     out = torch.matmul(weight.reshape(cout, c * k), sampled.reshape(b, c * k, h * w)).view(b, cout, h, w)
     return out if bias is None else out + bias.view(1, -1, 1, 1)
+
+
+def zero_dcn_offsets(model: nn.Module) -> nn.Module:
+    """Zero every :class:`DCNSep` offset/mask predictor (DCNv2's own init: no deformation, masks 0.5).
+
+    For measuring an untrained network's reach and cost: the authors' Kaiming re-initialisation predicts random
+    offsets of many pixels, which trained weights do not have. Returns ``model``.
+    """
+    for m in model.modules():
+        if isinstance(m, DCNSep):
+            nn.init.zeros_(m.conv_offset_mask.weight)
+            nn.init.zeros_(m.conv_offset_mask.bias)
+    return model
 
 
 def set_dcn_impl(model: nn.Module, impl: str) -> nn.Module:
