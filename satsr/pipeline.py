@@ -410,8 +410,9 @@ def upscale(
         for i, (y0, y1) in enumerate(ybl):
             for j, (x0, x1) in enumerate(xbl):
                 region = (y0, y1, x0, x1)
-                own_tiles = [tl for tl in plan.tiles_in(*region) if _owner(plan, tl, bh, bw) == (i, j)]
-                needed = plan.tiles_in(*region) if blend == "crop" else own_tiles
+                needed = plan.tiles_in(*region)
+                if blend != "crop":  # predict only the tiles whose core is in this block
+                    needed = [tl for tl in needed if _owner(plan, tl, bh, bw) == (i, j)]
                 sy0, sy1, sx0, sx1 = plan.source_range(needed)
                 rows = range(sy0 // bh, (sy1 - 1) // bh + 1)
                 cols = range(sx0 // bw, (sx1 - 1) // bw + 1)
@@ -422,7 +423,7 @@ def upscale(
                 if blend == "crop":
                     dsk[(name, t, 0, i, j)] = (_run_block, parts, own, job, own_job, t, region, runner_key, n_b)
                     continue
-                dsk[(pname, t, i, j)] = (_predict, parts, job, t, own_tiles, runner_key)
+                dsk[(pname, t, i, j)] = (_predict, parts, job, t, needed, runner_key)
                 around = [(pname, t, a, b) for a in range(max(i - 1, 0), min(i + 2, ny))
                           for b in range(max(j - 1, 0), min(j + 2, nx))]
                 dsk[(name, t, 0, i, j)] = (_stitch, around, own, own_job, t, region, n_b)

@@ -8,17 +8,14 @@ protocol of :func:`satsr.metrics.evaluate`. The bicubic baseline is scored the s
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import rasterio
 import xarray as xr
 from affine import Affine
-from rasterio.errors import NotGeoreferencedWarning
 from torch import nn
 
 from satsr.degrade import degrade
@@ -27,10 +24,9 @@ from satsr.geo import Grid
 from satsr.io.coords import assign_grid
 from satsr.metrics import evaluate as evaluate_pair
 from satsr.pipeline import upscale
+from satsr.train.data import _list_rasters, _read_raster
 
 __all__ = ["ClipScore", "find_clips", "load_clip", "evaluate_clips", "format_table"]
-
-_EXTS = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
 
 
 @dataclass(frozen=True)
@@ -57,15 +53,7 @@ def find_clips(root: str | Path) -> list[Path]:
 
 
 def _read_frames(folder: Path) -> np.ndarray:
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in _EXTS)
-    if not files:
-        raise InputError(f"{folder}: no image frames")
-    frames = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NotGeoreferencedWarning)
-        for f in files:
-            with rasterio.open(f) as src:
-                frames.append(src.read())
+    frames = [_read_raster(p) for p in _list_rasters(folder)]
     shapes = {a.shape for a in frames}
     if len(shapes) > 1:
         raise InputError(f"{folder}: frames differ in size {sorted(shapes)}")
