@@ -2,7 +2,7 @@
 
 >>> import satsr
 >>> stack = satsr.open_stack("frames/*.tif")             # doctest: +SKIP
->>> sr = satsr.upscale(stack, model="bicubic", scale=4)  # doctest: +SKIP
+>>> sr = satsr.upscale(stack)                             # doctest: +SKIP  (default model: lgtd-s, RGB x4)
 >>> satsr.to_cog(sr, "out/")                             # doctest: +SKIP
 
 ``satsr.upscale`` and ``satsr.models`` load PyTorch on first use (PEP 562), so that ``import satsr`` and the

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import xarray as xr
 
+from satsr._defaults import DEFAULT_MODEL
 from satsr.geo import Grid
 from satsr.io import to_cog, to_zarr
 from satsr.tiling import Blend
@@ -35,7 +36,7 @@ class SatsrAccessor:
 
     def upscale(
         self,
-        model: str | nn.Module = "bicubic",
+        model: str | nn.Module = DEFAULT_MODEL,
         *,
         scale: int | None = None,
         tile: int = 256,

@@ -22,6 +22,7 @@ from pyproj import CRS
 from pyproj.exceptions import CRSError
 from rasterio.errors import RasterioError
 
+from satsr._defaults import DEFAULT_MODEL
 from satsr._version import package_version
 from satsr.errors import InputError, OutputError, SatsrError
 
@@ -287,7 +288,10 @@ def main(ctx: click.Context, debug: bool) -> None:
     help="Output: a .tif file (one input frame only) or a folder that receives one file per frame, named after "
     "the input files (created if missing; its parent must exist). For --format zarr, the store path.",
 )
-@click.option("-m", "--model", default="bicubic", show_default=True, help="Registered model name (see 'satsr models').")
+@click.option(
+    "-m", "--model", default=DEFAULT_MODEL, show_default=True,
+    help="Registered model name (see 'satsr models'); the default is satsr's trained RGB x4 model.",
+)
 @click.option(
     "-s", "--scale", type=click.IntRange(min=1), default=None,
     help="Upscaling factor; default the model's (must be one the model supports).",
@@ -395,7 +399,8 @@ def upscale(
 
     \b
     Examples:
-      satsr upscale scene.tif -o scene_x4.tif
+      satsr upscale rgb.tif -o rgb_x4.tif                    (default model lgtd-s: 3 bands, x4)
+      satsr upscale landsat.tif --bands 4,3,2 --value-range 0 30000 -o rgb_x4.tif
       satsr upscale "frames/*.tif" -o frames_x4/ --model bicubic --scale 2
       satsr upscale frame.png --crs EPSG:32633 --transform 10,0,500000,0,-10,4200000 -o out.tif
     """  # noqa: D301 (\b is click's "do not rewrap" marker)
@@ -412,10 +417,11 @@ def upscale(
         raise OutputError(f"{output}: {n} input frames cannot go into one .tif; pass an output folder instead")
     sources = [str(s) for s in stack["source"].values.tolist()]
     _check_not_inputs(output, single, sources)
+    band_list = _parse_bands(bands)
     sr = satsr.upscale(
         stack, model, scale=scale, tile=tile, halo=halo, blend=blend, feather=feather,  # type: ignore[arg-type]
         batch_size=batch_size, device=device, value_range=value_range, pretrained=pretrained,
-        bands=_parse_bands(bands), model_options=_parse_options(options),
+        bands=band_list, model_options=_parse_options(options),
     )
 
     progress = not no_progress and sys.stderr.isatty()
@@ -459,7 +465,11 @@ def upscale(
         side = max(1, 1024 // int(sr.attrs.get("satsr_scale", 1)))
         ch, cw = min(side, h), min(side, w)
         crop = ((h - ch) // 2, (w - cw) // 2, ch, cw)
-        click.echo(f"preview: {compare_png(stack, result, preview, crop=crop)} (centre {cw} x {ch} px of the input)")
+        shown_lr = stack
+        if band_list:  # the bands the model was given; the file read back numbers them 1..n again
+            shown_lr = stack.sel(band=list(band_list))
+            result = result.assign_coords(band=shown_lr["band"].values)
+        click.echo(f"preview: {compare_png(shown_lr, result, preview, crop=crop)} (centre {cw} x {ch} px of the input)")
 
 
 @main.command()
@@ -481,6 +491,7 @@ def models() -> None:
             ]
         )
     click.echo(_table(rows))
+    click.echo(f"\ndefault model: {DEFAULT_MODEL} (satsr upscale without --model, satsr.upscale without model=)")
 
 
 @main.command()
@@ -546,7 +557,7 @@ def train(config: Path, resume: bool, steps: int | None, out: Path | None, data_
 def evaluate(model_names: tuple[str, ...], pretrained: str | None, options: tuple[str, ...], data: Path,
              protocol: str, centres: str | None, scale: int, device: str, json_path: Path | None) -> None:
     """Score models on clips with ground truth: a table per clip and the mean, as the papers report."""
-    from satsr.train.evaluate import evaluate_clips, format_table
+    from satsr.train.evaluate import evaluate_clips, format_gains, format_table
 
     candidates = {name: name for name in dict.fromkeys((*model_names, "bicubic"))}
     first = model_names[0]
@@ -557,6 +568,8 @@ def evaluate(model_names: tuple[str, ...], pretrained: str | None, options: tupl
         model_options={first: _parse_options(options) or {}},
     )
     click.echo(format_table(scores))
+    if summary := format_gains(scores):
+        click.echo(summary)
     if json_path is not None:
         payload = {"protocol": protocol, "data": str(data), "scale": scale,
                    "scores": [{"clip": s.clip, "model": s.model, "frames": list(s.frames), **s.scores}

@@ -28,6 +28,7 @@ from dask.highlevelgraph import HighLevelGraph
 from torch import nn
 
 from satsr import models as _models
+from satsr._defaults import DEFAULT_MODEL
 from satsr._version import package_version
 from satsr.errors import InputError, ModelError
 from satsr.geo import Grid
@@ -273,7 +274,7 @@ def _blocks(n: int, size: int) -> list[tuple[int, int]]:
 
 def upscale(
     da: xr.DataArray,
-    model: str | nn.Module = "bicubic",
+    model: str | nn.Module = DEFAULT_MODEL,
     *,
     scale: int | None = None,
     tile: int = 256,
@@ -293,9 +294,11 @@ def upscale(
     ----------
     da : xarray.DataArray
         ``(time, band, y, x)`` (or ``(band, y, x)``) as returned by :func:`satsr.open_stack`; NumPy or dask.
-    model : str or torch.nn.Module, default "bicubic"
+    model : str or torch.nn.Module, default "lgtd-s"
         A registered name (see ``satsr.models.list_models()``) or a module described by
-        ``satsr.models.wrap``.
+        ``satsr.models.wrap``. The default, ``"lgtd-s"``, is satsr's own trained x4 model for RGB (3 bands):
+        pick the bands with ``bands=[...]``, or name a band-agnostic model (``"bicubic"``, ``"lanczos"``...)
+        for other band counts.
     scale : int, optional
         Upscaling factor; default the model's.
     tile : int, default 256
@@ -368,7 +371,8 @@ def upscale(
     if spec.bands is not None and n_b != spec.bands:
         raise InputError(
             f"{spec.name} takes {spec.bands} bands, the stack has {n_b}; choose them with bands=[...] "
-            f"(1-based band numbers, in the model's order, e.g. bands=[3, 2, 1]; CLI: --bands 3,2,1)"
+            f"(1-based band numbers, in the model's order, e.g. bands=[3, 2, 1]; CLI: --bands 3,2,1), or use a "
+            f"model that takes any band count, e.g. model='bicubic' (CLI: --model bicubic)"
         )
     grid = Grid.from_xarray(da)
     grid.require_rectilinear()

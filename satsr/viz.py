@@ -158,6 +158,16 @@ def compare_png(
         raise InputError(f"max_size must be a positive number of pixels, got {max_size}")
     lo_f = _frame(lr, frame, "lr")
     hi_f = _frame(sr, frame, "sr")
+    if "band" in lo_f.coords and "band" in hi_f.coords:
+        # sr made from some of lr's bands (upscale(..., bands=[3, 2, 1])): show lr's same bands, same order. A file
+        # written and read back numbers its bands 1..n again; its band names (when there are) tell it apart.
+        lo_bands, hi_bands = lo_f["band"].values.tolist(), hi_f["band"].values.tolist()
+        if lo_bands != hi_bands and set(hi_bands) <= set(lo_bands):
+            picked = lo_f.sel(band=hi_bands)
+            if "description" not in picked.coords or "description" not in hi_f.coords or (
+                picked["description"].values.tolist() == hi_f["description"].values.tolist()
+            ):
+                lo_f = picked
     n_b = int(lo_f.sizes["band"])
     if int(hi_f.sizes["band"]) != n_b:
         raise InputError(f"lr has {n_b} bands but sr has {int(hi_f.sizes['band'])}")

@@ -72,7 +72,7 @@ def test_upscale_single_file_to_cog(runner, make_geotiff, out):
         assert sr.transform.almost_equals(lr.transform @ Affine.scale(0.25))
         assert sr.bounds == lr.bounds
         assert sr.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
-        assert json.loads(sr.tags()["satsr"])["model"] == "bicubic"
+        assert json.loads(sr.tags()["satsr"])["model"] == "lgtd-s"  # the default model
 
 
 def test_upscale_options_scale_gtiff_and_preview(runner, make_geotiff, out):
@@ -113,7 +113,8 @@ def test_upscale_multi_frame_glob_to_folder(runner, make_geotiff, tmp_path):
         make_geotiff(f"frames/f{i}.tif", seed=i)
     dest = tmp_path / "sr"  # created by the writer; its parent exists
     result = runner.invoke(
-        main, ["upscale", str(tmp_path / "frames" / "*.tif"), "-o", str(dest), "-s", "2", "--no-progress"]
+        main,
+        ["upscale", str(tmp_path / "frames" / "*.tif"), "-o", str(dest), "-m", "bicubic", "-s", "2", "--no-progress"],
     )
     assert result.exit_code == 0, result.output
     assert _listing(dest) == ["f0.tif", "f1.tif", "f2.tif"]
@@ -130,7 +131,7 @@ def test_upscale_several_inputs_and_folder_input(runner, make_geotiff, tmp_path,
     assert result.exit_code == 0, result.output
     assert _listing(out) == ["a.tif", "b.tif"]
     dest = tmp_path / "from_folder"
-    result = runner.invoke(main, ["upscale", str(tmp_path / "in"), "-o", str(dest), "-s", "2"])
+    result = runner.invoke(main, ["upscale", str(tmp_path / "in"), "-o", str(dest), "-m", "bicubic", "-s", "2"])
     assert result.exit_code == 0, result.output
     assert _listing(dest) == ["a.tif", "b.tif"]
 
@@ -140,7 +141,7 @@ def test_upscale_to_zarr_with_preview(runner, make_geotiff, tmp_path, out):
         make_geotiff(f"frames/f{i}.tif", seed=i, nodata=0)
     store = out / "sr.zarr"
     png = out / "p.png"
-    args = ["upscale", str(tmp_path / "frames"), "-o", str(store), "-s", "2", "--preview", str(png)]
+    args = ["upscale", str(tmp_path / "frames"), "-o", str(store), "-m", "bicubic", "-s", "2", "--preview", str(png)]
     result = runner.invoke(main, args)
     assert result.exit_code == 0, result.output
     assert _listing(out) == ["p.png", "sr.zarr"]
@@ -154,13 +155,27 @@ def test_upscale_to_zarr_with_preview(runner, make_geotiff, tmp_path, out):
     _assert_one_line_error(result, "--format zarr")
 
 
+@pytest.mark.parametrize("names", [None, ["blue", "green", "red", "nir"]])
+def test_preview_shows_the_chosen_bands_on_both_sides(runner, make_geotiff, out, names):
+    src = make_geotiff(shape=(4, 20, 30), descriptions=names)
+    png = out / "p.png"
+    args = ["upscale", str(src), "-o", str(out / "x.tif"), "-m", "nearest", "-s", "2", "--bands", "3,2,1",
+            "--preview", str(png), "--no-progress"]
+    result = runner.invoke(main, args)
+    assert result.exit_code == 0, result.output
+    with rasterio.open(png) as p:
+        img = p.read()
+    assert img.shape == (3, 40, 2 * 60 + 4)
+    assert np.array_equal(img[:, :, :60], img[:, :, 64:])  # nearest x2: the same bands, the same picture
+
+
 def test_upscale_png_with_user_georeferencing(runner, tmp_path, out):
     png = tmp_path / "frame.png"
     data = np.random.default_rng(0).integers(0, 255, (3, 20, 30), dtype=np.uint8)
     with rasterio.open(png, "w", driver="PNG", width=30, height=20, count=3, dtype="uint8") as dst:
         dst.write(data)
     dest = out / "frame_x2.tif"
-    args = ["upscale", str(png), "-o", str(dest), "-s", "2", "--crs", "EPSG:32633",
+    args = ["upscale", str(png), "-o", str(dest), "-m", "bicubic", "-s", "2", "--crs", "EPSG:32633",
             "--transform", "10,0,500000,0,-10,4200000"]
     result = runner.invoke(main, args)
     assert result.exit_code == 0, result.output
@@ -214,7 +229,8 @@ def _unknown_model(make_geotiff, tmp_path, out):
 
 
 def _unsupported_scale(make_geotiff, tmp_path, out):
-    return [str(make_geotiff()), "-o", str(out / "x.tif"), "--scale", "40"], ["scale 40 is not supported", "1..16"]
+    args = [str(make_geotiff()), "-o", str(out / "x.tif"), "-m", "bicubic", "--scale", "40"]
+    return args, ["scale 40 is not supported", "1..16"]
 
 
 def _empty_glob(make_geotiff, tmp_path, out):
@@ -318,6 +334,9 @@ def test_models_table(runner, rgb_only_model):
     assert "bicubic interpolation" in bicubic
     mine = next(line for line in lines if line.startswith(rgb_only_model))
     assert mine.split()[1:5] == ["2", "1", "3", "0"]
+    assert lines[-1].startswith("default model: lgtd-s ")
+    lgtd_s = next(line for line in lines if line.startswith("lgtd-s "))
+    assert lgtd_s.split()[1:5] == ["4", "5", "3", "40"]
 
 
 def test_info_text_and_json(runner, make_geotiff):
@@ -337,7 +356,8 @@ def test_info_text_and_json(runner, make_geotiff):
 
 def test_info_shows_satsr_tag_of_outputs(runner, make_geotiff, out):
     src = make_geotiff()
-    assert runner.invoke(main, ["upscale", str(src), "-o", str(out / "x.tif"), "-s", "2"]).exit_code == 0
+    args = ["upscale", str(src), "-o", str(out / "x.tif"), "-m", "bicubic", "-s", "2"]
+    assert runner.invoke(main, args).exit_code == 0
     result = runner.invoke(main, ["info", str(out / "x.tif"), "--json"])
     info = json.loads(result.stdout)
     assert info["satsr"]["model"] == "bicubic" and info["satsr"]["scale"] == 2

@@ -8,6 +8,7 @@ PKG = Path(__file__).resolve().parents[1] / "satsr"
 # module (relative to satsr/) -> satsr modules it may import; and third-party modules it must not import
 LAYERS = {
     "_version": set(),
+    "_defaults": set(),
     "errors": set(),
     "geo": {"errors"},
     "io": {"errors", "geo", "io"},
@@ -15,12 +16,12 @@ LAYERS = {
     "degrade": {"errors"},
     "metrics": {"errors", "degrade"},
     "tiling": {"errors"},
-    "models": {"errors", "models"},
-    "pipeline": {"errors", "geo", "io", "radiometry", "tiling", "models"},
-    "accessor": {"geo", "pipeline", "tiling", "io"},
+    "models": {"errors", "models", "_defaults"},
+    "pipeline": {"errors", "geo", "io", "radiometry", "tiling", "models", "_defaults"},
+    "accessor": {"geo", "pipeline", "tiling", "io", "_defaults"},
     "testing": {"errors", "geo", "io"},
     "viz": {"errors", "geo", "io", "pipeline", "radiometry"},
-    "cli": {"errors", "geo", "io", "pipeline", "models", "viz", "accessor", "train"},
+    "cli": {"errors", "geo", "io", "pipeline", "models", "viz", "accessor", "train", "_defaults"},
     "train": {"errors", "geo", "io", "degrade", "radiometry", "tiling", "models", "pipeline", "metrics", "train"},
 }
 FORBIDDEN = {

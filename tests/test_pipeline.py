@@ -8,6 +8,7 @@ import satsr
 from satsr import models
 from satsr.errors import InputError, ModelError, UnknownModelError
 from satsr.geo import Grid, phase_shift
+from satsr.models.registry import bundled_weights
 from satsr.tiling import pad_reflect
 
 
@@ -292,3 +293,21 @@ def test_feathered_tiles_are_computed_once(make_geotiff, batch):
     out = sr.values
     assert sum(calls) == 4 * 3  # a 4 x 3 lattice of 16 px tiles
     np.testing.assert_array_equal(out, satsr.upscale(da, net, tile=64, blend="crop").values)
+
+
+def test_default_model_is_the_shipped_lgtd_s(make_geotiff):
+    """No model named: satsr's trained RGB x4 model, with its shipped weights (not a random network)."""
+    da = satsr.open_stack(make_geotiff(shape=(3, 12, 16), dtype="uint8"))
+    sr = satsr.upscale(da, device="cpu")
+    assert sr.attrs["satsr_model"] == "lgtd-s" == models.DEFAULT_MODEL
+    assert sr.shape == (1, 3, 48, 64)
+    trained = satsr.upscale(da, "lgtd-s", device="cpu", pretrained=bundled_weights(models.get_spec("lgtd-s")))
+    np.testing.assert_array_equal(sr.values, trained.values)
+    assert da.satsr.upscale(device="cpu").attrs["satsr_model"] == "lgtd-s"
+
+
+def test_default_model_names_the_way_out_for_other_band_counts(make_geotiff):
+    da = satsr.open_stack(make_geotiff(shape=(4, 12, 16)))
+    with pytest.raises(InputError, match=r"lgtd-s takes 3 bands, the stack has 4.*bands=\[.*model='bicubic'"):
+        satsr.upscale(da, device="cpu")
+    assert satsr.upscale(da, "bicubic", device="cpu").sizes["band"] == 4

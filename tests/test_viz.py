@@ -56,6 +56,18 @@ def test_compare_png_grey_band_crop_and_downsizing(scene, tmp_path):
     assert crop.shape == (3, 32, 2 * 48 + GAP)
 
 
+def test_compare_png_matches_the_bands_sr_was_made_from(scene, tmp_path):
+    """upscale(lr, bands=[3, 2, 1]): the left panel shows lr's bands 3, 2, 1 too, not its first three."""
+    lr, _ = scene
+    sr = satsr.upscale(lr, "nearest", scale=2, bands=[3, 2, 1], device="cpu")
+    img = _read(compare_png(lr, sr, tmp_path / "cmp.png"))
+    w = 2 * 53
+    left, right = img[:, 20:, :w], img[:, 20:, w + GAP :]
+    assert np.array_equal(left, right)  # nearest x2 of the same bands, same stretch: identical panels
+    swapped = _read(compare_png(lr.sel(band=[1, 2, 3]), sr.assign_coords(band=[1, 2, 3]), tmp_path / "x.png"))
+    assert not np.array_equal(swapped[:, 20:, :w], swapped[:, 20:, w + GAP :])
+
+
 def test_compare_png_float_nan_and_single_band_default(make_geotiff, tmp_path):
     data = np.random.default_rng(1).random((1, 16, 24)).astype(np.float32)
     data[0, 8:, 12:] = np.nan

@@ -1,5 +1,6 @@
 """The model zoo: registry functions and the registered models (imported explicitly, one file each)."""
 
+from satsr._defaults import DEFAULT_MODEL
 from satsr.models import interp as interp
 from satsr.models import lgtd as lgtd
 from satsr.models import mtdo as mtdo
@@ -8,6 +9,6 @@ from satsr.models.reach import Reach, measure_reach
 from satsr.models.registry import ModelSpec, Weights, create, get_spec, list_models, register, wrap
 
 __all__ = [
-    "ModelSpec", "Reach", "Weights", "create", "get_spec", "list_models", "load_weights", "measure_reach",
-    "read_state_dict", "register", "save", "wrap",
+    "DEFAULT_MODEL", "ModelSpec", "Reach", "Weights", "create", "get_spec", "list_models", "load_weights",
+    "measure_reach", "read_state_dict", "register", "save", "wrap",
 ]

@@ -26,7 +26,7 @@ from satsr.metrics import evaluate as evaluate_pair
 from satsr.pipeline import upscale
 from satsr.train.data import _list_rasters, _read_raster
 
-__all__ = ["ClipScore", "find_clips", "load_clip", "evaluate_clips", "format_table"]
+__all__ = ["ClipScore", "find_clips", "load_clip", "evaluate_clips", "format_table", "gains", "format_gains"]
 
 
 @dataclass(frozen=True)
@@ -148,4 +148,28 @@ def format_table(scores: list[ClipScore]) -> str:
             else f"{np.mean([s.scores[k] for s in mine]):.2f}" for k in keys
         )
         lines.append(f"| **mean** | {label} | {len(mine)} clips | {vals} |")
+    return "\n".join(lines)
+
+
+def gains(scores: list[ClipScore], baseline: str = "bicubic") -> dict[str, dict[str, float]]:
+    """Each model's mean score minus the baseline's, over the clips both were scored on.
+
+    Returns ``{model: {metric: difference}}`` for every model other than ``baseline`` (empty if the baseline
+    was not scored).
+    """
+    base = {s.clip: s.scores for s in scores if s.model == baseline}
+    out: dict[str, dict[str, float]] = {}
+    for label in dict.fromkeys(s.model for s in scores if s.model != baseline):
+        mine = [s for s in scores if s.model == label and s.clip in base]
+        if mine:
+            out[label] = {k: float(np.mean([s.scores[k] - base[s.clip][k] for s in mine])) for k in mine[0].scores}
+    return out
+
+
+def format_gains(scores: list[ClipScore], baseline: str = "bicubic") -> str:
+    """One line per model: its mean gain over the baseline, e.g. ``lgtd-s over bicubic: +1.79 dB PSNR ...``."""
+    lines = []
+    for label, diff in gains(scores, baseline).items():
+        parts = [f"{v:+.2f} dB {k.upper()}" if "psnr" in k else f"{v:+.4f} {k.upper()}" for k, v in diff.items()]
+        lines.append(f"{label} over {baseline}: " + ", ".join(parts))
     return "\n".join(lines)

@@ -10,7 +10,7 @@ import torch
 from satsr import models
 from satsr.errors import CheckpointError
 from satsr.models.registry import bundled_weights
-from satsr.train.evaluate import evaluate_clips
+from satsr.train.evaluate import evaluate_clips, gains
 
 
 def test_shipped_weights_load_by_default_and_are_checked():
@@ -34,3 +34,4 @@ def test_shipped_lgtd_s_beats_bicubic_on_real_jilin_video(shared_data):
     s = {x.model: x.scores for x in scores}
     assert s["lgtd-s"]["psnr"] >= s["bicubic"]["psnr"] + 1.0, s
     assert s["lgtd-s"]["ssim"] > s["bicubic"]["ssim"], s
+    assert gains(scores)["lgtd-s"]["psnr"] == pytest.approx(s["lgtd-s"]["psnr"] - s["bicubic"]["psnr"])

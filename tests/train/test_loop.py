@@ -125,6 +125,7 @@ def test_cli_train_and_evaluate(shared_data, tmp_path):
                                   str(shared_data / "jilin1_airport"), "--centres", "3", "--json", str(out)])
     assert result.exit_code == 0, result.output
     assert "| jilin1_airport | lgtd-s | 3 |" in result.output and "| **mean** | bicubic |" in result.output
+    assert "lgtd-s over bicubic: " in result.output and " dB PSNR, " in result.output
     import json
 
     scores = json.loads(out.read_text())["scores"]
