@@ -4,6 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.satsr-installed
 DEMO   := demo_out
+DATA   ?= ../shared/data
 
 .PHONY: venv demo test test-fast lint bench clean
 
@@ -15,12 +16,19 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-## demo: super-resolve the bundled Landsat 8 crop x4, write a COG and a side-by-side PNG
+## demo: super-resolve the bundled Landsat 8 crop x4 with the default model (lgtd-s), write a COG and a
+## side-by-side PNG, then score lgtd-s against bicubic on the real Jilin-1 clip (when $(DATA) has it)
 demo: $(STAMP)
 	mkdir -p $(DEMO)
 	$(BIN)/satsr upscale satsr/data/landsat8_sample.tif -o $(DEMO)/landsat8_sample_x4.tif \
-		--model bicubic --scale 4 --preview $(DEMO)/landsat8_sample_x4_compare.png
+		--bands 3,2,1 --value-range 6000 10000 --preview $(DEMO)/landsat8_sample_x4_compare.png
 	@echo "demo outputs in $(abspath $(DEMO))/"
+	@if [ -d "$(DATA)/jilin1_airport/GT" ]; then \
+		echo "lgtd-s against bicubic on the real Jilin-1 clip, centre frame 3 of 7, standard protocol (Y, 8 bit):"; \
+		$(BIN)/satsr evaluate -m lgtd-s --data "$(DATA)/jilin1_airport" --centres 3; \
+	else \
+		echo "Jilin-1 score skipped: $(DATA)/jilin1_airport not found (make demo DATA=/path/to/data)"; \
+	fi
 
 ## test: the whole suite, slow (real-data) tests included
 test: $(STAMP)
