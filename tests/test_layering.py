@@ -21,7 +21,9 @@ LAYERS = {
     "accessor": {"geo", "pipeline", "tiling", "io", "_defaults"},
     "testing": {"errors", "geo", "io"},
     "viz": {"errors", "geo", "io", "pipeline", "radiometry"},
-    "cli": {"errors", "geo", "io", "pipeline", "models", "viz", "accessor", "train", "_defaults"},
+    "cli": {"errors", "geo", "io", "pipeline", "models", "viz", "accessor", "train", "_defaults", "catalog", "batch"},
+    "catalog": {"errors", "geo", "io", "_version"},
+    "batch": {"errors", "io", "pipeline", "models", "catalog", "_defaults", "_version"},
     "train": {"errors", "geo", "io", "degrade", "radiometry", "tiling", "models", "pipeline", "metrics", "train"},
 }
 FORBIDDEN = {

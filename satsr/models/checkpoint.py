@@ -182,6 +182,7 @@ def save(model: nn.Module, path: str | os.PathLike[str]) -> Path:
     tmp = p.with_name(f".{p.name}.tmp")
     try:
         save_file(tensors, os.fspath(tmp), metadata=meta)
+        os.chmod(tmp, 0o644)  # safetensors creates the file owner-only; a weights file is meant to be shared
         os.replace(tmp, p)
     finally:
         tmp.unlink(missing_ok=True)

@@ -1,0 +1,475 @@
+"""Batch jobs: every scene of a STAC catalog super-resolved, in parallel on dask.distributed, resumable.
+
+One item is one unit of work (:func:`process_scene`): open its stack, :func:`satsr.upscale`, write COGs and then
+its STAC product item, in that order and each atomically, into ``OUTDIR/<id>_sr_x<scale>/``. The item JSON is
+the commit mark: a product counts as done only when its item exists and every file matches the size and
+SHA2-256 checksum recorded there (:func:`satsr.catalog.verify_product`). A job killed at any moment therefore
+leaves complete products, or files that ``--resume`` rewrites; never a product that looks done but is not.
+
+Items run on a ``dask.distributed`` cluster: a ``LocalCluster`` of worker processes by default, or any running
+scheduler by address (dask-jobqueue, dask-kubernetes, dask-cuda and others give one). Each worker keeps one
+model instance (the pipeline caches it per process) and runs one item at a time with a share of the CPU
+threads. With ``device="cuda"`` every item asks for the worker resource ``GPU=1``; start GPU workers with
+``--resources GPU=1`` (a ``LocalCluster`` here gets it when CUDA is present). ``workers=0`` runs the items one
+after the other in this process, without dask.distributed: the reference the tests compare against.
+
+A failing item (unreadable file, missing asset, grids that do not match...) is retried ``retries`` times, then
+recorded with its error in ``OUTDIR/run-report.json``; the other items go on. The report and the output
+catalog (``OUTDIR/catalog.json``, linking every complete product) are rewritten atomically at the end.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import time
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import dask
+from dask.callbacks import Callback
+
+from satsr._defaults import DEFAULT_MODEL
+from satsr._version import package_version
+from satsr.catalog import SR_SUFFIX, CatalogError, Scene, product_item, read_catalog, verify_product
+from satsr.errors import InputError, OutputError, SatsrError
+
+__all__ = ["JobConfig", "ItemResult", "BatchReport", "process_scene", "run_batch", "TILES_TOPIC"]
+
+#: dask.distributed event topic on which workers report tile progress to the client.
+TILES_TOPIC = "satsr-batch-tiles"
+_TMP_MARK = ".satsr-tmp-"
+
+
+@dataclass(frozen=True)
+class JobConfig:
+    """What to run on every item (picklable: it travels to the workers)."""
+
+    model: str = DEFAULT_MODEL
+    scale: int | None = None
+    pretrained: str | None = None
+    model_options: Mapping[str, Any] = field(default_factory=dict)
+    bands: tuple[int, ...] | None = None
+    value_range: tuple[float, float] | None = None
+    tile: int = 256
+    batch_size: int | None = None
+    device: str = "auto"
+    compress: str = "deflate"
+    level: int | None = None
+    threads: int | None = None  # CPU threads per item (torch and the dask threads); default all
+    artifact: str | None = None  # the model file products point to (mlm:model asset); run_batch writes it
+    parameters: int | None = None  # the model's parameter count (mlm:total_parameters); run_batch counts it
+
+
+@dataclass
+class ItemResult:
+    """How one item went."""
+
+    id: str
+    status: str  # "done", "skipped" (already complete, --resume) or "failed"
+    product: str | None = None  # the product item JSON
+    files: list[str] = field(default_factory=list)
+    error: str | None = None
+    attempts: int = 0
+    seconds: float = 0.0
+    worker: str | None = None
+
+
+@dataclass
+class BatchReport:
+    """The whole job: one result per item, and where the outputs are."""
+
+    outdir: str
+    catalog: str
+    results: list[ItemResult]
+    started: str
+    seconds: float
+    workers: int | str
+
+    @property
+    def failed(self) -> list[ItemResult]:
+        """The items that failed."""
+        return [r for r in self.results if r.status == "failed"]
+
+    def counts(self) -> dict[str, int]:
+        """Items per status."""
+        out = {"done": 0, "skipped": 0, "failed": 0}
+        for r in self.results:
+            out[r.status] = out.get(r.status, 0) + 1
+        return out
+
+
+def output_id(scene_id: str, scale: int) -> str:
+    """The product's item id (and folder name): the source id plus ``_sr_x<scale>``."""
+    return scene_id + SR_SUFFIX.format(scale=scale)
+
+
+def _product_paths(outdir: Path, scene_id: str, scale: int) -> tuple[Path, Path]:
+    oid = output_id(scene_id, scale)
+    return outdir / oid, outdir / oid / f"{oid}.json"
+
+
+def _clean_temps(folder: Path) -> None:
+    """Remove what a killed run left under temporary names (our writers' hidden ``.*.satsr-tmp-*`` files)."""
+    if folder.is_dir():
+        for p in sorted(folder.rglob(f"*{_TMP_MARK}*"), reverse=True):
+            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+
+
+def _write_json_atomic(path: Path, data: Any) -> None:
+    tmp = path.with_name(f".{path.name}{_TMP_MARK}{os.getpid()}")
+    try:
+        tmp.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(f"{path}: cannot write ({err})") from err
+
+
+class _TileProgress(Callback):
+    """Counts the finished tile blocks (``upscale-*`` tasks) of one item's graph and reports them."""
+
+    def __init__(self, report: Callable[[int, int], None] | None) -> None:
+        super().__init__()
+        self.report, self.total, self.done = report, 0, 0
+
+    @staticmethod
+    def _is_block(key: Any) -> bool:
+        name = key[0] if isinstance(key, tuple) else key
+        return isinstance(name, str) and name.startswith("upscale-")
+
+    def _start_state(self, dsk: Any, state: Any) -> None:
+        self.total = sum(1 for k in dsk if self._is_block(k))
+        if self.report and self.total:
+            self.report(0, self.total)
+
+    def _posttask(self, key: Any, result: Any, dsk: Any, state: Any, worker_id: Any) -> None:
+        if self._is_block(key):
+            self.done += 1
+            if self.report:
+                self.report(self.done, self.total)
+
+
+def _worker_name() -> str | None:
+    try:
+        from distributed import get_worker
+
+        return str(get_worker().name)
+    except (ImportError, ValueError):
+        return None
+
+
+def _distributed_reporter(scene_id: str) -> Callable[[int, int], None] | None:
+    try:
+        from distributed import get_worker
+
+        worker = get_worker()
+    except (ImportError, ValueError):
+        return None
+    last = [0.0]
+
+    def report(done: int, total: int) -> None:
+        now = time.monotonic()
+        if done in (0, total) or now - last[0] > 0.2:  # throttled: events go over the network
+            last[0] = now
+            worker.log_event(TILES_TOPIC, {"id": scene_id, "done": done, "total": total})
+
+    return report
+
+
+def write_model_artifact(cfg: JobConfig, folder: Path, scale: int) -> tuple[Path, int]:
+    """The model as run, saved once per job for the products' ``mlm:model`` asset: ``(path, parameters)``.
+
+    A model with weights is written by :func:`satsr.models.save` (safetensors with its name, scale and
+    options; ``satsr.models.create(name, pretrained=path)`` loads it back). A model without parameters (an
+    interpolator) is described by a small JSON file instead.
+    """
+    from satsr import models
+
+    folder.mkdir(exist_ok=True)
+    model = models.create(cfg.model, scale=scale, pretrained=cfg.pretrained, **dict(cfg.model_options))
+    n_params = sum(p.numel() for p in model.parameters())
+    stem = f"{cfg.model}_x{scale}"
+    if model.state_dict():
+        return models.save(model, folder / f"{stem}.safetensors"), n_params
+    path = folder / f"{stem}.json"
+    _write_json_atomic(path, {"satsr": package_version(), "model": cfg.model, "scale": scale,
+                              "options": dict(cfg.model_options), "parameters": 0,
+                              "load": f"satsr.models.create({cfg.model!r}, scale={scale})"})
+    return path, 0
+
+
+def _model_info(cfg: JobConfig, sr: Any, device: str) -> dict[str, Any]:
+    import torch
+
+    from satsr import models
+
+    spec = models.get_spec(cfg.model)
+    shipped = cfg.pretrained is None and any(w.file for w in spec.weights) and not cfg.model_options
+    return {
+        "name": cfg.model, "scale": int(sr.attrs.get("satsr_scale", spec.scale)), "frames_in": spec.frames_in,
+        "architecture": spec.description or cfg.model, "framework_version": torch.__version__,
+        "pretrained": cfg.pretrained or ("satsr shipped weights" if shipped else None),
+        "device": device, "options": dict(cfg.model_options), "artifact": cfg.artifact,
+        "parameters": cfg.parameters,
+    }
+
+
+def process_scene(
+    scene: Scene,
+    outdir: str | os.PathLike[str],
+    cfg: JobConfig,
+    retries: int = 0,
+    *,
+    report: Callable[[int, int], None] | None = None,
+) -> ItemResult:
+    """Super-resolve one scene into ``outdir``: COGs, then its STAC product item (the commit mark).
+
+    Never raises for a bad item: the error (after ``retries`` more attempts) is in the returned result.
+    """
+    import torch
+
+    from satsr.io.write import to_cog
+    from satsr.pipeline import resolve_device, upscale
+
+    start = time.perf_counter()
+    out = Path(outdir)
+    report = report or _distributed_reporter(scene.id)
+    threads = cfg.threads or os.cpu_count() or 1
+    result = ItemResult(scene.id, "failed", worker=_worker_name())
+    for attempt in range(1, retries + 2):
+        result.attempts = attempt
+        try:
+            torch.set_num_threads(threads)
+            stack = scene.open()
+            device = str(resolve_device(cfg.device))
+            sr = upscale(stack, cfg.model, scale=cfg.scale, tile=cfg.tile, batch_size=cfg.batch_size, device=device,
+                         value_range=cfg.value_range, model_options=dict(cfg.model_options) or None,
+                         pretrained=cfg.pretrained, bands=list(cfg.bands) if cfg.bands else None)
+            scale = int(sr.attrs["satsr_scale"])
+            folder, item_path = _product_paths(out, scene.id, scale)
+            folder.mkdir(exist_ok=True)
+            item_path.unlink(missing_ok=True)  # an older product is no longer complete once we start replacing it
+            _clean_temps(folder)
+            target = folder / f"{output_id(scene.id, scale)}.tif" if stack.sizes["time"] == 1 else folder / "frames"
+            with dask.config.set(scheduler="threads", num_workers=threads), _TileProgress(report):
+                files = to_cog(sr, target, compress=cfg.compress, level=cfg.level)
+            item = product_item(scene, files, sr, model=_model_info(cfg, sr, device), item_path=item_path)
+            d = item.to_dict(include_self_link=False, transform_hrefs=False)
+            d["links"] = [ln for ln in d["links"] if ln["rel"] not in ("root", "parent")] + [
+                {"rel": "root", "href": "../catalog.json", "type": "application/json"},
+                {"rel": "parent", "href": "../catalog.json", "type": "application/json"},
+            ]
+            _write_json_atomic(item_path, d)  # last: the product now counts as done
+            result.status, result.product, result.error = "done", str(item_path), None
+            result.files = [str(f) for f in files]
+            break
+        except Exception as err:  # a bad item must not stop the job: record it, retry, report
+            msg = str(err) if isinstance(err, SatsrError) else f"{type(err).__name__}: {err}"
+            if not isinstance(err, SatsrError):
+                msg += " | " + traceback.format_exc(limit=-3).strip().replace("\n", " | ")
+            result.error = msg
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _write_catalog(outdir: Path, catalog_id: str, products: Sequence[str], source: str) -> Path:
+    links = [{"rel": "root", "href": "./catalog.json", "type": "application/json"}]
+    links += [{"rel": "item", "href": "./" + Path(p).relative_to(outdir).as_posix(), "type": "application/json"}
+              for p in products]
+    cat = {
+        "type": "Catalog", "stac_version": "1.1.0", "id": catalog_id,
+        "description": f"Super-resolved products of {source}, made by satsr {package_version()}",
+        "links": links,
+    }
+    path = outdir / "catalog.json"
+    _write_json_atomic(path, cat)
+    return path
+
+
+def _default_workers(n_items: int) -> int:
+    return max(1, min(n_items, (os.cpu_count() or 1) // 2 or 1))
+
+
+def run_batch(
+    catalog: str | os.PathLike[str],
+    outdir: str | os.PathLike[str],
+    cfg: JobConfig | None = None,
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    resume: bool = False,
+    retries: int = 1,
+    assets: Sequence[str] | None = None,
+    media_type: str | None = None,
+    progress: bool = True,
+) -> BatchReport:
+    """Super-resolve every scene of a STAC catalog into ``outdir``, with a STAC catalog of the products.
+
+    Parameters
+    ----------
+    catalog : str or path
+        What :func:`satsr.catalog.read_catalog` reads: a catalog, collection, ItemCollection or item.
+    outdir : str or path
+        Output folder (created if missing; its parent must exist).
+    cfg : JobConfig, optional
+        Model and options; default the default model on ``device="auto"``.
+    workers : int, optional
+        Worker processes of the local cluster; default ``min(items, CPU cores // 2)`` (at least 1). ``0`` runs
+        the items one by one in this process, without dask.distributed.
+    scheduler : str, optional
+        Address of a running dask scheduler (``tcp://host:8786``); ``workers`` is then ignored.
+    resume : bool, default False
+        Skip items whose product is complete (item JSON present, every file matching its checksum).
+        Without it, existing products are replaced.
+    retries : int, default 1
+        Further attempts for an item that fails.
+    assets, media_type : optional
+        Asset selection (see :func:`satsr.catalog.read_catalog`).
+    progress : bool, default True
+        Progress bars over items and over tile blocks (stderr).
+
+    Returns
+    -------
+    BatchReport
+        Also written to ``outdir/run-report.json``.
+
+    Raises
+    ------
+    CatalogError
+        The catalog cannot be read.
+    OutputError
+        ``outdir`` cannot be created.
+    """
+    from tqdm.auto import tqdm
+
+    from satsr import models
+
+    cfg = cfg or JobConfig()
+    started = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+    t0 = time.perf_counter()
+    scenes = read_catalog(catalog, assets=assets, media_type=media_type)
+    out = Path(outdir)
+    if not out.parent.is_dir():
+        raise OutputError(f"{out}: its folder {out.parent} does not exist; create it first")
+    out.mkdir(exist_ok=True)
+    spec = models.get_spec(cfg.model)  # unknown model: one clear error before any work
+    scale = int(cfg.scale or spec.scale)
+    if retries < 0:
+        raise InputError(f"retries must be 0 or more, got {retries}")
+
+    results: dict[str, ItemResult] = {}
+    todo: list[Scene] = []
+    for s in scenes:
+        _, item_path = _product_paths(out, s.id, scale)
+        if resume and verify_product(item_path)[0]:
+            results[s.id] = ItemResult(s.id, "skipped", product=str(item_path))
+        else:
+            todo.append(s)
+
+    if todo:
+        artifact, n_params = write_model_artifact(cfg, out / "model", scale)
+        cfg = replace(cfg, artifact=str(artifact), parameters=n_params)
+    items_bar = tqdm(total=len(scenes), initial=len(results), desc="items", unit="item", disable=not progress,
+                     position=0)
+    tiles_bar = tqdm(total=0, desc="tile blocks", unit="block", disable=not progress, position=1, leave=False)
+    n_workers: int | str = 0
+    try:
+        if todo and workers == 0 and scheduler is None:
+            local_state = {"total": 0}
+
+            for s in todo:
+                base = tiles_bar.n
+
+                def report(done: int, total: int, base: int = base) -> None:
+                    if total != local_state.get("cur"):
+                        local_state["cur"] = total
+                        tiles_bar.total = base + total
+                    tiles_bar.n = base + done
+                    tiles_bar.refresh()
+
+                r = process_scene(s, out, cfg, retries=retries, report=report)
+                local_state["cur"] = None
+                results[s.id] = r
+                items_bar.update(1)
+        elif todo:
+            n_workers = scheduler or (workers if workers is not None else _default_workers(len(todo)))
+            for r in _run_distributed(todo, out, cfg, scheduler, workers, retries, items_bar, tiles_bar):
+                results[r.id] = r
+    finally:
+        tiles_bar.close()
+        items_bar.close()
+
+    ordered = [results[s.id] for s in scenes]
+    products = [r.product for r in ordered if r.product and r.status in ("done", "skipped")]
+    cat_path = _write_catalog(out, f"{Path(os.fspath(catalog)).stem}{SR_SUFFIX.format(scale=scale)}",
+                              [p for p in products if p], os.fspath(catalog))
+    report = BatchReport(str(out), str(cat_path), ordered, started, time.perf_counter() - t0, n_workers)
+    _write_json_atomic(out / "run-report.json", {
+        "satsr": package_version(), "catalog": os.path.abspath(os.fspath(catalog)), "outdir": str(out.resolve()),
+        "started": started, "seconds": round(report.seconds, 3), "workers": n_workers, "config": asdict(cfg),
+        "counts": report.counts(), "items": [asdict(r) for r in ordered],
+    })
+    return report
+
+
+def _run_distributed(
+    todo: list[Scene], out: Path, cfg: JobConfig, scheduler: str | None, workers: int | None, retries: int,
+    items_bar: Any, tiles_bar: Any,
+) -> list[ItemResult]:
+    from distributed import Client, LocalCluster, as_completed
+
+    gpu = str(cfg.device).startswith("cuda")
+    cluster = None
+    if scheduler is None:
+        import torch
+
+        n = workers if workers is not None else _default_workers(len(todo))
+        use_gpu = gpu or (cfg.device == "auto" and torch.cuda.is_available())
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+                               resources={"GPU": 1} if use_gpu else None)
+        gpu = gpu or use_gpu
+        if cfg.threads is None:
+            cfg = JobConfig(**{**asdict(cfg), "threads": max(1, (os.cpu_count() or 1) // n)})
+    client = Client(cluster if cluster is not None else scheduler)
+    totals: dict[str, tuple[int, int]] = {}
+
+    def on_tiles(event: Any) -> None:
+        _, msg = event
+        totals[msg["id"]] = (msg["done"], msg["total"])
+        tiles_bar.total = sum(t for _, t in totals.values())
+        tiles_bar.n = sum(d for d, _ in totals.values())
+        tiles_bar.refresh()
+
+    results = []
+    try:
+        client.subscribe_topic(TILES_TOPIC, on_tiles)
+        futures = {}
+        for s in todo:
+            # retries goes positionally: submit() has a retries= of its own (re-running tasks that raise, which
+            # process_scene never does).
+            fut = client.submit(process_scene, s, str(out), cfg, retries, key=f"satsr-item-{s.id}",
+                                pure=False, resources={"GPU": 1} if gpu else None)
+            futures[fut] = s
+        for fut in as_completed(futures):
+            s = futures[fut]
+            try:
+                r = fut.result()
+            except Exception as err:  # the worker died (KilledWorker...) or could not unpickle: the item failed
+                r = ItemResult(s.id, "failed", error=f"{type(err).__name__}: {err}", attempts=retries + 1)
+            results.append(r)
+            items_bar.update(1)
+    finally:
+        client.unsubscribe_topic(TILES_TOPIC)
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    return results
+
+
+__all__ += ["output_id", "CatalogError"]
