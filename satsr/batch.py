@@ -196,12 +196,32 @@ def write_model_artifact(cfg: JobConfig, folder: Path, scale: int) -> tuple[Path
     n_params = sum(p.numel() for p in model.parameters())
     stem = f"{cfg.model}_x{scale}"
     if model.state_dict():
-        return models.save(model, folder / f"{stem}.safetensors"), n_params
+        path = folder / f"{stem}.safetensors"
+        # safetensors does not write byte-identical files twice (its header order varies), and products
+        # record the artifact's checksum: keep an existing file that holds the same weights.
+        if not _same_weights(path, model):
+            models.save(model, path)
+        return path, n_params
     path = folder / f"{stem}.json"
     _write_json_atomic(path, {"satsr": package_version(), "model": cfg.model, "scale": scale,
                               "options": dict(cfg.model_options), "parameters": 0,
                               "load": f"satsr.models.create({cfg.model!r}, scale={scale})"})
     return path, 0
+
+
+def _same_weights(path: Path, model: Any) -> bool:
+    import torch
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    if not path.is_file():
+        return False
+    try:
+        saved = load_file(os.fspath(path))
+    except (SafetensorError, OSError):
+        return False
+    mine = model.state_dict()
+    return saved.keys() == mine.keys() and all(torch.equal(saved[k], mine[k].detach().cpu()) for k in mine)
 
 
 def _model_info(cfg: JobConfig, sr: Any, device: str) -> dict[str, Any]:

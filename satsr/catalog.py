@@ -249,7 +249,7 @@ def _geometry(crs: CRS | None, transform: Affine, shape: tuple[int, int]) -> tup
         return None, None
     h, w = shape
     # Counter-clockwise for a north-up grid, as GeoJSON (RFC 7946) wants exterior rings.
-    ring = [transform * xy for xy in ((0, 0), (0, h), (w, h), (w, 0), (0, 0))]
+    ring = [transform @ xy for xy in ((0, 0), (0, h), (w, h), (w, 0), (0, 0))]
     geom = transform_geom(crs, "EPSG:4326", {"type": "Polygon", "coordinates": [ring]}, precision=7)
     xs = [p[0] for p in geom["coordinates"][0]]
     ys = [p[1] for p in geom["coordinates"][0]]
