@@ -313,7 +313,9 @@ def _write_catalog(outdir: Path, catalog_id: str, products: Sequence[str], sourc
 
 
 def _default_workers(n_items: int) -> int:
-    return max(1, min(n_items, (os.cpu_count() or 1) // 2 or 1))
+    # Two single-threaded workers beat one with two threads on 2 cores (benchmarks/bench_batch.py: 24.3 s
+    # against 29.0 s for 8 items); bigger machines get workers of 4 threads, so that model copies stay few.
+    return max(1, min(n_items, max(2, (os.cpu_count() or 1) // 4)))
 
 
 def run_batch(
@@ -340,8 +342,9 @@ def run_batch(
     cfg : JobConfig, optional
         Model and options; default the default model on ``device="auto"``.
     workers : int, optional
-        Worker processes of the local cluster; default ``min(items, CPU cores // 2)`` (at least 1). ``0`` runs
-        the items one by one in this process, without dask.distributed.
+        Worker processes of the local cluster, each with ``cores // workers`` threads; default
+        ``min(items, max(2, cores // 4))``. ``0`` runs the items one by one in this process, without
+        dask.distributed.
     scheduler : str, optional
         Address of a running dask scheduler (``tcp://host:8786``); ``workers`` is then ignored.
     resume : bool, default False
@@ -451,11 +454,17 @@ def _run_distributed(
 
         n = workers if workers is not None else _default_workers(len(todo))
         use_gpu = gpu or (cfg.device == "auto" and torch.cuda.is_available())
-        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
-                               resources={"GPU": 1} if use_gpu else None)
-        gpu = gpu or use_gpu
         if cfg.threads is None:
-            cfg = JobConfig(**{**asdict(cfg), "threads": max(1, (os.cpu_count() or 1) // n)})
+            cfg = replace(cfg, threads=max(1, (os.cpu_count() or 1) // n))
+        # dask spawns workers with OMP_NUM_THREADS=1 and MALLOC_TRIM_THRESHOLD_=65536 (its pre-spawn
+        # environment); with those, a forward of lgtd-s in a worker took twice as long as in this process, even
+        # after torch.set_num_threads. Each worker gets its share of the cores instead, and glibc's default trim.
+        share = str(cfg.threads)
+        environ = {"OMP_NUM_THREADS": share, "MKL_NUM_THREADS": share, "OPENBLAS_NUM_THREADS": share}
+        with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
+            cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+                                   resources={"GPU": 1} if use_gpu else None)
+        gpu = gpu or use_gpu
     client = Client(cluster if cluster is not None else scheduler)
     totals: dict[str, tuple[int, int]] = {}
 

@@ -638,8 +638,8 @@ def catalog_init(folder: Path, output: Path, catalog_id: str | None, description
               "assets.")
 @click.option("--media-type", default=None, help="Pick assets by media type instead (a prefix, e.g. image/tiff).")
 @click.option("--workers", type=click.IntRange(min=0), default=None,
-              help="Worker processes of the local dask cluster (default min(items, cores / 2)); 0 runs the items "
-              "in this process, one after the other.")
+              help="Worker processes of the local dask cluster (default min(items, max(2, cores / 4))); 0 runs the "
+              "items in this process, one after the other.")
 @click.option("--scheduler", default=None, metavar="ADDRESS",
               help="Address of a running dask scheduler (tcp://host:8786) to use instead of a local cluster.")
 @click.option("--resume", is_flag=True, help="Skip items whose products are complete (checksums verified).")
