@@ -1,0 +1,254 @@
+"""LGFN: local-global fusion network for video SR (Su et al., IEEE Access 2020).
+
+Seven LR frames in, the centre frame x4 out, as a residual over its bilinear upsampling. Every neighbour's features
+are aligned to the centre's by four deformable stages whose offsets come from "decreased multi-dilation" units
+(8, 6, 4 then 2 parallel dilated convolutions), then fused by two branches: a local one that carries a running
+state from frame to frame, and a global one that shuffles channel groups across the seven frames. A residual
+group of 20 channel-attention blocks and pixel shuffle reconstruct. Parameter names follow the authors'
+state_dict (``src/model/lgfn.py``), so their checkpoints load; the deformable convolution is satsr's
+:class:`~satsr.models.ops.DCNSep` (torchvision), the same operation as their ``ModulatedDeformConv_Sep``.
+
+At the ends of a clip the authors fill missing neighbours with frames from the other side of the window
+(:func:`lgfn_time_window`), which the pipeline applies for this model.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from satsr.errors import InputError
+from satsr.models.ops import DCNSep
+from satsr.models.registry import register
+
+__all__ = ["LGFN", "lgfn_time_window"]
+
+
+def _conv(cin: int, cout: int, k: int = 3, dilation: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, k, padding=dilation * (k // 2), dilation=dilation, bias=True)
+
+
+def _lrelu(x: torch.Tensor) -> torch.Tensor:
+    return F.leaky_relu(x, 0.1)
+
+
+class ResBlock(nn.Module):
+    """``x + conv(lrelu(conv(x)))``; keys ``body.0``, ``body.2`` (``body.1`` is the activation)."""
+
+    def __init__(self, nf: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(_conv(nf, nf), nn.LeakyReLU(0.1), _conv(nf, nf))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Residual block."""
+        return x + self.body(x)
+
+
+class _CALayer(nn.Module):
+    """Channel attention: global average, 1x1 squeeze (``conv_du.0``) and excite (``conv_du.2``), sigmoid."""
+
+    def __init__(self, nf: int, reduction: int = 8) -> None:
+        super().__init__()
+        self.conv_du = nn.Sequential(_conv(nf, nf // reduction, 1), nn.ReLU(), _conv(nf // reduction, nf, 1),
+                                     nn.Sigmoid())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Rescale channels."""
+        return x * self.conv_du(x.mean(dim=(2, 3), keepdim=True))
+
+
+class RCAB(nn.Module):
+    """Residual channel-attention block: ``x + CA(conv(relu(conv(x))))``; keys ``body.0/2/3``."""
+
+    def __init__(self, nf: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(_conv(nf, nf), nn.ReLU(), _conv(nf, nf), _CALayer(nf))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Residual block with channel attention."""
+        return x + self.body(x)
+
+
+class ResidualGroup(nn.Module):
+    """``n`` RCABs then a conv, around one residual; keys ``body.0..n``."""
+
+    def __init__(self, nf: int = 64, n: int = 20) -> None:
+        super().__init__()
+        self.body = nn.Sequential(*[RCAB(nf) for _ in range(n)], _conv(nf, nf))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Residual group."""
+        return x + self.body(x)
+
+
+class MDCU(nn.Module):
+    """Decreased multi-dilation unit: ``factor`` parallel dilated 3x3 convs (dilation 1..factor) merged by a 1x1."""
+
+    def __init__(self, nf: int = 64, factor: int = 8) -> None:
+        super().__init__()
+        self.conv1 = _conv(nf, nf)
+        self.d_list = nn.ModuleList(_conv(nf, nf // 2, dilation=d) for d in range(1, factor + 1))
+        self.conv2 = _conv(nf // 2 * factor, nf, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x + lrelu(conv2(cat(lrelu(d_i(lrelu(conv1(x)))))))``."""
+        y = _lrelu(self.conv1(x))
+        return x + _lrelu(self.conv2(torch.cat([_lrelu(d(y)) for d in self.d_list], dim=1)))
+
+
+class CDAlign(nn.Module):
+    """Cascaded deformable alignment of a neighbour's features to the centre's (``stages`` stages)."""
+
+    def __init__(self, nf: int = 64, groups: int = 8, stages: int = 4) -> None:
+        super().__init__()
+        self.offset_conv1 = nn.ModuleList(_conv(2 * nf, nf) for _ in range(stages))
+        self.offset_conv2 = nn.ModuleList(MDCU(nf, (stages - i) * 2) for i in range(stages))
+        self.dc = nn.ModuleList(DCNSep(nf, nf, 3, deformable_groups=groups) for _ in range(stages))
+
+    def forward(self, nbr: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+        """The aligned neighbour features."""
+        for conv1, conv2, dc in zip(self.offset_conv1, self.offset_conv2, self.dc):
+            nbr = dc(nbr, conv2(_lrelu(conv1(torch.cat([nbr, ref], dim=1)))))
+        return nbr
+
+
+class LocalFusion(nn.Module):
+    """Frame-to-frame fusion: a running state (starting at frame 0) is fused with each frame in turn."""
+
+    def __init__(self, nf: int = 64) -> None:
+        super().__init__()
+        self.conv1 = _conv(2 * nf, nf)
+        self.conv2 = _conv(2 * nf, nf, 1)
+        self.res_block = nn.Sequential(ResBlock(nf), ResBlock(nf))
+
+    def forward(self, feats: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Seven fused features from seven."""
+        out, state = [], feats[0]
+        for f in feats:
+            c = _lrelu(self.conv1(torch.cat([state, f], dim=1)))
+            c = _lrelu(self.conv2(torch.cat([c, f], dim=1)))
+            state = self.res_block(c) + f
+            out.append(state)
+        return out
+
+
+class GlobalFusion(nn.Module):
+    """Cross-frame fusion of the seven frames' features.
+
+    Each frame's features are split in ``n`` groups and group ``i`` of every frame goes to slot ``i`` ("video
+    shuffle", its own inverse), processed per slot by multi-branch convs, and shuffled back.
+    """
+
+    def __init__(self, n: int = 7, nf: int = 64) -> None:
+        super().__init__()
+        self.n, self.group = n, nf // n
+        ch = self.group * n  # 63
+        mid = ch // 2  # 31
+        self.conv1 = _conv(nf, ch)
+        self.conv2c = _conv(ch, mid, 1)
+        self.conv21 = _conv(mid, mid, 1)
+        self.conv22 = _conv(mid, mid)
+        self.conv23 = nn.Sequential(_conv(mid, mid), nn.LeakyReLU(0.1), _conv(mid, mid))
+        self.conv2m = _conv(3 * mid, ch)
+        self.conv3 = _conv(ch, nf)
+
+    def _shuffle(self, x: torch.Tensor) -> torch.Tensor:
+        b, n, _, h, w = x.shape
+        return x.view(b, n, n, self.group, h, w).transpose(1, 2).reshape(b * n, n * self.group, h, w)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, n, nf, H, W)`` to the same shape."""
+        b, n, c, h, w = x.shape
+        y = _lrelu(self.conv1(x.reshape(b * n, c, h, w))).view(b, n, -1, h, w)
+        y = _lrelu(self.conv2c(self._shuffle(y)))
+        y = _lrelu(self.conv2m(torch.cat([_lrelu(self.conv21(y)), _lrelu(self.conv22(y)),
+                                          _lrelu(self.conv23(y))], dim=1)))
+        y = self.conv3(self._shuffle(y.view(b, n, -1, h, w)))
+        return x + y.view(b, n, c, h, w)
+
+
+class DualFusion(nn.Module):
+    """10 local and 10 global fusion blocks on the aligned features, merged per frame by a 1x1 conv."""
+
+    def __init__(self, n: int = 7, nf: int = 64, blocks: int = 10) -> None:
+        super().__init__()
+        self.lc_fusion_blocks = nn.ModuleList(LocalFusion(nf) for _ in range(blocks))
+        self.gl_fusion_blocks = nn.ModuleList(GlobalFusion(n, nf) for _ in range(blocks))
+        self.merge = _conv(2 * nf, nf, 1)
+
+    def forward(self, feats: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Seven fused features."""
+        lc = feats
+        for block in self.lc_fusion_blocks:
+            lc = block(lc)
+        gl = torch.stack(feats, dim=1)
+        for block in self.gl_fusion_blocks:
+            gl = block(gl)
+        return [_lrelu(self.merge(torch.cat([lc[i], gl[:, i]], dim=1))) for i in range(len(feats))]
+
+
+class LGFN(nn.Module):
+    """LGFN with the authors' configuration (64 features, 7 frames, x4).
+
+    Input ``(B, 7, 3, H, W)`` RGB in [0, 1], any ``H`` and ``W``; output ``(B, 3, 4H, 4W)``.
+    """
+
+    def __init__(self, nf: int = 64, n_frames: int = 7, n_colors: int = 3) -> None:
+        super().__init__()
+        if n_frames != 7:
+            raise InputError(f"LGFN is built for 7 frames (its global fusion splits 63 channels in 7), got {n_frames}")
+        self.n_frames = n_frames
+        self.feat0 = _conv(n_colors, nf)
+        self.res_feat = nn.Sequential(*[ResBlock(nf) for _ in range(5)], _conv(nf, nf))
+        self.cd_align = CDAlign(nf, groups=8)
+        self.dual_fusion = DualFusion(n_frames, nf)
+        self.merge = _conv(nf * n_frames, nf)
+        self.rg = ResidualGroup(nf, 20)
+        self.tail = nn.Sequential(
+            nn.Sequential(_conv(nf, 4 * nf), nn.PixelShuffle(2), _conv(nf, 4 * nf), nn.PixelShuffle(2)),
+            _conv(nf, n_colors),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Super-resolve the centre frame of ``x``."""
+        b, n, c, h, w = x.shape
+        if n != self.n_frames:
+            raise InputError(f"LGFN takes {self.n_frames} frames, got {n}")
+        centre = n // 2
+        bilinear = F.interpolate(x[:, centre], scale_factor=4, mode="bilinear", align_corners=False)
+        feats = self.res_feat(_lrelu(self.feat0(x.reshape(b * n, c, h, w)))).view(b, n, -1, h, w)
+        ref = feats[:, centre]
+        aligned = [ref if i == centre else self.cd_align(feats[:, i], ref) for i in range(n)]
+        res = _lrelu(self.merge(torch.cat(self.dual_fusion(aligned), dim=1)))
+        res = self.rg(res) + ref
+        return self.tail(res) + bilinear
+
+
+def lgfn_time_window(t: int, n: int, frames: int = 7) -> list[int]:
+    """The authors' frame indices for the window centred on frame ``t`` of an ``n``-frame clip.
+
+    Positions before the start take frame ``t + r - i`` and positions past the end frame ``t - r - i + n - 1``
+    (``r = frames // 2``, ``i`` the position): the window is filled from its other side. Indices that would
+    still fall outside the clip (clips shorter than the window) are clamped.
+    """
+    r = frames // 2
+    out = []
+    for i in range(t - r, t + r + 1):
+        if i < 0:
+            j = t + r - i
+        elif i >= n:
+            j = t - r - i + n - 1
+        else:
+            j = i
+        out.append(min(max(j, 0), n - 1))
+    return out
+
+
+@register(
+    "lgfn", scale=4, frames_in=7, bands=3, halo=48, multiple_of=1, feather=16,
+    description="LGFN (Su et al., IEEE Access 2020): deformable alignment + local/global fusion, 7 RGB frames, x4",
+)
+def lgfn() -> LGFN:
+    """The authors' LGFN (``src/model/lgfn.py``, 7,849,837 parameters)."""
+    return LGFN()
