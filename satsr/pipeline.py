@@ -389,7 +389,8 @@ def upscale(
         fw = min(fw, min(t, h, w) // 2)
         blend = blend if fw else "crop"
     plan = TilePlan(
-        (h, w), int(tile), hl, s, spec.multiple_of, blend, fw, n_frames=n_t, frames_in=spec.frames_in
+        (h, w), int(tile), hl, s, spec.multiple_of, blend, fw, n_frames=n_t, frames_in=spec.frames_in,
+        time_padding=spec.time_padding,  # type: ignore[arg-type]
     )
 
     # Blocks are squares of whole tiles, about one batch each (at least one tile).

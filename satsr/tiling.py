@@ -31,9 +31,10 @@ import numpy as np
 
 from satsr.errors import InputError
 
-__all__ = ["TilePlan", "reflect_index", "pad_reflect", "gather", "Stitcher", "Blend"]
+__all__ = ["TilePlan", "reflect_index", "pad_reflect", "gather", "Stitcher", "Blend", "TimePadding", "time_window"]
 
 Blend = Literal["crop", "feather"]
+TimePadding = Literal["clamp", "far-side"]
 
 
 def reflect_index(idx: np.ndarray, n: int) -> np.ndarray:
@@ -82,7 +83,9 @@ class TilePlan:
     n_frames : int
         Length of the time axis.
     frames_in : int
-        Frames per model sample (odd); windows in time are clamped at the sequence ends.
+        Frames per model sample (odd).
+    time_padding : {"clamp", "far-side"}
+        How a window in time is filled past the sequence ends (:func:`time_window`).
     """
 
     shape: tuple[int, int]
@@ -94,6 +97,7 @@ class TilePlan:
     feather: int = 0
     n_frames: int = 1
     frames_in: int = 1
+    time_padding: TimePadding = "clamp"
 
     def __post_init__(self) -> None:
         if self.tile < 1:
@@ -168,9 +172,8 @@ class TilePlan:
         return int(rows.min()), int(rows.max()) + 1, int(cols.min()), int(cols.max()) + 1
 
     def time_window(self, t: int) -> list[int]:
-        """Frame indices of the model sample centred on frame ``t``, clamped at the sequence ends."""
-        k = self.frames_in // 2
-        return [min(max(i, 0), self.n_frames - 1) for i in range(t - k, t + k + 1)]
+        """Frame indices of the model sample centred on frame ``t`` (see :func:`time_window`)."""
+        return time_window(t, self.n_frames, self.frames_in, self.time_padding)
 
     # -- weights ----------------------------------------------------------------------------------------------
     def weights_1d(self, start: int, stop: int, n: int) -> np.ndarray:
@@ -185,6 +188,28 @@ class TilePlan:
         if stop < n:
             w = np.minimum(w, (stop * s - centres) / (2 * f * s))
         return w
+
+
+def time_window(t: int, n: int, frames: int, padding: TimePadding = "clamp") -> list[int]:
+    """Frame indices of the ``frames``-frame sample centred on frame ``t`` of an ``n``-frame sequence.
+
+    ``"clamp"`` repeats the first or last frame past the ends. ``"far-side"`` is LGFN's authors' rule
+    (``src/data/demo.py``): position ``i`` before the start takes frame ``t + r - i`` and position ``i`` past the
+    end frame ``t - r - i + n - 1`` (``r = frames // 2``), so the window is filled from its other side; what is
+    still outside a short sequence is clamped.
+    """
+    if padding not in ("clamp", "far-side"):
+        raise InputError(f"time padding must be 'clamp' or 'far-side', got {padding!r}")
+    r = frames // 2
+    out = []
+    for i in range(t - r, t + r + 1):
+        j = i
+        if padding == "far-side" and i < 0:
+            j = t + r - i
+        elif padding == "far-side" and i >= n:
+            j = t - r - i + n - 1
+        out.append(min(max(j, 0), n - 1))
+    return out
 
 
 def _round_up(v: int, m: int) -> int:

@@ -9,7 +9,7 @@ state_dict (``src/model/lgfn.py``), so their checkpoints load; the deformable co
 :class:`~satsr.models.ops.DCNSep` (torchvision), the same operation as their ``ModulatedDeformConv_Sep``.
 
 At the ends of a clip the authors fill missing neighbours with frames from the other side of the window
-(:func:`lgfn_time_window`), which the pipeline applies for this model.
+(``time_padding="far-side"``, :func:`satsr.tiling.time_window`), which the pipeline applies for this model.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from satsr.errors import InputError
 from satsr.models.ops import DCNSep
 from satsr.models.registry import register
 
-__all__ = ["LGFN", "lgfn_time_window"]
+__all__ = ["LGFN"]
 
 
 def _conv(cin: int, cout: int, k: int = 3, dilation: int = 1) -> nn.Conv2d:
@@ -225,28 +225,8 @@ class LGFN(nn.Module):
         return self.tail(res) + bilinear
 
 
-def lgfn_time_window(t: int, n: int, frames: int = 7) -> list[int]:
-    """The authors' frame indices for the window centred on frame ``t`` of an ``n``-frame clip.
-
-    Positions before the start take frame ``t + r - i`` and positions past the end frame ``t - r - i + n - 1``
-    (``r = frames // 2``, ``i`` the position): the window is filled from its other side. Indices that would
-    still fall outside the clip (clips shorter than the window) are clamped.
-    """
-    r = frames // 2
-    out = []
-    for i in range(t - r, t + r + 1):
-        if i < 0:
-            j = t + r - i
-        elif i >= n:
-            j = t - r - i + n - 1
-        else:
-            j = i
-        out.append(min(max(j, 0), n - 1))
-    return out
-
-
 @register(
-    "lgfn", scale=4, frames_in=7, bands=3, halo=48, multiple_of=1, feather=16,
+    "lgfn", scale=4, frames_in=7, bands=3, halo=32, multiple_of=1, time_padding="far-side",
     description="LGFN (Su et al., IEEE Access 2020): deformable alignment + local/global fusion, 7 RGB frames, x4",
 )
 def lgfn() -> LGFN:

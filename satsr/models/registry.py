@@ -90,6 +90,9 @@ class ModelSpec:
     feather : int
         Default overlap (LR pixels) for cross-fading tiles; ``0`` means tiles are cropped. Set for models whose
         tiles cannot match the whole image exactly (a global term in the network), to hide the seams.
+    time_padding : {"clamp", "far-side"}
+        How a video model's window is filled past the ends of a clip: repeat the end frame, or LGFN's rule
+        (frames from the window's other side); see :func:`satsr.tiling.time_window`.
     value_range : tuple of float
         Range of input/output values the model works in.
     description : str
@@ -106,6 +109,7 @@ class ModelSpec:
     halo: int = 0
     multiple_of: int = 1
     feather: int = 0
+    time_padding: str = "clamp"
     needs_reference: bool = False
     value_range: tuple[float, float] = (0.0, 1.0)
     description: str = ""
@@ -117,6 +121,8 @@ class ModelSpec:
             object.__setattr__(self, "scales", (self.scale,))
         if self.frames_in < 1 or self.frames_in % 2 == 0:
             raise RegistryError(f"{self.name}: frames_in must be odd and positive, got {self.frames_in}")
+        if self.time_padding not in ("clamp", "far-side"):
+            raise RegistryError(f"{self.name}: time_padding must be 'clamp' or 'far-side', got {self.time_padding!r}")
         if self.halo < 0 or self.multiple_of < 1 or self.feather < 0:
             raise RegistryError(f"{self.name}: halo and feather must be >= 0 and multiple_of >= 1")
 

@@ -5,7 +5,8 @@ import torch
 import satsr
 from satsr.errors import InputError
 from satsr.models import create, get_spec
-from satsr.models.lgfn import LGFN, lgfn_time_window
+from satsr.models.lgfn import LGFN
+from satsr.tiling import time_window
 
 
 @pytest.fixture(scope="module")
@@ -44,10 +45,12 @@ def test_any_size_and_residual_over_bilinear():
 
 def test_authors_time_window_at_clip_ends():
     # src/data/demo.py: positions before the start take frame t + 3 - i, past the end t - 3 - i + n - 1
-    assert lgfn_time_window(1, 7) == [6, 5, 0, 1, 2, 3, 4]
-    assert lgfn_time_window(3, 7) == [0, 1, 2, 3, 4, 5, 6]
-    assert lgfn_time_window(5, 7) == [2, 3, 4, 5, 6, 1, 0]
-    assert lgfn_time_window(0, 3) == [2, 2, 2, 0, 1, 2, 0]  # short clip: clamped
+    assert get_spec("lgfn").time_padding == "far-side"
+    assert time_window(1, 7, 7, "far-side") == [6, 5, 0, 1, 2, 3, 4]
+    assert time_window(3, 7, 7, "far-side") == [0, 1, 2, 3, 4, 5, 6]
+    assert time_window(5, 7, 7, "far-side") == [2, 3, 4, 5, 6, 1, 0]
+    assert time_window(0, 3, 7, "far-side") == [2, 2, 2, 0, 1, 2, 0]  # short clip: clamped
+    assert time_window(1, 7, 7) == [0, 0, 0, 1, 2, 3, 4]
 
 
 def test_registered():

@@ -70,3 +70,45 @@ def test_tiled_equals_whole_image(name, jilin):
 def test_authors_configuration_feathers_by_default(jilin):
     sr = satsr.upscale(jilin, "lgtd", device="cpu")
     assert sr.attrs["satsr_blend"] == "feather" and sr.attrs["satsr_halo"] == models.get_spec("lgtd").halo
+
+
+@pytest.fixture(scope="module")
+def jilin7(shared_data):
+    """The seven real Jilin-1 LR frames, 16 x 24 crop, float32 in [0, 1], with an illustrative UTM grid."""
+    stack = satsr.open_stack(
+        sorted((shared_data / "jilin1_airport" / "LR4x").glob("*.png")),
+        crs="EPSG:32650", transform=(3.68, 0, 500000, 0, -3.68, 4400000),
+    )
+    return stack.isel(y=slice(40, 56), x=slice(32, 56)).astype("float32") / 255
+
+
+def _lgfn_random() -> torch.nn.Module:
+    torch.manual_seed(0)
+    model = models.create("lgfn")  # DCN offset predictors start at zero (the authors' DCN class does the same)
+    last = model.tail[1]
+    with torch.inference_mode():
+        peak = (model(torch.rand(1, 7, 3, 24, 24)) - 0).abs().max()
+        last.weight /= peak
+        last.bias /= peak
+    return model
+
+
+@pytest.mark.slow
+def test_lgfn_tiled_equals_whole_clip_with_the_authors_clip_ends(jilin7):
+    """Every output frame (the clip ends use LGFN's far-side windows) tiled as from the whole clip."""
+    from satsr.tiling import pad_reflect, time_window
+
+    model = _lgfn_random()
+    halo = 16  # > the measured reach at 1e-6 (13 px, benchmarks/results/receptive_field_lgfn.json); cheaper
+    frames = [0, 1, 3, 6]
+    tiled = satsr.upscale(jilin7, model, tile=8, halo=halo, blend="crop", batch_size=1).isel(time=frames).values
+    assert tiled.shape == (4, 3, 64, 96)
+    x = jilin7.values
+    for k, t in enumerate(frames):
+        win = np.stack([pad_reflect(x[i], halo) for i in time_window(t, 7, 7, "far-side")])
+        with torch.inference_mode():
+            whole = model(torch.from_numpy(win)[None])[0].numpy()
+        c = halo * 4
+        whole = whole[:, c:-c, c:-c]
+        assert np.abs(whole).max() > 0.1
+        assert np.abs(tiled[k] - whole).max() <= 1e-4, t
