@@ -4,11 +4,11 @@
     python benchmarks/bench_models.py --sizes 160,640 --device cuda --autocast bf16
     python benchmarks/bench_models.py --models lgtd --sizes 640 --tile 320 --out benchmarks/results/x.json
 
-One sample is 5 LR frames of ``size x size``; the output is the centre frame x4. The first forward is a warm-up;
-the best of ``--repeat`` timed forwards is kept. With ``--tile`` the sample goes through ``satsr.upscale``
-instead (tiles of that size plus the model's halo and feather, one timed run): on the CPU a whole 640 x 640
-forward of the HAT models needs more memory than a 23 GB machine has. Prints a Markdown table and writes JSON
-(``benchmarks/results/bench_models.json`` by default).
+One sample is the model's frames (5, or 7 for LGFN) of ``size x size``; the output is the centre frame x4.
+The first forward is a warm-up; the best of ``--repeat`` timed forwards is kept. With ``--tile`` the sample
+goes through ``satsr.upscale`` instead (tiles of that size plus the model's halo and feather, one timed run):
+on the CPU a whole 640 x 640 forward of the HAT models needs more memory than a 23 GB machine has. Prints a
+Markdown table and writes JSON (``benchmarks/results/bench_models.json`` by default).
 """
 
 from __future__ import annotations
@@ -23,11 +23,13 @@ from pathlib import Path
 
 import torch
 
+from satsr.models import get_spec
+from satsr.models.lgfn import LGFN
 from satsr.models.lgtd import LGTD, LGTDArc
 from satsr.models.mtdo import MTDO
 from satsr.models.ops import zero_dcn_offsets
 
-MODELS = {"lgtd": LGTD, "lgtd-arc": LGTDArc, "mtdo": MTDO}
+MODELS = {"lgtd": LGTD, "lgtd-arc": LGTDArc, "mtdo": MTDO, "lgfn": LGFN}
 ZERO_OFFSETS = True
 
 
@@ -56,7 +58,8 @@ def run_tiled(name: str, size: int, device: str, tile: int, one_tile: bool = Fal
     from satsr.io.coords import assign_grid
 
     torch.manual_seed(0)
-    frames = np.random.default_rng(0).random((5, 3, size, size), dtype=np.float32)
+    n = get_spec(name).frames_in
+    frames = np.random.default_rng(0).random((n, 3, size, size), dtype=np.float32)
     da = assign_grid(xr.DataArray(frames, dims=("time", "band", "y", "x")),
                      Grid((size, size), Affine(3.68, 0, 500000, 0, -3.68, 4400000), "EPSG:32650"))
     # One tile per forward: a batch of 448 x 448 windows would not fit in CPU memory.
@@ -65,7 +68,7 @@ def run_tiled(name: str, size: int, device: str, tile: int, one_tile: bool = Fal
     # One tile alone: crop with the halo grown by the feather width reads the same window as the default
     # feathered run (whose first block would also need its neighbours' tiles), so it costs what one tile costs.
     kw = {"blend": "crop", "halo": spec.halo + spec.feather} if one_tile else {}
-    sr = satsr.upscale(da, model, tile=tile, device=device, batch_size=1, **kw).isel(time=2)
+    sr = satsr.upscale(da, model, tile=tile, device=device, batch_size=1, **kw).isel(time=n // 2)
     side = 4 * min(tile, size) if one_tile else 4 * size
     sr = sr.isel(y=slice(0, side), x=slice(0, side))  # dask computes only the blocks (tiles) this needs
     t = time.perf_counter()
@@ -85,7 +88,7 @@ def run(name: str, size: int, device: str, autocast: str | None, repeat: int) ->
     """Time one model at one size."""
     torch.manual_seed(0)
     model = _at_rest(MODELS[name]().eval()).to(device)
-    x = torch.rand(1, 5, 3, size, size, device=device)
+    x = torch.rand(1, get_spec(name).frames_in, 3, size, size, device=device)
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(autocast or "")
     kind = device.split(":")[0]
     ctx = torch.autocast(device_type=kind, dtype=dtype) if dtype else torch.autocast(kind, enabled=False)
@@ -116,7 +119,7 @@ def run(name: str, size: int, device: str, autocast: str | None, repeat: int) ->
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--models", default="lgtd,lgtd-arc,mtdo")
     parser.add_argument("--sizes", default="160")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--autocast", choices=["bf16", "fp16"], default=None)

@@ -57,3 +57,27 @@ def test_registered():
     spec = get_spec("lgfn")
     assert (spec.scale, spec.frames_in, spec.bands) == (4, 7, 3)
     assert "lgfn" in satsr.models.list_models()
+
+
+@pytest.mark.slow
+def test_cli_runs_lgfn_on_real_jilin_frames(shared_data, tmp_path):
+    """Seven real Jilin-1 PNG frames (a 12 x 16 crop of each) through 'satsr upscale --model lgfn'."""
+    import rasterio
+    from click.testing import CliRunner
+
+    from satsr.cli import main
+
+    for p in sorted((shared_data / "jilin1_airport" / "LR4x").glob("*.png")):
+        with rasterio.open(p) as src:
+            data = src.read(window=((60, 72), (40, 56)))
+        with rasterio.open(tmp_path / p.name, "w", driver="PNG", width=16, height=12, count=3, dtype="uint8") as d:
+            d.write(data)
+    out = tmp_path / "sr"
+    args = ["upscale", *map(str, sorted(tmp_path.glob("*.png"))), "-o", str(out), "--model", "lgfn",
+            "--crs", "EPSG:32650", "--transform", "3.68,0,500000,0,-3.68,4400000", "--device", "cpu"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    files = sorted(out.glob("*.tif"))
+    assert len(files) == 7
+    with rasterio.open(files[3]) as sr:
+        assert sr.shape == (48, 64) and sr.crs.to_epsg() == 32650 and sr.transform.a == pytest.approx(0.92)
