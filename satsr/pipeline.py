@@ -34,7 +34,7 @@ from satsr.errors import InputError, ModelError
 from satsr.geo import Grid
 from satsr.io.coords import assign_grid
 from satsr.radiometry import Radiometry, fill_nearest, nodata_mask, upsample_mask
-from satsr.tiling import Blend, Stitcher, TilePlan, gather
+from satsr.tiling import Blend, Stitcher, TilePlan, gather, space_time_windows
 
 __all__ = ["upscale", "resolve_device"]
 
@@ -197,15 +197,18 @@ def _assemble(parts: list) -> np.ndarray:
     )
 
 
-def _predict(parts: list, job: _BlockJob, t: int, tiles: list[tuple[int, int]], runner: _Runner) -> dict:
-    """Model outputs of ``tiles`` for frame ``t``, each cut to its footprint: ``{(ty, tx): (fy0, fx0, pred)}``."""
+def _predict(parts: list, job: _BlockJob, window: list[int], tiles: list[tuple[int, int]], runner: _Runner) -> dict:
+    """Model outputs of ``tiles`` for the frames ``window``, cut to their footprints: ``{(ty, tx): (fy0, fx0, pred)}``.
+
+    ``pred`` is ``(C, h, w)``, or ``(frames_out, C, h, w)`` for a space-time model.
+    """
     plan, rad = job.plan, job.radiometry
     src = _assemble(parts)
     mask = nodata_mask(src, rad.nodata)
     x = rad.to_model(src)
     if mask is not None:
         fill_nearest(x, mask)
-    x = x[[job.frames.index(i) for i in plan.time_window(t)]]  # (frames_in, C, rows, cols)
+    x = x[[job.frames.index(i) for i in window]]  # (frames_in, C, rows, cols)
     win_shape = (plan.frames_in, src.shape[1], *plan.window_shape) if plan.frames_in > 1 else (
         src.shape[1], *plan.window_shape)
     bs = runner.choose_batch(win_shape)
@@ -218,22 +221,23 @@ def _predict(parts: list, job: _BlockJob, t: int, tiles: list[tuple[int, int]], 
         for tl, pred in zip(batch, preds):
             fy0, fy1, fx0, fx1 = plan.footprint(*tl)
             wy0, _, wx0, _ = plan.window(*tl)
-            out[tl] = (fy0, fx0, pred[:, (fy0 - wy0) * s : (fy1 - wy0) * s, (fx0 - wx0) * s : (fx1 - wx0) * s])
+            out[tl] = (fy0, fx0, pred[..., (fy0 - wy0) * s : (fy1 - wy0) * s, (fx0 - wx0) * s : (fx1 - wx0) * s])
     return out
 
 
-def _stitch(predictions: list[dict], own: list, job: _BlockJob, t: int, region: tuple[int, int, int, int],
-            channels: int) -> np.ndarray:
+def _stitch(predictions: list[dict], own: list, job: _BlockJob, out_index: int | None,
+            region: tuple[int, int, int, int], channels: int) -> np.ndarray:
     """Blend the tile outputs over ``region`` and convert back to the stored values; nodata stays nodata.
 
-    ``own`` holds the source chunks of frame ``t`` over ``region`` (for the nodata mask), or is empty when the
-    data has no nodata value.
+    ``out_index`` picks one frame of a space-time model's outputs (``None`` for other models). ``own`` holds the
+    source chunks over ``region`` of the input frame(s) the output frame comes from (for the nodata mask: nodata
+    in either neighbour of an in-between frame), or is empty when the data has no nodata value.
     """
     plan, rad = job.plan, job.radiometry
     stitch = Stitcher(plan, region, channels)
     for preds in predictions:
         for tl, (fy0, fx0, pred) in preds.items():
-            stitch.add(*tl, pred, origin=(fy0, fx0))
+            stitch.add(*tl, pred if out_index is None else pred[out_index], origin=(fy0, fx0))
     out = rad.from_model(stitch.result())
     hole = None
     if own:
@@ -241,7 +245,7 @@ def _stitch(predictions: list[dict], own: list, job: _BlockJob, t: int, region: 
         if m is not None and m.any():
             y0, y1, x0, x1 = region
             oy, ox = job.origin
-            hole = upsample_mask(m[0][:, y0 - oy : y1 - oy, x0 - ox : x1 - ox], plan.scale)
+            hole = upsample_mask(m.any(axis=0)[:, y0 - oy : y1 - oy, x0 - ox : x1 - ox], plan.scale)
     if rad.nodata is not None and not np.isnan(rad.nodata):
         # A valid pixel that happens to land on the nodata value would read as a hole: nudge it off.
         clash = out == np.asarray(rad.nodata).astype(out.dtype)
@@ -255,11 +259,11 @@ def _stitch(predictions: list[dict], own: list, job: _BlockJob, t: int, region: 
     return out[None]
 
 
-def _run_block(parts: list, own: list, job: _BlockJob, own_job: _BlockJob, t: int,
+def _run_block(parts: list, own: list, job: _BlockJob, own_job: _BlockJob, window: list[int],
                region: tuple[int, int, int, int], runner: _Runner, channels: int) -> np.ndarray:
     """Crop blending: a block's tiles are its own, so predicting and stitching fuse into one task."""
-    preds = _predict(parts, job, t, job.plan.tiles_in(*region), runner)
-    return _stitch([preds], own, own_job, t, region, channels)
+    preds = _predict(parts, job, window, job.plan.tiles_in(*region), runner)
+    return _stitch([preds], own, own_job, None, region, channels)
 
 
 def _owner(plan: TilePlan, tile: tuple[int, int], bh: int, bw: int) -> tuple[int, int]:
@@ -410,8 +414,14 @@ def upscale(
     pname = "predict-" + name
     with_nodata = rad.nodata is not None or np.dtype(da.dtype).kind == "f"  # NaN is nodata in floats
     ny, nx = len(ybl), len(xbl)
-    for t in range(n_t):
-        frames = tuple(sorted(set(plan.time_window(t))))
+    r = spec.time_scale
+    n_out = (n_t - 1) * r + 1
+    if r > 1:
+        _space_time_graph(dsk, name, pname, src, plan, rad, ybl, xbl, bh, bw, blend, with_nodata, runner_key, n_b,
+                          space_time_windows(n_t, spec.frames_in, r), r)
+    for t in range(n_t if r == 1 else 0):
+        window = plan.time_window(t)
+        frames = tuple(sorted(set(window)))
         for i, (y0, y1) in enumerate(ybl):
             for j, (x0, x1) in enumerate(xbl):
                 region = (y0, y1, x0, x1)
@@ -426,17 +436,19 @@ def upscale(
                 own = [[[(src.name, t, 0, i, j)]]] if with_nodata else []
                 own_job = _BlockJob(plan, rad, (t,), (i * bh, j * bw))
                 if blend == "crop":
-                    dsk[(name, t, 0, i, j)] = (_run_block, parts, own, job, own_job, t, region, runner_key, n_b)
+                    dsk[(name, t, 0, i, j)] = (_run_block, parts, own, job, own_job, window, region, runner_key, n_b)
                     continue
-                dsk[(pname, t, i, j)] = (_predict, parts, job, t, needed, runner_key)
+                dsk[(pname, t, i, j)] = (_predict, parts, job, window, needed, runner_key)
                 around = [(pname, t, a, b) for a in range(max(i - 1, 0), min(i + 2, ny))
                           for b in range(max(j - 1, 0), min(j + 2, nx))]
-                dsk[(name, t, 0, i, j)] = (_stitch, around, own, own_job, t, region, n_b)
+                dsk[(name, t, 0, i, j)] = (_stitch, around, own, own_job, None, region, n_b)
     graph = HighLevelGraph.from_collections(name, dsk, dependencies=[src])
-    chunks = ((1,) * n_t, (n_b,), tuple((b - a) * s for a, b in ybl), tuple((b - a) * s for a, b in xbl))
+    chunks = ((1,) * n_out, (n_b,), tuple((b - a) * s for a, b in ybl), tuple((b - a) * s for a, b in xbl))
     data = dska.Array(graph, name, chunks, meta=np.empty((0, 0, 0, 0), dtype=da.dtype))
 
     coords = {k: v for k, v in da.coords.items() if not set(v.dims) & {"x", "y"} and k != "spatial_ref"}
+    if r > 1:
+        coords = _space_time_coords(da, coords, r)
     out = xr.DataArray(data, dims=da.dims, coords=coords, name=da.name, attrs=dict(da.attrs))
     out = assign_grid(out, grid.zoom(s))
     out.attrs.update(
@@ -447,4 +459,68 @@ def upscale(
         satsr_tile=int(tile),
         satsr_blend=blend,
     )
+    if r > 1:
+        out.attrs["satsr_time_scale"] = r
     return out.isel(time=0) if squeeze else out
+
+
+def _space_time_graph(dsk: dict, name: str, pname: str, src: dska.Array, plan: TilePlan, rad: Radiometry,
+                      ybl: list, xbl: list, bh: int, bw: int, blend: str, with_nodata: bool, runner_key: str,
+                      n_b: int, windows: list, r: int) -> None:
+    """Tasks of a space-time model: one predict task per (time window, block), one stitch task per output."""
+    ny, nx = len(ybl), len(xbl)
+    for k, (window, owned) in enumerate(windows):
+        frames = tuple(sorted(set(window)))
+        for i, (y0, y1) in enumerate(ybl):
+            for j, (x0, x1) in enumerate(xbl):
+                region = (y0, y1, x0, x1)
+                needed = plan.tiles_in(*region)
+                if blend != "crop":
+                    needed = [tl for tl in needed if _owner(plan, tl, bh, bw) == (i, j)]
+                sy0, sy1, sx0, sx1 = plan.source_range(needed)
+                rows = range(sy0 // bh, (sy1 - 1) // bh + 1)
+                cols = range(sx0 // bw, (sx1 - 1) // bw + 1)
+                parts = [[[(src.name, f, 0, a, b) for b in cols] for a in rows] for f in frames]
+                job = _BlockJob(plan, rad, frames, (rows[0] * bh, cols[0] * bw))
+                dsk[(pname, k, i, j)] = (_predict, parts, job, window, needed, runner_key)
+                if blend == "crop":
+                    around = [(pname, k, i, j)]
+                else:
+                    around = [(pname, k, a, b) for a in range(max(i - 1, 0), min(i + 2, ny))
+                              for b in range(max(j - 1, 0), min(j + 2, nx))]
+                for out_t, o in owned:
+                    near = sorted({out_t // r, -(-out_t // r)})  # the input frame, or the two around it
+                    own = [[[(src.name, f, 0, i, j)]] for f in near] if with_nodata else []
+                    own_job = _BlockJob(plan, rad, tuple(near), (i * bh, j * bw))
+                    dsk[(name, out_t, 0, i, j)] = (_stitch, around, own, own_job, o, region, n_b)
+
+
+def _space_time_coords(da: xr.DataArray, coords: dict, r: int) -> dict:
+    """Time coordinates of a space-time output: the inputs' times and ``r - 1`` times between each pair.
+
+    Datetimes are interpolated; frame indices become fractions. ``source`` names the input frames and is empty
+    for the frames made in between. Other per-frame coordinates are dropped.
+    """
+    n = int(da.sizes["time"])
+    pos = np.arange((n - 1) * r + 1) / r  # output frame positions in input frames
+    lo = np.floor(pos).astype(int)
+    hi = np.minimum(lo + 1, n - 1)
+    frac = pos - lo
+    out = {k: v for k, v in coords.items() if "time" not in v.dims}
+    if "time" in da.coords:
+        t = np.asarray(da["time"].values)
+        if np.issubdtype(t.dtype, np.datetime64):
+            ns = t.astype("datetime64[ns]").astype(np.int64)
+            times = (ns[lo] + np.round((ns[hi] - ns[lo]) * frac).astype(np.int64)).astype("datetime64[ns]")
+        elif np.issubdtype(t.dtype, np.number):
+            times = t[lo] + (t[hi] - t[lo]) * frac
+        else:
+            times = pos
+        out["time"] = ("time", times)
+    else:
+        out["time"] = ("time", pos)
+    if "source" in da.coords and da["source"].dims == ("time",):
+        src = da["source"].values
+        out["source"] = ("time", np.array([src[lo[k]] if frac[k] == 0 else "" for k in range(len(pos))],
+                                          dtype=object))
+    return out

@@ -31,7 +31,10 @@ import numpy as np
 
 from satsr.errors import InputError
 
-__all__ = ["TilePlan", "reflect_index", "pad_reflect", "gather", "Stitcher", "Blend", "TimePadding", "time_window"]
+__all__ = [
+    "TilePlan", "reflect_index", "pad_reflect", "gather", "Stitcher", "Blend", "TimePadding", "time_window",
+    "space_time_windows",
+]
 
 Blend = Literal["crop", "feather"]
 TimePadding = Literal["clamp", "far-side"]
@@ -209,6 +212,43 @@ def time_window(t: int, n: int, frames: int, padding: TimePadding = "clamp") -> 
         elif padding == "far-side" and i >= n:
             j = t - r - i + n - 1
         out.append(min(max(j, 0), n - 1))
+    return out
+
+
+def space_time_windows(n: int, frames_in: int, time_scale: int) -> list[tuple[list[int], list[tuple[int, int]]]]:
+    """Windows in time for a space-time model, and the output frames each one makes.
+
+    An ``n``-frame clip gives ``(n - 1) * time_scale + 1`` output frames. Window ``k`` takes the consecutive
+    frames ``s_k .. s_k + frames_in - 1`` (``s_k = k (frames_in - 1)``, then one window flush with the end for the
+    rest) and makes output frames ``s_k r .. (s_k + frames_in - 1) r``. Windows overlap by one input frame; each
+    output frame is assigned to the first window that makes it, so every output frame is made exactly once.
+    Clips shorter than a window repeat their last frame.
+
+    Returns
+    -------
+    list of (frames, owned)
+        ``frames``: input frame indices of the window; ``owned``: ``(output frame, index in the window's
+        outputs)`` pairs this window provides.
+    """
+    if n < 1 or frames_in < 2 or time_scale < 1:
+        raise InputError(f"space-time windows need n >= 1, frames_in >= 2 and time_scale >= 1 (got {n}, "
+                         f"{frames_in}, {time_scale})")
+    step = frames_in - 1
+    starts = list(range(0, max(n - frames_in, 0) + 1, step))
+    if n > frames_in and starts[-1] + step < n - 1:
+        starts.append(n - frames_in)
+    n_out = (n - 1) * time_scale + 1
+    done: set[int] = set()
+    out = []
+    for s0 in starts:
+        frames = [min(s0 + i, n - 1) for i in range(frames_in)]
+        owned = []
+        for o in range(step * time_scale + 1):
+            j = s0 * time_scale + o
+            if j < n_out and j not in done:
+                owned.append((j, o))
+                done.add(j)
+        out.append((frames, owned))
     return out
 
 

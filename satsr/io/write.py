@@ -285,10 +285,13 @@ def _write_frames(
     descriptions = _descriptions(sr)
     common_tags = {**user_tags, "satsr": _satsr_tag(sr, user_tags)}
     frame_tags = []
-    for stamp in _frame_datetimes(sr):
+    labels = _time_labels(sr) if _time_scaled(sr) else [None] * int(sr.sizes["time"])
+    for stamp, label in zip(_frame_datetimes(sr), labels):
         ftags = dict(common_tags)
         if stamp is not None and "TIFFTAG_DATETIME" not in user_tags:
             ftags["TIFFTAG_DATETIME"] = stamp
+        if label is not None:
+            ftags["SATSR_TIME"] = label  # full precision: in-between frames fall between whole seconds
         frame_tags.append(ftags)
     data = _aligned(sr.data, blocksize)
 
@@ -597,8 +600,28 @@ def _frame_datetimes(sr: xr.DataArray) -> list[str | None]:
     return out
 
 
+def _time_scaled(sr: xr.DataArray) -> bool:
+    return int(sr.attrs.get("satsr_time_scale", 1) or 1) > 1 and "time" in sr.coords
+
+
+def _time_labels(sr: xr.DataArray) -> list[str]:
+    """Each frame's time as text: ISO 8601 for datetimes (to the millisecond when needed), else the number."""
+    values = np.asarray(sr["time"].values)
+    if np.issubdtype(values.dtype, np.datetime64):
+        out = []
+        for v in values.astype("datetime64[ms]"):
+            text = np.datetime_as_string(v, unit="ms")
+            out.append(text[:-4] if text.endswith(".000") else text)
+        return out
+    return [f"{float(v):g}" for v in values]
+
+
 def _frame_names(sr: xr.DataArray) -> list[str]:
     n = int(sr.sizes["time"])
+    if _time_scaled(sr):
+        # A space-time model's output: frames in between have no source file; every name carries the time.
+        stamps = [t.replace("-", "").replace(":", "") for t in _time_labels(sr)]
+        return [f"frame_{i:04d}_t{stamp}.tif" for i, stamp in enumerate(stamps)]
     if "source" in sr.coords and sr["source"].dims == ("time",):
         stems = [Path(str(s)).stem if s is not None else "" for s in sr["source"].values.tolist()]
         # Case-insensitive uniqueness: two frames must not share a file on macOS/Windows file systems.

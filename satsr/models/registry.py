@@ -79,7 +79,12 @@ class ModelSpec:
     scales : tuple of int
         Every factor the model supports (a trained network supports one; interpolators many).
     frames_in : int
-        Frames per sample (odd; the output is the centre frame).
+        Frames per sample: odd, the output being the centre frame; or, for a space-time model
+        (``time_scale > 1``), consecutive frames whose outputs include the frames in between.
+    time_scale : int
+        1 for spatial models. ``r > 1``: the model also makes ``r - 1`` frames between each pair of input frames;
+        it returns ``frames_out = (frames_in - 1) * r + 1`` frames per sample, and ``satsr.upscale`` returns
+        ``(N - 1) * r + 1`` frames for ``N``.
     bands : int or None
         Number of bands the model takes; ``None`` means any.
     halo : int
@@ -110,6 +115,7 @@ class ModelSpec:
     multiple_of: int = 1
     feather: int = 0
     time_padding: str = "clamp"
+    time_scale: int = 1
     needs_reference: bool = False
     value_range: tuple[float, float] = (0.0, 1.0)
     description: str = ""
@@ -119,8 +125,14 @@ class ModelSpec:
     def __post_init__(self) -> None:
         if not self.scales:
             object.__setattr__(self, "scales", (self.scale,))
-        if self.frames_in < 1 or self.frames_in % 2 == 0:
+        if self.time_scale < 1:
+            raise RegistryError(f"{self.name}: time_scale must be >= 1, got {self.time_scale}")
+        if self.time_scale == 1 and (self.frames_in < 1 or self.frames_in % 2 == 0):
             raise RegistryError(f"{self.name}: frames_in must be odd and positive, got {self.frames_in}")
+        if self.time_scale > 1:
+            if self.frames_in < 2:
+                raise RegistryError(f"{self.name}: a space-time model takes at least 2 frames, got {self.frames_in}")
+            object.__setattr__(self, "frames_out", (self.frames_in - 1) * self.time_scale + 1)
         if self.time_padding not in ("clamp", "far-side"):
             raise RegistryError(f"{self.name}: time_padding must be 'clamp' or 'far-side', got {self.time_padding!r}")
         if self.halo < 0 or self.multiple_of < 1 or self.feather < 0:
@@ -285,6 +297,7 @@ def wrap(
     multiple_of: int = 1,
     value_range: tuple[float, float] = (0.0, 1.0),
     name: str | None = None,
+    time_scale: int = 1,
 ) -> nn.Module:
     """Describe a user's own network so that :func:`satsr.upscale` can run it.
 
@@ -307,6 +320,9 @@ def wrap(
         Range of values the network works in.
     name : str, optional
         Name shown in outputs; default the class name.
+    time_scale : int, default 1
+        ``r > 1`` for a space-time network: it takes ``frames_in`` consecutive frames and returns
+        ``(B, (frames_in - 1) * r + 1, C, H*scale, W*scale)``, the inputs and ``r - 1`` frames between each pair.
 
     Returns
     -------
@@ -331,6 +347,7 @@ def wrap(
         multiple_of=multiple_of,
         value_range=value_range,
         description=f"user model {label}",
+        time_scale=int(time_scale),
     )
     return module.eval()
 
