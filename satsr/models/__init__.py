@@ -4,6 +4,7 @@ from satsr._defaults import DEFAULT_MODEL
 from satsr.models import interp as interp
 from satsr.models import lgfn as lgfn
 from satsr.models import lgtd as lgtd
+from satsr.models import mstt as mstt
 from satsr.models import mtdo as mtdo
 from satsr.models.checkpoint import load_weights, read_state_dict, save
 from satsr.models.reach import Reach, measure_reach

@@ -7,8 +7,13 @@ feature maps then go through one transformer block whose four heads attend over 
 patches of 40, 20, 10 and 5 pixels (at half resolution), and are reconstructed frame by frame. Parameter names
 follow the authors' ``models/Model_arch.py`` (class ``MSTTr``), so their checkpoints load.
 
-The network needs optical flow between neighbouring inputs (the authors use Ce Liu's coarse-to-fine flow) and
-input sizes that are multiples of 80 pixels.
+The network needs optical flow between neighbouring inputs: given, or computed with Ce Liu's coarse-to-fine flow
+(:mod:`satsr.models.flow`, the authors' choice and settings) when not. Inputs must be multiples of 80 pixels
+(``satsr.upscale`` pads them).
+
+Its attention spans every patch of every frame of the input, a global term: tiles of a large frame cannot match
+the whole frame exactly, so the pipeline feathers them (16 px); a frame up to the tile size (256 px by default,
+rounded to 320) runs whole.
 """
 
 from __future__ import annotations
@@ -16,12 +21,15 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from satsr.errors import InputError
+from satsr.models.flow import coarse_to_fine_flow
 from satsr.models.ops import MSD
+from satsr.models.registry import register
 
 __all__ = ["MSTT", "flow_warp", "SpaceTimeTransformer"]
 
@@ -174,6 +182,7 @@ class MSTT(nn.Module):
 
     def __init__(self, nf: int = 64, groups: int = 8, front_rbs: int = 5, back_rbs: int = 20) -> None:
         super().__init__()
+        self.flow_options: dict[str, float] = {}
         self.conv_first = nn.Conv2d(3, nf, 3, 1, 1)
         self.feature_extraction = nn.Sequential(*[ResidualBlockNoBN(nf) for _ in range(front_rbs)])
         self.MSD_align = MSD(nf, groups)
@@ -186,16 +195,32 @@ class MSTT(nn.Module):
         self.HRconv = nn.Conv2d(64, 64, 3, 1, 1)
         self.conv_last = nn.Conv2d(64, 3, 3, 1, 1)
 
+    def flows(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Ce Liu's flow between neighbouring frames of ``x`` (B, T, 3, H, W), forward and backward.
+
+        Each is (B, T - 1, H, W, 2), computed on the CPU in float64 as the authors' pyflow does.
+        """
+        frames = x.detach().to("cpu", torch.float64).permute(0, 1, 3, 4, 2).numpy()
+        b, t = frames.shape[:2]
+        fwd = [[coarse_to_fine_flow(frames[i, k], frames[i, k + 1], **self.flow_options) for k in range(t - 1)]
+               for i in range(b)]
+        bwd = [[coarse_to_fine_flow(frames[i, k + 1], frames[i, k], **self.flow_options) for k in range(t - 1)]
+               for i in range(b)]
+        as_t = lambda f: torch.from_numpy(np.asarray(f)).to(x.device, x.dtype)  # noqa: E731
+        return as_t(fwd), as_t(bwd)
+
     def forward(
-        self, x: torch.Tensor, f_flow: Sequence[torch.Tensor] | torch.Tensor,
-        b_flow: Sequence[torch.Tensor] | torch.Tensor,
+        self, x: torch.Tensor, f_flow: Sequence[torch.Tensor] | torch.Tensor | None = None,
+        b_flow: Sequence[torch.Tensor] | torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Seven HR frames from four LR frames and their neighbour flows."""
+        """Seven HR frames from four LR frames and their neighbour flows (computed when not given)."""
         b, n, c, h, w = x.shape
         if n != 4:
             raise InputError(f"MSTT takes 4 frames (frames 1, 3, 5, 7 of a septuplet), got {n}")
         if h % 80 or w % 80:
             raise InputError(f"MSTT needs heights and widths that are multiples of 80, got {h} x {w}")
+        if f_flow is None or b_flow is None:
+            f_flow, b_flow = self.flows(x)
         fea = self.feature_extraction(F.leaky_relu(self.conv_first(x.reshape(b * n, c, h, w)), 0.1))
         fea = fea.view(b, n, -1, h, w)
         seq = [fea[:, 0]]
@@ -214,3 +239,25 @@ class MSTT(nn.Module):
         out = F.leaky_relu(F.pixel_shuffle(self.upconv2(out), 2), 0.1)
         out = self.conv_last(F.leaky_relu(self.HRconv(out), 0.1))
         return out.view(b, t, -1, 4 * h, 4 * w)
+
+
+_MSTT_SPEC = dict(scale=4, frames_in=4, time_scale=2, bands=3, halo=40, multiple_of=80, feather=16)
+
+
+@register(
+    "mstt", **_MSTT_SPEC,
+    description="MSTT-STVSR (Xiao et al., JAG 2022): space-time x4, 4 RGB frames in, 7 out (frames in between), "
+    "Ce Liu flow",
+)
+def mstt() -> MSTT:
+    """The paper's configuration (20 reconstruction blocks, 5,664,283 parameters)."""
+    return MSTT(back_rbs=20)
+
+
+@register(
+    "mstt-40", **_MSTT_SPEC,
+    description="MSTT-STVSR with 40 reconstruction blocks (the configuration the authors' test.py builds)",
+)
+def mstt_40() -> MSTT:
+    """40 reconstruction blocks (7,141,403 parameters)."""
+    return MSTT(back_rbs=40)

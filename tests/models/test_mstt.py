@@ -52,3 +52,36 @@ def test_size_and_frame_rules():
         net(torch.zeros(1, 3, 3, 80, 80), f, f)
     with pytest.raises(InputError, match="multiples of 80"):
         net(torch.zeros(1, 4, 3, 64, 80), f, f)
+
+
+@pytest.mark.slow
+def test_through_upscale_13_frames_from_7_each_window_once(shared_data):
+    """Seven real Jilin-1 frames (a 40 x 48 crop) give 13; every output equals the model run on its window."""
+    import satsr
+    from satsr import models
+    from satsr.tiling import TilePlan, gather, space_time_windows
+
+    clip = satsr.open_stack(sorted((shared_data / "jilin1_airport" / "LR4x").glob("*.png")),
+                            crs="EPSG:32650", transform=(3.68, 0, 500000, 0, -3.68, 4400000))
+    clip = clip.isel(y=slice(60, 100), x=slice(40, 88)).astype("float32") / 255
+    torch.manual_seed(0)
+    net = models.create("mstt")
+    # one 80 x 80 window per time window: the 80 px size rule pads the 40 x 48 frames
+    sr = satsr.upscale(clip, net, device="cpu", halo=0, blend="crop")
+    assert sr.sizes["time"] == 13 and sr.attrs["satsr_time_scale"] == 2
+    out = sr.values
+    assert out.shape == (13, 3, 160, 192)
+    # reference: the same windows in time, each run once on the whole (padded) frame
+    spec = net.spec
+    plan = TilePlan((40, 48), 256, 0, 4, spec.multiple_of)  # as upscale plans it
+    y0, _, x0, _ = plan.window(0, 0)
+    x = clip.values
+    for frames, owned in space_time_windows(7, 4, 2):
+        win = np.stack([gather(x[f], (0, 0), plan.window(0, 0), (40, 48)) for f in frames])
+        with torch.no_grad():
+            y = net(torch.from_numpy(win)[None])[0].numpy()
+        assert y.shape[-2:] == (320, 320)
+        y = y[..., -4 * y0 : -4 * y0 + 160, -4 * x0 : -4 * x0 + 192]
+        for j, o in owned:
+            assert np.abs(out[j] - y[o]).max() <= 1e-4, (j, o)
+    assert np.abs(out).max() > 0.01
