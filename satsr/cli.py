@@ -446,8 +446,10 @@ def upscale(
     h, w = int(stack.sizes["y"]), int(stack.sizes["x"])
     hs, ws = int(sr.sizes["y"]), int(sr.sizes["x"])
     files = "1 file" if len(written) == 1 else f"{len(written)} files"
+    n_out = int(sr.sizes["time"]) if "time" in sr.dims else 1
+    more = f" ({n_out} frames: time x{sr.attrs['satsr_time_scale']})" if n_out != n else ""
     click.echo(
-        f"{n} frame{'s' if n != 1 else ''} {w} x {h} -> {ws} x {hs} px ({sr.attrs.get('satsr_model')}, "
+        f"{n} frame{'s' if n != 1 else ''} {w} x {h} -> {ws} x {hs} px{more} ({sr.attrs.get('satsr_model')}, "
         f"x{sr.attrs.get('satsr_scale')}): {files}, {_human(_size(written))} in {elapsed:.2f} s"
     )
 
