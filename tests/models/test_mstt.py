@@ -85,3 +85,29 @@ def test_through_upscale_13_frames_from_7_each_window_once(shared_data):
         for j, o in owned:
             assert np.abs(out[j] - y[o]).max() <= 1e-4, (j, o)
     assert np.abs(out).max() > 0.01
+
+
+@pytest.mark.slow
+def test_cli_makes_13_frames_from_7_real_jilin_frames(shared_data, tmp_path):
+    import rasterio
+    from click.testing import CliRunner
+
+    from satsr.cli import main
+
+    for p in sorted((shared_data / "jilin1_airport" / "LR4x").glob("*.png")):
+        with rasterio.open(p) as src:
+            data = src.read(window=((60, 100), (40, 88)))
+        with rasterio.open(tmp_path / p.name, "w", driver="PNG", width=48, height=40, count=3, dtype="uint8") as d:
+            d.write(data)
+    out = tmp_path / "sr"
+    args = ["upscale", *map(str, sorted(tmp_path.glob("*.png"))), "-o", str(out), "--model", "mstt",
+            "--crs", "EPSG:32650", "--transform", "3.68,0,500000,0,-3.68,4400000", "--device", "cpu",
+            "--halo", "0", "--blend", "crop"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "7 frames 48 x 40 -> 192 x 160 px (13 frames: time x2)" in result.output
+    files = sorted(out.glob("*.tif"))
+    assert [f.name for f in files][:3] == ["frame_0000_t0.tif", "frame_0001_t0.5.tif", "frame_0002_t1.tif"]
+    assert len(files) == 13
+    with rasterio.open(files[1]) as sr:
+        assert sr.shape == (160, 192) and sr.tags()["SATSR_TIME"] == "0.5" and sr.crs.to_epsg() == 32650
