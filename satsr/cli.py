@@ -486,7 +486,7 @@ def models() -> None:
             [
                 name,
                 _fmt_scales(spec.scale, spec.scales),
-                str(spec.frames_in),
+                f"{spec.frames_in}->{spec.frames_out}" if spec.time_scale > 1 else str(spec.frames_in),
                 "any" if spec.bands is None else str(spec.bands),
                 str(spec.halo),
                 spec.description,

@@ -337,6 +337,8 @@ def test_models_table(runner, rgb_only_model):
     assert lines[-1].startswith("default model: lgtd-s ")
     lgtd_s = next(line for line in lines if line.startswith("lgtd-s "))
     assert lgtd_s.split()[1:5] == ["4", "5", "3", "40"]
+    mstt = next(line for line in lines if line.startswith("mstt "))
+    assert mstt.split()[1:5] == ["4", "4->7", "3", "40"]  # space-time: 4 frames in, 7 out
 
 
 def test_info_text_and_json(runner, make_geotiff):
