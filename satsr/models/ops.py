@@ -21,8 +21,10 @@ from torchvision.ops import deform_conv2d
 
 from satsr.errors import ModelError
 
-__all__ = ["ConvBlock", "DCNSep", "MSD", "ResnetBlock", "TSAFusion", "deform_conv2d_sampled", "set_dcn_impl",
-           "zero_dcn_offsets"]
+__all__ = [
+    "ConvBlock", "DCNSep", "DCNv3", "MSD", "ResnetBlock", "TSAFusion", "dcnv3_core", "deform_conv2d_sampled",
+    "set_dcn_impl", "zero_dcn_offsets",
+]
 
 
 class ConvBlock(nn.Module):
@@ -266,3 +268,69 @@ class TSAFusion(nn.Module):
         att = self.sAtt_5(att)
         att_add = self.sAtt_add_2(self.lrelu(self.sAtt_add_1(att)))
         return fea * torch.sigmoid(att) * 2 + att_add
+
+
+class _ToChannelsLast(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """NCHW to NHWC."""
+        return x.permute(0, 2, 3, 1)
+
+
+def dcnv3_core(x: torch.Tensor, offset: torch.Tensor, mask: torch.Tensor, group: int, kernel: int = 3,
+               offset_scale: float = 1.0) -> torch.Tensor:
+    """DCNv3's sampling step (InternImage) with ``torchvision.ops.deform_conv2d``; channels-last in and out.
+
+    ``x`` (N, H, W, C); ``offset`` (N, H, W, group * k * k * 2), per group and point ``(dx, dy)`` with the points
+    in x-major order (``p = kx * k + ky``); ``mask`` (N, H, W, group, k * k) or flattened, the same point order.
+    For each group and channel, ``out = sum_p mask_p * bilinear(x, q + d_p + offset_p)``, zero outside the image:
+    a depthwise deformable convolution with an all-ones kernel once the points are put in torchvision's order
+    (y-major, ``(dy, dx)``).
+    """
+    n, h, w, c = x.shape
+    k = kernel
+    off = (offset * offset_scale).view(n, h, w, group, k, k, 2).flip(-1)  # (.., kx, ky, (dy, dx))
+    off = off.permute(0, 3, 5, 4, 6, 1, 2).reshape(n, group * k * k * 2, h, w)
+    m = mask.reshape(n, h, w, group, k, k).permute(0, 3, 5, 4, 1, 2).reshape(n, group * k * k, h, w)
+    ones = torch.ones(c, 1, k, k, dtype=x.dtype, device=x.device)
+    y = deform_conv2d(x.permute(0, 3, 1, 2), off, ones, None, padding=(k - 1) // 2, mask=m)
+    return y.permute(0, 2, 3, 1)
+
+
+class DCNv3(nn.Module):
+    """InternImage's DCNv3 as RGTGAN modifies it: the offsets come from a separate feature map.
+
+    Keys ``dw_conv.0`` (depthwise conv), ``dw_conv.1.1`` (LayerNorm, eps 1e-6), ``offset``, ``mask``,
+    ``input_proj``, ``output_proj``. ``forward(x, offset_feature)``, both (N, H, W, C): ``input_proj(x)`` is
+    sampled by :func:`dcnv3_core` with offsets ``offset(offset_feature)`` and, per group, softmax weights
+    ``mask(gelu(ln(dw_conv(x))))``; then ``output_proj``. Initialised as the original (offsets and mask at zero,
+    Xavier projections).
+    """
+
+    def __init__(self, channels: int = 80, kernel_size: int = 3, group: int = 8, offset_scale: float = 1.0) -> None:
+        super().__init__()
+        c, k = channels, kernel_size
+        self.group, self.kernel_size, self.offset_scale = group, k, offset_scale
+        self.dw_conv = nn.Sequential(
+            nn.Conv2d(c, c, k, 1, (k - 1) // 2, groups=c),
+            nn.Sequential(_ToChannelsLast(), nn.LayerNorm(c, eps=1e-6)),
+            nn.GELU(),
+        )
+        self.offset = nn.Linear(c, group * k * k * 2)
+        self.mask = nn.Linear(c, group * k * k)
+        self.input_proj = nn.Linear(c, c)
+        self.output_proj = nn.Linear(c, c)
+        for lin in (self.offset, self.mask):
+            nn.init.zeros_(lin.weight)
+            nn.init.zeros_(lin.bias)
+        for lin in (self.input_proj, self.output_proj):
+            nn.init.xavier_uniform_(lin.weight)
+            nn.init.zeros_(lin.bias)
+
+    def forward(self, x: torch.Tensor, offset_feature: torch.Tensor) -> torch.Tensor:
+        """Deformable aggregation of ``x`` steered by ``offset_feature`` (both N, H, W, C)."""
+        n, h, w, _ = x.shape
+        k2 = self.kernel_size**2
+        proj = self.input_proj(x)
+        mask = torch.softmax(self.mask(self.dw_conv(x.permute(0, 3, 1, 2))).reshape(n, h, w, self.group, k2), -1)
+        out = dcnv3_core(proj, self.offset(offset_feature), mask, self.group, self.kernel_size, self.offset_scale)
+        return self.output_proj(out)

@@ -1,3 +1,4 @@
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -129,3 +130,34 @@ def test_set_dcn_impl_switches_a_whole_model():
     assert (a - b).abs().max() <= 1e-4 * a.abs().max()
     with pytest.raises(ModelError, match="impl must be"):
         set_dcn_impl(m, "cuda")
+
+
+def test_dcnv3_reproduces_rgtgans_block(vectors):
+    """InternImage's DCNv3 as RGTGAN uses it, emulated with torchvision (tests/data/README.md)."""
+    from satsr.models.ops import DCNv3
+
+    m = DCNv3(80, 3, group=8).eval()
+    assert sorted(k for k in m.state_dict()) == sorted([
+        "dw_conv.0.weight", "dw_conv.0.bias", "dw_conv.1.1.weight", "dw_conv.1.1.bias", "offset.weight",
+        "offset.bias", "mask.weight", "mask.bias", "input_proj.weight", "input_proj.bias", "output_proj.weight",
+        "output_proj.bias"])
+    assert sum(p.numel() for p in m.parameters()) == 31_416
+    vectors.fill(m, 1.0)
+    with torch.no_grad():
+        m.offset.weight.mul_(10)
+        y = m(vectors.tensor((1, 12, 14, 80), 0), vectors.tensor((1, 12, 14, 80), 1)).numpy()
+    assert np.abs(y - np.load(vectors.data / "dcnv3_official_formula.npz")["expected"]).max() <= 1e-5
+
+
+def test_dcnv3_core_is_a_sum_over_points_at_zero_offset():
+    """Zero offsets and a mask on the centre point only: the input comes back unchanged."""
+    from satsr.models.ops import dcnv3_core
+
+    x = torch.rand(2, 5, 6, 16)
+    mask = torch.zeros(2, 5, 6, 4, 9)
+    mask[..., 4] = 1  # p = kx * 3 + ky = 4 is the centre in either order
+    assert torch.allclose(dcnv3_core(x, torch.zeros(2, 5, 6, 4 * 9 * 2), mask, 4), x, atol=1e-6)
+    mask = torch.zeros(2, 5, 6, 4, 9)
+    mask[..., 7] = 1  # kx = 2, ky = 1: the right neighbour
+    y = dcnv3_core(x, torch.zeros(2, 5, 6, 4 * 9 * 2), mask, 4)
+    assert torch.allclose(y[:, :, :-1], x[:, :, 1:], atol=1e-6) and not y[:, :, -1].any()
