@@ -1,0 +1,373 @@
+"""RGTGAN's generator RGTNet: reference-based SR with gradient-assisted texture enhancement (TGRS 2024).
+
+Inputs are the LR scene, its x4 upsampling, a sharper reference image of the same place at the output size, and
+that reference downsampled and upsampled again x4 (``forward(lr, lr_ux4, ref, ref_dux4)``). Content and gradient
+features of the three HR-size images are aligned reference-to-LR by a three-level pyramid of DCNv3 blocks
+(:class:`~satsr.models.ops.DCNv3`, emulated exactly with torchvision), and a three-scale texture transfer adds the
+aligned reference texture to the LR content. The output is a residual over ``lr_ux4``.
+
+Parameter names follow the authors' ``codes/models/archs/RGTNet_arch.py`` (19,909,931 parameters, including
+blocks their forward never calls and blocks whose output it throws away, kept so that checkpoints load). The
+discarded computations (the ``DenseRes`` offset refiner at every level, the content extractor's ``tail``) are
+skipped here; ``compute_discarded=True`` runs them anyway, as the authors' forward does, which changes only the
+time taken.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from satsr.errors import InputError
+from satsr.models.ops import DCNv3
+
+__all__ = ["RGTNet", "gradient_map", "gtem_shuffle"]
+
+
+def _conv_selu(cin: int, cout: int, k: int, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, k, stride, k // 2), nn.SELU())
+
+
+def _deconv_selu(cin: int, cout: int, k: int) -> nn.Sequential:
+    # Stride-1 transposed convolutions (size-preserving); their weights are stored (in, out, k, k).
+    return nn.Sequential(nn.ConvTranspose2d(cin, cout, k, 1, k // 2), nn.SELU())
+
+
+def _lr(x: torch.Tensor) -> torch.Tensor:
+    return F.leaky_relu(x)  # slope 0.01, the default the authors use between their SELU blocks
+
+
+def _lrelu(x: torch.Tensor) -> torch.Tensor:
+    return F.leaky_relu(x, 0.1)
+
+
+class ResBlock(nn.Module):
+    """``x + conv(relu(conv(x)))``; keys ``body.0``, ``body.2``."""
+
+    def __init__(self, nf: int = 64) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(nf, nf, 3, 1, 1), nn.ReLU(), nn.Conv2d(nf, nf, 3, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Residual block."""
+        return self.body(x) + x
+
+
+def _res_blocks(nf: int, n: int) -> nn.Sequential:
+    return nn.Sequential(*[ResBlock(nf) for _ in range(n)])
+
+
+def gradient_map(x: torch.Tensor, weight_v: torch.Tensor, weight_h: torch.Tensor) -> torch.Tensor:
+    """Per band ``sqrt(dv^2 + dh^2 + 1e-6)`` with central differences, zero padding (``get_g_nopadding``)."""
+    b, c, h, w = x.shape
+    flat = x.reshape(b * c, 1, h, w)
+    v = F.conv2d(flat, weight_v, padding=1)
+    hh = F.conv2d(flat, weight_h, padding=1)
+    return torch.sqrt(v.pow(2) + hh.pow(2) + 1e-6).view(b, c, h, w)
+
+
+class _Gradient(nn.Module):
+    """Holds the two difference kernels as frozen parameters (keys ``weight_h``, ``weight_v``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight_h = nn.Parameter(torch.tensor([[[[0.0, 0, 0], [-1, 0, 1], [0, 0, 0]]]]), requires_grad=False)
+        self.weight_v = nn.Parameter(torch.tensor([[[[0.0, -1, 0], [0, 0, 0], [0, 1, 0]]]]), requires_grad=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Gradient magnitude per band."""
+        return gradient_map(x, self.weight_v, self.weight_h)
+
+
+def gtem_shuffle(x: torch.Tensor) -> torch.Tensor:
+    """The GTEM's "pixel shuffle", bit for bit: (B, 4C, h, w) to (B, C, 2h, 2w).
+
+    Output channel ``k`` takes input channels ``4k .. 4k + 3`` as a per-pixel 4-vector, reorders it to
+    ``(c0, c2, c1, c3)``, lays the vectors out in raster order and reads the buffer as a (2h, 2w) image: each
+    input pixel becomes a 1 x 4 run of an output row pair's flattened buffer, not a 2 x 2 block.
+    """
+    b, c4, h, w = x.shape
+    v = x.view(b, c4 // 4, 4, h, w)[:, :, [0, 2, 1, 3]]
+    return v.permute(0, 1, 3, 4, 2).reshape(b, c4 // 4, 2 * h, 2 * w)
+
+
+class _DenseLayers(nn.Module):
+    """The seven ``dconv_ud`` layers of a three-branch dense block (used by the GTEM and the texture transfer)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dconv_ud1 = _deconv_selu(64, 64, 3)
+        self.dconv_ud2 = _deconv_selu(64, 64, 3)
+        self.dconv_ud3 = _deconv_selu(64, 64, 3)
+        self.dconv_ud4 = _deconv_selu(256, 64, 1)
+        self.dconv_ud5 = _deconv_selu(256, 64, 1)
+        self.dconv_ud6 = _deconv_selu(256, 64, 1)
+        self.dconv_ud7 = _deconv_selu(192, 64, 3)
+
+    def dense(self, h: torch.Tensor) -> torch.Tensor:
+        """Three repetitions, the same weights each time: ``h <- h + lr(ud7(cat(x1, x2, x3)))``."""
+        for _ in range(3):
+            x1 = x2 = x3 = h
+            for _ in range(3):
+                s = torch.cat([_lr(self.dconv_ud1(x1)), _lr(self.dconv_ud2(x2)), _lr(self.dconv_ud3(x3))], 1)
+                x1 = _lr(self.dconv_ud4(torch.cat([s, x1], 1)))
+                x2 = _lr(self.dconv_ud5(torch.cat([s, x2], 1)))
+                x3 = _lr(self.dconv_ud6(torch.cat([s, x3], 1)))
+            h = h + _lr(self.dconv_ud7(torch.cat([x1, x2, x3], 1)))
+        return h
+
+
+class Encoder(nn.Module):
+    """Four 5x5 conv + SELU layers; returns the features at full, 1/2 and 1/4 size."""
+
+    def __init__(self, cin: int, nf: int) -> None:
+        super().__init__()
+        self.layer_f = _conv_selu(cin, nf, 5)
+        self.conv1 = _conv_selu(nf, nf, 5)
+        self.conv2 = _conv_selu(nf, nf, 5, 2)
+        self.conv3 = _conv_selu(nf, nf, 5, 2)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """``[level 1, level 2, level 3]``."""
+        c1 = self.conv1(self.layer_f(x))
+        c2 = self.conv2(c1)
+        return [c1, c2, self.conv3(c2)]
+
+
+class GTEM(_DenseLayers):
+    """Gradient texture enhancement of a gradient map (the authors' ``GTEM_F``): 3 bands in, 3 out."""
+
+    def __init__(self, cin: int = 3, nf: int = 64) -> None:
+        super().__init__()
+        self.conv_e1 = _conv_selu(cin, nf, 3)
+        self.conv_e2 = _conv_selu(64, 64, 3)
+        self.conv_e3 = _conv_selu(64, 128, 3, 2)
+        self.conv_e4 = _conv_selu(128, 128, 3)
+        self.conv_e5 = _conv_selu(128, 256, 3, 2)
+        self.conv_e7 = _conv_selu(256, 64, 3)
+        self.res_dense = _res_blocks(64, 16)
+        self.conv_e8 = _conv_selu(64, 256, 3)
+        self.dconv_m3 = _deconv_selu(64, 64, 3)
+        self.dconv_m4 = _deconv_selu(64, 128, 3)
+        self.dconv_m5 = _deconv_selu(128, 256, 3)
+        self.dconv_m6 = _deconv_selu(256, 64, 3)
+        self.dconv_d3 = _deconv_selu(64, 256, 3)
+        self.dconv_d4 = _deconv_selu(64, 256, 3)
+        self.dconv_fusion2 = _deconv_selu(64, 3, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Enhanced gradient map, same size."""
+        f = _lr(self.conv_e1(x))
+        f = _lr(self.conv_e3(self.conv_e2(f)))
+        f = _lr(self.conv_e5(_lr(self.conv_e4(f))))
+        f = _lr(self.conv_e7(f))
+        r = f
+        f = self.dense(f)
+        f = _lr(self.conv_e8(self.res_dense(f) + f))
+        mask = torch.sigmoid(_lr(self.dconv_m5(_lr(self.dconv_m4(_lr(self.dconv_m3(r)))))))
+        y = _lr(self.dconv_m6(mask * f + f))
+        y = _lr(gtem_shuffle(self.dconv_d3(y)))
+        y = _lr(gtem_shuffle(self.dconv_d4(y)))
+        return (self.dconv_fusion2(y) + x) - x  # the authors' "+ x - x_fa" with x_fa = x, kept for its rounding
+
+
+class DenseResNet3(nn.Module):
+    """Multi-scale offset refiner whose output RGTNet computes and discards (kept for loading)."""
+
+    def __init__(self, nf: int = 80) -> None:
+        super().__init__()
+        self.offset_conv1 = nn.Conv2d(2 * nf, nf, 3, 1, 1)
+        self.conv3 = nn.Conv2d(nf, nf, 3, 1, 1)
+        self.conv5 = nn.Conv2d(nf, nf, 5, 1, 2)
+        self.conv7 = nn.Conv2d(nf, nf, 7, 1, 3)
+        self.offset_conv2 = nn.Conv2d(3 * nf, nf, 3, 1, 1)
+
+    def forward(self, ref: torch.Tensor, off: torch.Tensor) -> torch.Tensor:
+        """The refined offset feature."""
+        o1 = _lrelu(self.offset_conv1(torch.cat([ref, off], 1)))
+        o2 = torch.cat([_lrelu(self.conv3(o1)), _lrelu(self.conv5(o1)), _lrelu(self.conv7(o1))], 1)
+        return _lrelu(self.offset_conv2(o2)) + o1
+
+
+def _nhwc(x: torch.Tensor) -> torch.Tensor:
+    return x.permute(0, 2, 3, 1)
+
+
+def _nchw(x: torch.Tensor) -> torch.Tensor:
+    return x.permute(0, 3, 1, 2)
+
+
+def _up2(x: torch.Tensor) -> torch.Tensor:
+    return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+
+
+class GPCDAlign(nn.Module):
+    """Pyramid, cascading and DCNv3 alignment of reference features to the LR's (the authors' ``GPCD_Align``)."""
+
+    def __init__(self, nf: int = 80, nf_out: int = 64, groups: int = 8, n_blocks: int = 16) -> None:
+        super().__init__()
+        conv = lambda cin, cout: nn.Conv2d(cin, cout, 3, 1, 1)  # noqa: E731
+        self.L3_offset_conv1 = conv(2 * nf, nf)
+        self.L3_offset_conv2 = conv(nf, nf)
+        self.L3_offset_head_conv1 = conv(2 * nf, nf)  # never called
+        self.DenseRes = DenseResNet3(nf)
+        self.L3_offset_head_conv2 = conv(80, nf)  # never called
+        self.L3_offset_tail = _res_blocks(80, n_blocks)  # never called
+        self.L3_dcnpack = DCNv3(80, 3, group=groups)
+        self.L3_fea_conv = conv(nf, nf_out)
+        for lvl in ("L2", "L1"):
+            setattr(self, f"{lvl}_offset_conv1", conv(2 * nf, nf))
+            setattr(self, f"{lvl}_offset_conv2", conv(2 * nf, nf))
+            setattr(self, f"{lvl}_offset_conv3", conv(nf, nf))
+            setattr(self, f"{lvl}_offset_head_conv1", conv(2 * nf, nf))  # never called
+            setattr(self, f"{lvl}_offset_head_conv2", conv(80, nf))  # never called
+            setattr(self, f"{lvl}_offset_tail", _res_blocks(80, n_blocks))  # never called
+            setattr(self, f"{lvl}_dcnpack", DCNv3(80, 3, group=groups))
+            setattr(self, f"{lvl}_fea_conv", conv(nf + nf_out, nf_out if lvl == "L2" else nf))
+        self.cas_offset_conv1 = conv(2 * nf, nf)
+        self.cas_offset_conv2 = conv(nf, nf)
+        self.offset_head_conv1 = conv(2 * nf, nf)  # never called
+        self.offset_head_conv2 = conv(80, nf)  # never called
+        self.offset_tail = _res_blocks(80, n_blocks)  # never called
+        self.cas_dcnpack = DCNv3(nf, 3, group=groups)
+        self.cas_fea_conv = conv(nf, nf_out)
+        self.compute_discarded = False
+
+    def _dcn(self, pack: DCNv3, fea: torch.Tensor, off: torch.Tensor) -> torch.Tensor:
+        return _nchw(pack(_nhwc(fea), _nhwc(off)))
+
+    def forward(self, ref_use: list[torch.Tensor], ref: list[torch.Tensor], lr: list[torch.Tensor]
+                ) -> list[torch.Tensor]:
+        """Aligned reference features ``[level 1 (64), level 2 (64), level 3 (64)]``."""
+        if self.compute_discarded:
+            for a, b in zip(ref, lr):
+                self.DenseRes(a, b)
+        o3 = _lrelu(self.L3_offset_conv2(_lrelu(self.L3_offset_conv1(torch.cat([ref[2], lr[2]], 1)))))
+        out3 = _lrelu(self.L3_fea_conv(self._dcn(self.L3_dcnpack, ref_use[2], o3)))
+        o2 = _lrelu(self.L2_offset_conv1(torch.cat([ref[1], lr[1]], 1)))
+        o2 = _lrelu(self.L2_offset_conv2(torch.cat([o2, _up2(o3) * 2], 1)))
+        o2 = _lrelu(self.L2_offset_conv3(o2))
+        a2 = self._dcn(self.L2_dcnpack, ref_use[1], o2)
+        out2 = _lrelu(self.L2_fea_conv(torch.cat([a2, _up2(out3)], 1)))
+        o1 = _lrelu(self.L1_offset_conv1(torch.cat([ref[0], lr[0]], 1)))
+        o1 = _lrelu(self.L1_offset_conv2(torch.cat([o1, _up2(o2) * 2], 1)))
+        o1 = _lrelu(self.L1_offset_conv3(o1))
+        a1 = self._dcn(self.L1_dcnpack, ref_use[0], o1)
+        f1 = self.L1_fea_conv(torch.cat([a1, _up2(out2)], 1))
+        if self.compute_discarded:
+            self.DenseRes(f1, lr[0])
+        o = _lrelu(self.cas_offset_conv2(_lrelu(self.cas_offset_conv1(torch.cat([f1, lr[0]], 1)))))
+        out1 = _lrelu(self.cas_fea_conv(self._dcn(self.cas_dcnpack, f1, o)))
+        return [out1, out2, out3]
+
+
+class ContentExtractor(nn.Module):
+    """Head, 16 residual blocks and a skip on the LR; its ``tail`` (an SR branch) is computed and discarded."""
+
+    def __init__(self, ngf: int = 64, n_blocks: int = 16) -> None:
+        super().__init__()
+        self.head = nn.Sequential(nn.Conv2d(3, ngf, 3, 1, 1), nn.LeakyReLU(0.1))
+        self.body = _res_blocks(ngf, n_blocks)
+        self.tail = nn.Sequential(
+            nn.Conv2d(ngf, ngf * 4, 3, 1, 1), nn.PixelShuffle(2), nn.LeakyReLU(0.1),
+            nn.Conv2d(ngf, ngf * 4, 3, 1, 1), nn.PixelShuffle(2), nn.LeakyReLU(0.1),
+            nn.Conv2d(ngf, ngf, 3, 1, 1), nn.LeakyReLU(0.1), nn.Conv2d(ngf, 3, 3, 1, 1),
+        )
+        self.compute_discarded = False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Content features at LR size."""
+        h = self.head(x)
+        h = self.body(h) + h
+        if self.compute_discarded:
+            self.tail(h)
+        return h
+
+
+class RAM(nn.Module):
+    """Condition-driven affine modulation: ``features * sigmoid(...) + (...)`` from ``cat(features, conditions)``."""
+
+    def __init__(self, nf: int = 64, n_condition: int = 64) -> None:
+        super().__init__()
+        self.mul_conv1 = nn.Conv2d(nf + n_condition, 32, 3, 1, 1)
+        self.mul_conv2 = nn.Conv2d(32, nf, 3, 1, 1)
+        self.add_conv1 = nn.Conv2d(nf + n_condition, 32, 3, 1, 1)
+        self.add_conv2 = nn.Conv2d(32, nf, 3, 1, 1)
+
+    def forward(self, features: torch.Tensor, conditions: torch.Tensor) -> torch.Tensor:
+        """Modulated features."""
+        cat = torch.cat((features, conditions), 1)
+        mul = torch.sigmoid(self.mul_conv2(_lrelu(self.mul_conv1(cat))))
+        return features * mul + self.add_conv2(_lrelu(self.add_conv1(cat)))
+
+
+class TextureTransfer(_DenseLayers):
+    """Three scales (LR, x2, x4) of texture injection from the aligned reference maps into the LR content."""
+
+    def __init__(self, ngf: int = 64, n_blocks: int = 16) -> None:
+        super().__init__()
+        for s in ("small", "medium", "large"):
+            setattr(self, f"ram_head_{s}", RAM())
+            setattr(self, f"head_{s}", nn.Sequential(nn.Conv2d(ngf * 2, ngf, 3, 1, 1), nn.LeakyReLU(0.1)))
+            setattr(self, f"body_{s}", _res_blocks(ngf, n_blocks))
+            if s != "large":
+                setattr(self, f"tail_{s}", nn.Sequential(nn.Conv2d(ngf, ngf * 4, 3, 1, 1), nn.PixelShuffle(2),
+                                                         nn.LeakyReLU(0.1)))
+        self.tail_large = nn.Sequential(nn.Conv2d(ngf, ngf // 2, 3, 1, 1), nn.LeakyReLU(0.1),
+                                        nn.Conv2d(ngf // 2, 3, 3, 1, 1))
+
+    def forward(self, x: torch.Tensor, maps: list[torch.Tensor]) -> torch.Tensor:
+        """The texture residual at 4x the content's size."""
+        for s, m in (("small", maps[2]), ("medium", maps[1]), ("large", maps[0])):
+            h = getattr(self, f"ram_head_{s}")(m, x)
+            h = getattr(self, f"head_{s}")(torch.cat([x, h], 1))
+            h = getattr(self, f"body_{s}")(self.dense(h)) + x
+            x = getattr(self, f"tail_{s}")(h)
+        return x
+
+
+class RGTNet(nn.Module):
+    """RGTGAN's generator, x4.
+
+    ``forward(lr, lr_ux4, ref, ref_dux4)``: ``lr`` (B, 3, h, w); the others (B, 3, 4h, 4w), RGB in [0, 1]; ``h``
+    and ``w`` multiples of 4 (the encoders halve twice). Returns (B, 3, 4h, 4w) = network output + ``lr_ux4``.
+    """
+
+    def __init__(self, ngf: int = 64, n_blocks: int = 16, groups: int = 8, compute_discarded: bool = False) -> None:
+        super().__init__()
+        self.get_g_nopadding = _Gradient()
+        self.Encoder = Encoder(3, ngf)
+        self.Encoder_grad_ori = Encoder(3, ngf // 4)
+        self.gpcd_align = GPCDAlign(ngf + ngf // 4, ngf, groups, n_blocks)
+        self.content_extractor = ContentExtractor(ngf, n_blocks)
+        self.texture_transfer = TextureTransfer(ngf, n_blocks)
+        self.GTEM = GTEM(3, ngf)
+        self.compute_discarded = compute_discarded
+
+    @property
+    def compute_discarded(self) -> bool:
+        """Run the blocks whose output the authors' forward throws away (same output, more time)."""
+        return self.gpcd_align.compute_discarded
+
+    @compute_discarded.setter
+    def compute_discarded(self, value: bool) -> None:
+        self.gpcd_align.compute_discarded = self.content_extractor.compute_discarded = bool(value)
+
+    def forward(self, lr: torch.Tensor, lr_ux4: torch.Tensor, ref: torch.Tensor, ref_dux4: torch.Tensor
+                ) -> torch.Tensor:
+        """Reference-based x4 SR of ``lr``."""
+        b, _, h, w = lr.shape
+        if h % 4 or w % 4:
+            raise InputError(f"RGTNet needs LR heights and widths that are multiples of 4, got {h} x {w}")
+        for name, t in (("lr_ux4", lr_ux4), ("ref", ref), ("ref_dux4", ref_dux4)):
+            if tuple(t.shape[-2:]) != (4 * h, 4 * w):
+                raise InputError(f"{name} must be 4x the LR ({4 * h} x {4 * w}), got {tuple(t.shape[-2:])}")
+        feats = []
+        for img in (lr_ux4, ref_dux4, ref):
+            content = self.Encoder(img)
+            grad = self.Encoder_grad_ori(self.GTEM(self.get_g_nopadding(img)))
+            feats.append([torch.cat([c, g], 1) for c, g in zip(content, grad)])
+        lr_f, ref_d_f, ref_f = feats
+        maps = self.gpcd_align(ref_f, ref_d_f, lr_f)
+        return self.texture_transfer(self.content_extractor(lr), maps) + lr_ux4
