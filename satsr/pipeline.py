@@ -408,40 +408,15 @@ def upscale(
     name = "upscale-" + tokenize(src.name, spec.name, s, plan, rad, str(dev), batch_size, id(runner))
     runner_key = "runner-" + name
     dsk: dict[Any, Any] = {runner_key: runner}
-    # Crop: one task per block predicts and stitches its own tiles. Feather: a block also needs its neighbours'
-    # edge tiles, so tiles are predicted once per block ("predict" tasks, the block's own tiles) and each block
-    # stitches the outputs of the up to nine predict tasks around it: no tile is computed twice.
     pname = "predict-" + name
     with_nodata = rad.nodata is not None or np.dtype(da.dtype).kind == "f"  # NaN is nodata in floats
-    ny, nx = len(ybl), len(xbl)
     r = spec.time_scale
     n_out = (n_t - 1) * r + 1
-    if r > 1:
-        _space_time_graph(dsk, name, pname, src, plan, rad, ybl, xbl, bh, bw, blend, with_nodata, runner_key, n_b,
-                          space_time_windows(n_t, spec.frames_in, r), r)
-    for t in range(n_t if r == 1 else 0):
-        window = plan.time_window(t)
-        frames = tuple(sorted(set(window)))
-        for i, (y0, y1) in enumerate(ybl):
-            for j, (x0, x1) in enumerate(xbl):
-                region = (y0, y1, x0, x1)
-                needed = plan.tiles_in(*region)
-                if blend != "crop":  # predict only the tiles whose core is in this block
-                    needed = [tl for tl in needed if _owner(plan, tl, bh, bw) == (i, j)]
-                sy0, sy1, sx0, sx1 = plan.source_range(needed)
-                rows = range(sy0 // bh, (sy1 - 1) // bh + 1)
-                cols = range(sx0 // bw, (sx1 - 1) // bw + 1)
-                parts = [[[(src.name, f, 0, r, c) for c in cols] for r in rows] for f in frames]
-                job = _BlockJob(plan, rad, frames, (rows[0] * bh, cols[0] * bw))
-                own = [[[(src.name, t, 0, i, j)]]] if with_nodata else []
-                own_job = _BlockJob(plan, rad, (t,), (i * bh, j * bw))
-                if blend == "crop":
-                    dsk[(name, t, 0, i, j)] = (_run_block, parts, own, job, own_job, window, region, runner_key, n_b)
-                    continue
-                dsk[(pname, t, i, j)] = (_predict, parts, job, window, needed, runner_key)
-                around = [(pname, t, a, b) for a in range(max(i - 1, 0), min(i + 2, ny))
-                          for b in range(max(j - 1, 0), min(j + 2, nx))]
-                dsk[(name, t, 0, i, j)] = (_stitch, around, own, own_job, None, region, n_b)
+    # A spatial model makes output frame t from its window of input frames; a space-time model makes several
+    # output frames from each window (each output frame belongs to exactly one window).
+    windows = (space_time_windows(n_t, spec.frames_in, r) if r > 1
+               else [(plan.time_window(t), [(t, None)]) for t in range(n_t)])
+    _build_graph(dsk, name, pname, src, plan, rad, ybl, xbl, bh, bw, blend, with_nodata, runner_key, n_b, windows, r)
     graph = HighLevelGraph.from_collections(name, dsk, dependencies=[src])
     chunks = ((1,) * n_out, (n_b,), tuple((b - a) * s for a, b in ybl), tuple((b - a) * s for a, b in xbl))
     data = dska.Array(graph, name, chunks, meta=np.empty((0, 0, 0, 0), dtype=da.dtype))
@@ -464,10 +439,15 @@ def upscale(
     return out.isel(time=0) if squeeze else out
 
 
-def _space_time_graph(dsk: dict, name: str, pname: str, src: dska.Array, plan: TilePlan, rad: Radiometry,
-                      ybl: list, xbl: list, bh: int, bw: int, blend: str, with_nodata: bool, runner_key: str,
-                      n_b: int, windows: list, r: int) -> None:
-    """Tasks of a space-time model: one predict task per (time window, block), one stitch task per output."""
+def _build_graph(dsk: dict, name: str, pname: str, src: dska.Array, plan: TilePlan, rad: Radiometry,
+                 ybl: list, xbl: list, bh: int, bw: int, blend: str, with_nodata: bool, runner_key: str,
+                 n_b: int, windows: list, r: int) -> None:
+    """The upscale graph: per (time window, block) a predict task, per (output frame, block) a stitch task.
+
+    Crop blending of a spatial model fuses the two into one task per block (a block's tiles are its own).
+    Feathering predicts only the tiles whose core is in the block; each block then stitches the outputs of the
+    up to nine predict tasks around it, so no tile is computed twice.
+    """
     ny, nx = len(ybl), len(xbl)
     for k, (window, owned) in enumerate(windows):
         frames = tuple(sorted(set(window)))
@@ -482,16 +462,20 @@ def _space_time_graph(dsk: dict, name: str, pname: str, src: dska.Array, plan: T
                 cols = range(sx0 // bw, (sx1 - 1) // bw + 1)
                 parts = [[[(src.name, f, 0, a, b) for b in cols] for a in rows] for f in frames]
                 job = _BlockJob(plan, rad, frames, (rows[0] * bh, cols[0] * bw))
-                dsk[(pname, k, i, j)] = (_predict, parts, job, window, needed, runner_key)
-                if blend == "crop":
-                    around = [(pname, k, i, j)]
-                else:
-                    around = [(pname, k, a, b) for a in range(max(i - 1, 0), min(i + 2, ny))
-                              for b in range(max(j - 1, 0), min(j + 2, nx))]
                 for out_t, o in owned:
-                    near = sorted({out_t // r, -(-out_t // r)})  # the input frame, or the two around it
+                    # nodata of the input frame, or of the two input frames an in-between frame lies between
+                    near = [out_t] if r == 1 else sorted({out_t // r, -(-out_t // r)})
                     own = [[[(src.name, f, 0, i, j)]] for f in near] if with_nodata else []
                     own_job = _BlockJob(plan, rad, tuple(near), (i * bh, j * bw))
+                    if blend == "crop" and r == 1:
+                        dsk[(name, out_t, 0, i, j)] = (_run_block, parts, own, job, own_job, window, region,
+                                                       runner_key, n_b)
+                        continue
+                    if (pname, k, i, j) not in dsk:
+                        dsk[(pname, k, i, j)] = (_predict, parts, job, window, needed, runner_key)
+                    around = [(pname, k, i, j)] if blend == "crop" else [
+                        (pname, k, a, b) for a in range(max(i - 1, 0), min(i + 2, ny))
+                        for b in range(max(j - 1, 0), min(j + 2, nx))]
                     dsk[(name, out_t, 0, i, j)] = (_stitch, around, own, own_job, o, region, n_b)
 
 
