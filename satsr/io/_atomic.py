@@ -10,6 +10,7 @@ import os
 import secrets
 import shutil
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -150,3 +151,27 @@ def atomic_output(path: Path) -> Iterator[Path]:
     except BaseException:
         remove_path(tmp)
         raise
+
+
+@contextmanager
+def drained_dask_threads() -> Iterator[None]:
+    """Run dask's threaded scheduler on a private pool and wait for it to drain on exit.
+
+    When a task fails, dask raises at once while the tasks already running on other threads go on, and one of them
+    may still write into an output the caller is about to delete (seen: a temporary zarr store re-created after its
+    cleanup). Draining the pool before the cleanup means nothing is written after it. Other schedulers
+    (synchronous, processes, dask.distributed) are left as they are.
+    """
+    import dask
+    import dask.threaded
+    from dask.base import get_scheduler
+
+    if get_scheduler() not in (None, dask.threaded.get):  # None: the collection's default, threads for arrays
+        yield
+        return
+    pool = ThreadPoolExecutor(dask.config.get("num_workers", None) or os.cpu_count() or 1)
+    try:
+        with dask.config.set(pool=pool):
+            yield
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)

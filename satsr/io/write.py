@@ -31,7 +31,7 @@ from rasterio.windows import Window
 from satsr._version import package_version
 from satsr.errors import InputError, OutputError
 from satsr.geo import Grid
-from satsr.io._atomic import atomic_output, remove_path, require_parent, temp_sibling
+from satsr.io._atomic import atomic_output, drained_dask_threads, remove_path, require_parent, temp_sibling
 from satsr.io._overviews import OverviewPyramid, overview_factors
 
 __all__ = ["to_cog", "to_geotiff"]
@@ -462,7 +462,7 @@ def _store(sources: list[da.Array], writers: list[_FrameWriter], progress: bool)
 
         bar = TqdmCallback(desc="writing", unit="task")
     try:
-        with bar:
+        with bar, drained_dask_threads():  # a failure aborts the writers only once no task still writes
             da.store(sources, writers, lock=False, compute=True)  # each writer locks its own file
         for w in writers:
             w.close()  # all closed already when every chunk arrived; this surfaces flush errors otherwise

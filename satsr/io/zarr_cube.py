@@ -21,7 +21,7 @@ from pyproj import CRS
 
 from satsr.errors import InputError, OutputError
 from satsr.geo import Grid
-from satsr.io._atomic import atomic_output, require_parent
+from satsr.io._atomic import atomic_output, drained_dask_threads, require_parent
 from satsr.io.coords import assign_grid
 from satsr.io.write import STACK_DIMS, check_stack, jsonable
 
@@ -87,7 +87,7 @@ def to_zarr(sr: xr.DataArray, path: PathLike, *, progress: bool = False) -> Path
 
         bar = TqdmCallback(desc="writing zarr", unit="task")
     try:
-        with atomic_output(path) as tmp, bar:
+        with atomic_output(path) as tmp, bar, drained_dask_threads():
             ds.to_zarr(tmp, mode="w-", zarr_format=3, consolidated=False, compute=True)
     except OutputError:
         raise

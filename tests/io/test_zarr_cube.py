@@ -189,3 +189,31 @@ def test_bad_inputs(stack, tmp_path):
     with pytest.raises(InputError, match="not a zarr v3 store"):
         open_zarr(tmp_path / "in")
     assert not (tmp_path / "a.zarr").exists()
+
+
+@pytest.mark.parametrize("writer", ["zarr", "cog"])
+def test_a_failure_leaves_nothing_even_while_other_tasks_still_write(stack, tmp_path, writer):
+    """One chunk fails at once while another is still being computed: no temporary output may reappear later."""
+    import time
+
+    from satsr.io.write import to_cog
+
+    def slow_or_boom(block: np.ndarray, block_info: dict | None = None) -> np.ndarray:
+        if block_info is not None:
+            loc = block_info[0]["chunk-location"]
+            if loc == (0, 0, 0, 0):
+                raise RuntimeError("model exploded")
+            if loc == (1, 0, 0, 0):
+                time.sleep(0.5)  # still running when the failure is raised
+        return block
+
+    bad = stack.copy(data=stack.data.map_blocks(slow_or_boom, dtype=stack.dtype))
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(RuntimeError, match="model exploded"):
+        if writer == "zarr":
+            to_zarr(bad, out / "new.zarr")
+        else:
+            to_cog(bad, out / "cogs")
+    time.sleep(1.0)  # any late write would have happened by now
+    assert list(out.iterdir()) == []
