@@ -43,3 +43,24 @@ def frames(h: int, w: int) -> torch.Tensor:
 def vectors() -> SimpleNamespace:
     """``fill``, ``tensor``, ``frames`` and the ``data`` folder of committed vectors."""
     return SimpleNamespace(fill=fill, tensor=tensor, frames=frames, data=Path(__file__).parents[1] / "data")
+
+
+@pytest.fixture
+def jilin_pngs(shared_data: Path, tmp_path: Path):
+    """``make(rows, cols)``: the seven real Jilin-1 LR frames cropped to ``rows`` x ``cols`` as PNGs in tmp_path;
+    returns their paths, and the CLI arguments that georeference them (an illustrative UTM grid)."""
+    import rasterio
+
+    def make(rows: tuple[int, int], cols: tuple[int, int]) -> tuple[list[str], list[str]]:
+        paths = []
+        for p in sorted((shared_data / "jilin1_airport" / "LR4x").glob("*.png")):
+            with rasterio.open(p) as src:
+                data = src.read(window=(rows, cols))
+            dest = tmp_path / p.name
+            with rasterio.open(dest, "w", driver="PNG", width=data.shape[2], height=data.shape[1], count=3,
+                               dtype="uint8") as d:
+                d.write(data)
+            paths.append(str(dest))
+        return paths, ["--crs", "EPSG:32650", "--transform", "3.68,0,500000,0,-3.68,4400000"]
+
+    return make

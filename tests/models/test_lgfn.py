@@ -60,21 +60,16 @@ def test_registered():
 
 
 @pytest.mark.slow
-def test_cli_runs_lgfn_on_real_jilin_frames(shared_data, tmp_path):
+def test_cli_runs_lgfn_on_real_jilin_frames(jilin_pngs, tmp_path):
     """Seven real Jilin-1 PNG frames (a 12 x 16 crop of each) through 'satsr upscale --model lgfn'."""
     import rasterio
     from click.testing import CliRunner
 
     from satsr.cli import main
 
-    for p in sorted((shared_data / "jilin1_airport" / "LR4x").glob("*.png")):
-        with rasterio.open(p) as src:
-            data = src.read(window=((60, 72), (40, 56)))
-        with rasterio.open(tmp_path / p.name, "w", driver="PNG", width=16, height=12, count=3, dtype="uint8") as d:
-            d.write(data)
+    frames, georef = jilin_pngs((60, 72), (40, 56))
     out = tmp_path / "sr"
-    args = ["upscale", *map(str, sorted(tmp_path.glob("*.png"))), "-o", str(out), "--model", "lgfn",
-            "--crs", "EPSG:32650", "--transform", "3.68,0,500000,0,-3.68,4400000", "--device", "cpu"]
+    args = ["upscale", *frames, "-o", str(out), "--model", "lgfn", *georef, "--device", "cpu"]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     files = sorted(out.glob("*.tif"))

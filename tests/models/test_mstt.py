@@ -88,20 +88,15 @@ def test_through_upscale_13_frames_from_7_each_window_once(shared_data):
 
 
 @pytest.mark.slow
-def test_cli_makes_13_frames_from_7_real_jilin_frames(shared_data, tmp_path):
+def test_cli_makes_13_frames_from_7_real_jilin_frames(jilin_pngs, tmp_path):
     import rasterio
     from click.testing import CliRunner
 
     from satsr.cli import main
 
-    for p in sorted((shared_data / "jilin1_airport" / "LR4x").glob("*.png")):
-        with rasterio.open(p) as src:
-            data = src.read(window=((60, 100), (40, 88)))
-        with rasterio.open(tmp_path / p.name, "w", driver="PNG", width=48, height=40, count=3, dtype="uint8") as d:
-            d.write(data)
+    frames, georef = jilin_pngs((60, 100), (40, 88))
     out = tmp_path / "sr"
-    args = ["upscale", *map(str, sorted(tmp_path.glob("*.png"))), "-o", str(out), "--model", "mstt",
-            "--crs", "EPSG:32650", "--transform", "3.68,0,500000,0,-3.68,4400000", "--device", "cpu",
+    args = ["upscale", *frames, "-o", str(out), "--model", "mstt", *georef, "--device", "cpu",
             "--halo", "0", "--blend", "crop"]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
