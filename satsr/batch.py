@@ -38,12 +38,12 @@ from satsr._defaults import DEFAULT_MODEL
 from satsr._version import package_version
 from satsr.catalog import SR_SUFFIX, CatalogError, Scene, product_item, read_catalog, verify_product
 from satsr.errors import InputError, OutputError, SatsrError
+from satsr.io._atomic import TEMP_MARK, atomic_output
 
 __all__ = ["JobConfig", "ItemResult", "BatchReport", "process_scene", "run_batch", "TILES_TOPIC"]
 
 #: dask.distributed event topic on which workers report tile progress to the client.
 TILES_TOPIC = "satsr-batch-tiles"
-_TMP_MARK = ".satsr-tmp-"
 
 
 @dataclass(frozen=True)
@@ -115,19 +115,21 @@ def _product_paths(outdir: Path, scene_id: str, scale: int) -> tuple[Path, Path]
 
 
 def _clean_temps(folder: Path) -> None:
-    """Remove what a killed run left under temporary names (our writers' hidden ``.*.satsr-tmp-*`` files)."""
+    """Remove what a killed run left under temporary names.
+
+    These are our writers' hidden ``.*.satsr-*`` files: temporary outputs and the COG writer's uncompressed stages.
+    """
     if folder.is_dir():
-        for p in sorted(folder.rglob(f"*{_TMP_MARK}*"), reverse=True):
+        for p in sorted(folder.rglob(f"*{TEMP_MARK}*"), reverse=True):
             shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
 
 
 def _write_json_atomic(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}{_TMP_MARK}{os.getpid()}")
+    text = json.dumps(data, indent=2, default=str)
     try:
-        tmp.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
-        os.replace(tmp, path)
+        with atomic_output(path) as tmp:
+            tmp.write_text(text, encoding="utf-8")
     except OSError as err:
-        tmp.unlink(missing_ok=True)
         raise OutputError(f"{path}: cannot write ({err})") from err
 
 

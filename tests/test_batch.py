@@ -145,7 +145,7 @@ def test_job_killed_after_its_first_item_resumes_to_complete_products(shared_dat
     assert "4 items: " in result.output and f"{len(done_at_kill)} already complete" in result.output
     products = sorted(out.glob("*_sr_x4/*"))
     assert [p.name for p in products] == [n for i in range(4) for n in (f"scene{i}_sr_x4.json", f"scene{i}_sr_x4.tif")]
-    assert not [p for p in out.rglob("*") if ".satsr-tmp-" in p.name]  # nothing half-written left behind
+    assert not [p for p in out.rglob("*") if ".satsr-" in p.name]  # no temporary or stage file left behind
     for i in range(4):
         assert verify_product(out / f"scene{i}_sr_x4" / f"scene{i}_sr_x4.json") == (True, "")
     assert read_catalog(out / "catalog.json")[3].open().shape == (1, 3, 384, 384)
