@@ -1,20 +1,26 @@
 """Reference images for reference-based SR: onto the output grid, with their coverage, in the LR's radiometry.
 
 A reference (a sharper image of the same place from another date or sensor) arrives in its own CRS, resolution
-and footprint. :func:`reference_on_grid` reprojects it with GDAL (rasterio's ``reproject``) onto the output grid
-of the LR scene (the LR grid refined ``scale`` times) and returns the pixels it covers; :func:`match_radiometry`
-maps its values to the LR's per band (mean and standard deviation, or histogram matching), because a reference
-from another sensor differs in brightness and contrast; :func:`coregistration_shift` measures the residual shift
-between the LR and the reference by phase correlation.
+and footprint. :func:`prepare_reference` looks at it once against the LR scene, at the LR's resolution: where it
+covers the scene, how its radiometry maps onto the LR's (per band mean and standard deviation, or histogram
+matching, because a reference from another sensor differs in brightness and contrast) and how far it is shifted
+against the LR (phase correlation). The :class:`PreparedReference` it returns then warps any window of the
+output grid (the LR grid refined ``scale`` times) on demand with GDAL (rasterio's ``reproject``), reading only
+the source pixels that window needs, so a scene-sized reference is never held in memory at the output's
+resolution. :func:`reference_on_grid` warps the whole output grid at once, for small scenes and tests.
 """
 
 from __future__ import annotations
 
+import math
 import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 import xarray as xr
+from affine import Affine
 from rasterio.enums import Resampling
 from rasterio.warp import reproject, transform_bounds
 
@@ -22,9 +28,15 @@ from satsr.errors import GeoreferenceError, InputError
 from satsr.geo import Grid, phase_shift
 from satsr.io.read import open_stack
 
-__all__ = ["reference_on_grid", "match_radiometry", "coregistration_shift"]
+__all__ = [
+    "PreparedReference", "RadiometryMatch", "coregistration_shift", "fit_radiometry", "match_radiometry",
+    "prepare_reference", "reference_on_grid",
+]
 
 Matching = Literal["meanstd", "histogram", "none"]
+
+#: LR rows per strip when the reference is warped onto the LR grid (bounds the memory of a large scene).
+_STRIP = 1024
 
 
 def _as_stack(ref: xr.DataArray | str | os.PathLike[str]) -> xr.DataArray:
@@ -32,7 +44,7 @@ def _as_stack(ref: xr.DataArray | str | os.PathLike[str]) -> xr.DataArray:
     if da.dims == ("band", "y", "x"):
         da = da.expand_dims("time")
     if da.dims != ("time", "band", "y", "x"):
-        raise InputError(f"reference: expected dims (time, band, y, x) or (band, y, x), got {da.dims}")
+        raise InputError(f"{_name(ref)}: expected dims (time, band, y, x) or (band, y, x), got {da.dims}")
     return da
 
 
@@ -40,11 +52,313 @@ def _name(ref: object) -> str:
     return os.fspath(ref) if isinstance(ref, (str, os.PathLike)) else "the reference"
 
 
+# -- radiometry ---------------------------------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class RadiometryMatch:
+    """A per-band mapping of reference values onto LR values (see :func:`fit_radiometry`)."""
+
+    method: Matching
+    gain: tuple[float, ...] = ()
+    offset: tuple[float, ...] = ()
+    ref_quantiles: tuple[np.ndarray, ...] = ()
+    lr_quantiles: tuple[np.ndarray, ...] = ()
+
+    def apply(self, ref: np.ndarray) -> np.ndarray:
+        """Map ``(band, ...)`` reference values; NaN stays NaN. Returns float32."""
+        out = np.array(ref, dtype=np.float32, copy=True)
+        if self.method == "none":
+            return out
+        for b in range(out.shape[0]):
+            v = out[b]
+            ok = np.isfinite(v)
+            if self.method == "meanstd":
+                v[ok] = v[ok] * self.gain[b] + self.offset[b]
+            else:
+                v[ok] = np.interp(v[ok], self.ref_quantiles[b], self.lr_quantiles[b])
+        return out
+
+
+def fit_radiometry(ref: Sequence[np.ndarray], lr: Sequence[np.ndarray], method: Matching = "meanstd"
+                   ) -> RadiometryMatch:
+    """Fit the mapping of reference values onto LR values, band by band, from the pixels of each they share.
+
+    Parameters
+    ----------
+    ref, lr : sequence of numpy.ndarray
+        Per band, the valid values of the reference and of the LR over the same area (any lengths).
+    method : {"meanstd", "histogram", "none"}
+        Match each band's mean and standard deviation (default), its whole histogram (quantile mapping, 257
+        quantiles), or nothing.
+
+    Raises
+    ------
+    InputError
+        An unknown method, or a band with no valid pixel on either side.
+    """
+    if method not in ("meanstd", "histogram", "none"):
+        raise InputError(f"radiometry matching must be 'meanstd', 'histogram' or 'none', got {method!r}")
+    if method == "none":
+        return RadiometryMatch("none")
+    gains, offsets, qr, ql = [], [], [], []
+    q = np.linspace(0, 1, 257)
+    for r, t in zip(ref, lr):
+        r = np.asarray(r, np.float64)
+        t = np.asarray(t, np.float64)
+        r, t = r[np.isfinite(r)], t[np.isfinite(t)]
+        if r.size == 0 or t.size == 0:
+            raise InputError("the reference and the LR share no valid pixel to match their radiometry on")
+        rs = float(r.std())
+        g = float(t.std()) / rs if rs > 0 else 1.0
+        gains.append(g)
+        offsets.append(float(t.mean()) - g * float(r.mean()))
+        qr.append(np.quantile(r, q))
+        ql.append(np.quantile(t, q))
+    if method == "meanstd":
+        return RadiometryMatch("meanstd", tuple(gains), tuple(offsets))
+    return RadiometryMatch("histogram", ref_quantiles=tuple(qr), lr_quantiles=tuple(ql))
+
+
+def match_radiometry(ref: np.ndarray, lr: np.ndarray, covered: np.ndarray, scale: int,
+                     method: Matching = "meanstd") -> np.ndarray:
+    """Map the reference's values to the LR's, band by band, over the area the reference covers.
+
+    Parameters
+    ----------
+    ref : numpy.ndarray
+        ``(band, H*scale, W*scale)`` reference on the output grid (NaN outside its coverage).
+    lr : numpy.ndarray
+        ``(band, H, W)`` LR values (NaN for nodata).
+    covered : numpy.ndarray
+        ``(H*scale, W*scale)`` bool coverage of the reference.
+    scale : int
+    method : {"meanstd", "histogram", "none"}
+        See :func:`fit_radiometry`.
+
+    Returns
+    -------
+    numpy.ndarray
+        The matched reference, float32, NaN where it was NaN.
+    """
+    h, w = lr.shape[-2:]
+    # The LR pixels under the reference's coverage (a block of scale x scale output pixels each).
+    under = covered[: h * scale, : w * scale].reshape(h, scale, w, scale).all(axis=(1, 3))
+    fit = fit_radiometry([ref[b][covered] for b in range(ref.shape[0])], [lr[b][under] for b in range(lr.shape[0])],
+                         method)
+    return fit.apply(ref)
+
+
+def coregistration_shift(lr: np.ndarray, ref_lr: np.ndarray) -> tuple[float, float]:
+    """Residual shift ``(dy, dx)`` in LR pixels of the reference (brought to the LR grid) against the LR.
+
+    Both ``(band, H, W)``; the band means are compared by phase correlation (:func:`satsr.geo.phase_shift`), over
+    the rectangle where both are valid (NaN elsewhere is filled with the mean).
+    """
+    a = np.asarray(lr, np.float64).mean(axis=0)  # NaN where any band is
+    b = np.asarray(ref_lr, np.float64).mean(axis=0)
+    ok = np.isfinite(a) & np.isfinite(b)
+    if not ok.any():
+        return (math.nan, math.nan)
+    rows, cols = np.flatnonzero(ok.any(axis=1)), np.flatnonzero(ok.any(axis=0))
+    sl = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+    a, b = a[sl], b[sl]
+    a = np.where(np.isfinite(a), a, np.nanmean(a))
+    b = np.where(np.isfinite(b), b, np.nanmean(b))
+    if min(a.shape) < 8:
+        return (math.nan, math.nan)
+    return phase_shift(a, b)
+
+
+# -- the prepared reference -----------------------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class PreparedReference:
+    """A reference checked against one LR scene; warps windows of the output grid on demand.
+
+    Made by :func:`prepare_reference`; picklable (it travels to dask workers inside the upscale graph).
+
+    Attributes
+    ----------
+    name : str
+        The reference's path, or ``"the reference"``.
+    output : Grid
+        The output grid (the LR grid refined ``scale`` times).
+    scale : int
+    match : RadiometryMatch
+        Mapping applied to every warped window.
+    covered_lr : numpy.ndarray
+        ``(H, W)`` bool: LR pixels whose whole area the reference covers with valid data.
+    shift : tuple of float
+        Residual ``(dy, dx)`` of the reference against the LR, in LR pixels (NaN when it could not be measured).
+    """
+
+    name: str
+    source: xr.DataArray = field(repr=False)  # (band, y, x), possibly lazy
+    src_grid: Grid
+    output: Grid
+    scale: int
+    match: RadiometryMatch
+    covered_lr: np.ndarray = field(repr=False)
+    shift: tuple[float, float]
+    nodata: float | None
+    resampling: Resampling = Resampling.cubic
+
+    @property
+    def coverage(self) -> float:
+        """Fraction of the LR scene's pixels the reference covers."""
+        return float(self.covered_lr.mean())
+
+    def window(self, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+        """The matched reference over output-grid rows ``y0:y1`` and columns ``x0:x1`` (may reach outside).
+
+        Returns ``(band, y1 - y0, x1 - x0)`` float32 in the LR's stored units, NaN where the reference has no data.
+        """
+        dst = self.output.window(y0, x0, y1 - y0, x1 - x0)
+        return self.match.apply(_warp(self.source, self.src_grid, self.nodata, dst, self.resampling))
+
+
+def _warp(source: xr.DataArray, src: Grid, nodata: float | None, dst: Grid, resampling: Resampling,
+          valid_fraction: bool = False) -> np.ndarray:
+    """Warp the part of ``source`` (band, y, x) that ``dst`` needs; NaN where there is nothing.
+
+    With ``valid_fraction`` one more band is returned: the fraction of each output pixel's area with valid source
+    data (average resampling of the validity mask).
+    """
+    n_b = int(source.sizes["band"])
+    out = np.full((n_b + int(valid_fraction), *dst.shape), np.nan, np.float32)
+    # The source window the destination needs, padded for the kernel (GDAL widens it when downsampling).
+    try:
+        left, bottom, right, top = transform_bounds(dst.crs, src.crs, *dst.bounds, densify_pts=21)
+    except Exception:  # noqa: BLE001 (a window outside the projection's domain: nothing there)
+        return out
+    inv = ~src.transform
+    cols, rows = zip(*(inv * (x, y) for x, y in ((left, top), (right, top), (left, bottom), (right, bottom))))
+    ratio = max(abs(dst.res[0] / src.res[0]), abs(dst.res[1] / src.res[1]), 1.0)
+    pad = int(math.ceil(3 * ratio)) + 2
+    r0 = max(int(math.floor(min(rows))) - pad, 0)
+    r1 = min(int(math.ceil(max(rows))) + pad, src.height)
+    c0 = max(int(math.floor(min(cols))) - pad, 0)
+    c1 = min(int(math.ceil(max(cols))) + pad, src.width)
+    if r1 <= r0 or c1 <= c0:
+        return out
+    data = np.asarray(source.isel(y=slice(r0, r1), x=slice(c0, c1)).values, dtype=np.float32)
+    invalid = ~np.isfinite(data)
+    if nodata is not None and not math.isnan(nodata):
+        invalid |= data == np.float32(nodata)
+    invalid = invalid.any(axis=0)
+    data[:, invalid] = np.nan
+    tr = src.transform @ Affine.translation(c0, r0)
+    reproject(data, out[:n_b], src_transform=tr, src_crs=src.crs, src_nodata=np.nan, dst_transform=dst.transform,
+              dst_crs=dst.crs, dst_nodata=np.nan, resampling=resampling)
+    if valid_fraction:
+        frac = out[n_b]
+        reproject((~invalid).astype(np.float32), frac, src_transform=tr, src_crs=src.crs, src_nodata=None,
+                  dst_transform=dst.transform, dst_crs=dst.crs, dst_nodata=np.nan, resampling=Resampling.average)
+    out[:n_b][:, ~np.isfinite(out[:n_b]).all(axis=0)] = np.nan
+    return out
+
+
+def _open_reference(ref: xr.DataArray | str | os.PathLike[str], lr: xr.DataArray, bands: Sequence[int] | None
+                    ) -> tuple[str, xr.DataArray, Grid]:
+    name = _name(ref)
+    try:
+        ref_da = _as_stack(ref)
+    except InputError:
+        raise
+    except Exception as err:  # noqa: BLE001 (rasterio's and xarray's own errors, with the file named)
+        raise InputError(f"{name}: cannot read the reference ({err})") from err
+    if bands is not None:
+        have = [int(b) for b in ref_da["band"].values]
+        if not len(bands) or any(int(b) not in have for b in bands):
+            raise InputError(f"{name}: reference_bands={list(bands)}, the reference has bands {have} (1-based)")
+        ref_da = ref_da.sel(band=[int(b) for b in bands])
+    try:
+        src = Grid.from_xarray(ref_da)
+    except GeoreferenceError as err:
+        raise GeoreferenceError(f"{name}: {err}") from err
+    if src.crs is None:
+        raise GeoreferenceError(f"{name}: the reference has no CRS; reference-based SR needs it to find the LR's "
+                                "place")
+    src.require_rectilinear()
+    n_ref, n_lr = int(ref_da.sizes["band"]), int(lr.sizes["band"])
+    if n_ref != n_lr:
+        raise InputError(f"{name}: the reference has {n_ref} bands and the LR {n_lr}; choose the same bands for both "
+                         "(reference_bands=[...], CLI --reference-bands)")
+    return name, ref_da.isel(time=0), src
+
+
+def prepare_reference(
+    ref: xr.DataArray | str | os.PathLike[str], lr: xr.DataArray, scale: int, *,
+    matching: Matching = "meanstd", bands: Sequence[int] | None = None,
+    resampling: Resampling = Resampling.cubic,
+) -> PreparedReference:
+    """Check a reference against an LR scene and fit what the pipeline needs to cut it in lockstep with the LR.
+
+    The reference is warped onto the LR grid (average resampling, in strips) to find the LR pixels it fully
+    covers, to fit the radiometric mapping onto the LR's first frame over those pixels, and to measure the
+    residual shift by phase correlation.
+
+    Parameters
+    ----------
+    ref : xarray.DataArray or path
+        The reference, in any CRS and resolution (its first time step if it has several). A path is read
+        lazily, window by window.
+    lr : xarray.DataArray
+        The LR scene ``(time, band, y, x)`` or ``(band, y, x)`` (after any band selection).
+    scale : int
+        Upscaling factor; the output grid is the LR grid refined ``scale`` times.
+    matching : {"meanstd", "histogram", "none"}, default "meanstd"
+        Radiometric matching of the reference onto the LR (see :func:`fit_radiometry`).
+    bands : sequence of int, optional
+        The reference's bands (1-based) to use, in the LR's order. Default all.
+    resampling : rasterio.enums.Resampling, default cubic
+        Kernel of the warp onto the output grid.
+
+    Raises
+    ------
+    GeoreferenceError
+        The reference or the LR has no CRS, they do not overlap, or the reference has no valid pixel over the LR.
+    InputError
+        The band counts differ, unknown ``bands`` or ``matching``, an unreadable file.
+    """
+    if lr.dims == ("band", "y", "x"):
+        lr = lr.expand_dims("time")
+    name, source, src = _open_reference(ref, lr, bands)
+    lr_grid = Grid.from_xarray(lr)
+    if lr_grid.crs is None:
+        raise GeoreferenceError("the LR scene has no CRS: the reference cannot be placed on it")
+    left, bottom, right, top = transform_bounds(src.crs, lr_grid.crs, *src.bounds, densify_pts=21)
+    dl, db, dr, dt = lr_grid.bounds
+    if left >= dr or right <= dl or bottom >= dt or top <= db:
+        raise GeoreferenceError(f"{name}: the reference does not overlap the LR scene (reference bounds "
+                                f"{tuple(round(v, 6) for v in (left, bottom, right, top))} in the LR's CRS, scene "
+                                f"{tuple(round(v, 6) for v in (dl, db, dr, dt))})")
+    nodata = source.attrs.get("_FillValue", source.attrs.get("nodata"))
+    nodata = None if nodata is None else float(nodata)
+    h, w = lr_grid.shape
+    n_b = int(lr.sizes["band"])
+    ref_lr = np.empty((n_b, h, w), np.float32)
+    covered = np.empty((h, w), bool)
+    for y0 in range(0, h, _STRIP):
+        y1 = min(y0 + _STRIP, h)
+        part = _warp(source, src, nodata, lr_grid.window(y0, 0, y1 - y0, w), Resampling.average, valid_fraction=True)
+        ref_lr[:, y0:y1] = part[:n_b]
+        covered[y0:y1] = (part[n_b] > 0.999) & np.isfinite(part[:n_b]).all(axis=0)
+    if not covered.any():
+        raise GeoreferenceError(f"{name}: the reference has no valid pixel over the LR scene")
+    lr0 = np.asarray(lr.isel(time=0).values, dtype=np.float32)
+    lr_nodata = lr.attrs.get("_FillValue", lr.attrs.get("nodata"))
+    if lr_nodata is not None and not math.isnan(float(lr_nodata)):
+        lr0 = np.where(lr0 == np.float32(lr_nodata), np.nan, lr0)
+    fit = fit_radiometry([ref_lr[b][covered] for b in range(n_b)], [lr0[b][covered] for b in range(n_b)], matching)
+    shift = coregistration_shift(np.where(covered, lr0, np.nan), np.where(covered, ref_lr, np.nan))
+    return PreparedReference(name, source, src, lr_grid.zoom(scale), int(scale), fit, covered, shift, nodata,
+                             resampling)
+
+
 def reference_on_grid(
     ref: xr.DataArray | str | os.PathLike[str], lr: xr.DataArray, scale: int, *,
     resampling: Resampling = Resampling.cubic,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The reference reprojected onto the output grid of ``lr``: ``(pixels, covered)``.
+    """The reference reprojected onto the whole output grid of ``lr``: ``(pixels, covered)``.
 
     Parameters
     ----------
@@ -70,86 +384,6 @@ def reference_on_grid(
     InputError
         The band counts differ.
     """
-    name = _name(ref)
-    ref_da = _as_stack(ref)
-    src = Grid.from_xarray(ref_da)
-    dst = Grid.from_xarray(lr).zoom(scale)
-    if src.crs is None:
-        raise GeoreferenceError(f"{name}: the reference has no CRS; reference-based SR needs it to find the LR's place")
-    if dst.crs is None:
-        raise GeoreferenceError("the LR scene has no CRS: the reference cannot be placed on it")
-    n_ref, n_lr = int(ref_da.sizes["band"]), int(lr.sizes["band"])
-    if n_ref != n_lr:
-        raise InputError(f"{name}: the reference has {n_ref} bands and the LR {n_lr}; choose the same bands for both")
-    left, bottom, right, top = transform_bounds(src.crs, dst.crs, *src.bounds, densify_pts=21)
-    dl, db, dr, dt = dst.bounds
-    if left >= dr or right <= dl or bottom >= dt or top <= db:
-        raise GeoreferenceError(f"{name}: the reference does not overlap the LR scene (reference bounds "
-                                f"{(left, bottom, right, top)} in the LR's CRS, scene {(dl, db, dr, dt)})")
-    data = np.asarray(ref_da.isel(time=0).values, dtype=np.float32)
-    nodata = ref_da.attrs.get("_FillValue", ref_da.attrs.get("nodata"))
-    if nodata is not None and not np.isnan(nodata):
-        data = np.where(data == np.float32(nodata), np.nan, data)
-    out = np.full((n_ref, *dst.shape), np.nan, dtype=np.float32)
-    reproject(data, out, src_transform=src.transform, src_crs=src.crs, src_nodata=np.nan,
-              dst_transform=dst.transform, dst_crs=dst.crs, dst_nodata=np.nan, resampling=resampling)
-    covered = np.isfinite(out).all(axis=0)
-    if not covered.any():
-        raise GeoreferenceError(f"{name}: the reference has no valid pixel over the LR scene")
-    return out, covered
-
-
-def match_radiometry(ref: np.ndarray, lr: np.ndarray, covered: np.ndarray, scale: int,
-                     method: Matching = "meanstd") -> np.ndarray:
-    """Map the reference's values to the LR's, band by band, over the area the reference covers.
-
-    Parameters
-    ----------
-    ref : numpy.ndarray
-        ``(band, H*scale, W*scale)`` reference on the output grid (NaN outside its coverage).
-    lr : numpy.ndarray
-        ``(band, H, W)`` LR values (NaN for nodata).
-    covered : numpy.ndarray
-        ``(H*scale, W*scale)`` bool coverage of the reference.
-    scale : int
-    method : {"meanstd", "histogram", "none"}
-        Match each band's mean and standard deviation (default), its whole histogram (quantile mapping), or
-        leave the reference as it is.
-
-    Returns
-    -------
-    numpy.ndarray
-        The matched reference, float32, NaN where it was NaN.
-    """
-    if method == "none":
-        return ref.astype(np.float32, copy=True)
-    if method not in ("meanstd", "histogram"):
-        raise InputError(f"radiometry matching must be 'meanstd', 'histogram' or 'none', got {method!r}")
-    # The LR pixels under the reference's coverage (a block of scale x scale output pixels each).
-    h, w = lr.shape[-2:]
-    under = covered[: h * scale, : w * scale].reshape(h, scale, w, scale).all(axis=(1, 3))
-    out = np.full_like(ref, np.nan, dtype=np.float32)
-    for b in range(ref.shape[0]):
-        r = ref[b][covered]
-        t = lr[b][under]
-        t = t[np.isfinite(t)]
-        if r.size == 0 or t.size == 0:
-            raise InputError("the reference and the LR share no valid pixel to match their radiometry on")
-        if method == "meanstd":
-            rs = float(r.std())
-            gain = float(t.std()) / rs if rs > 0 else 1.0
-            out[b][covered] = (r - r.mean()) * gain + t.mean()
-        else:
-            q = np.linspace(0, 1, 257)
-            out[b][covered] = np.interp(r, np.quantile(r, q), np.quantile(t, q))
-    return out
-
-
-def coregistration_shift(lr: np.ndarray, ref_lr: np.ndarray) -> tuple[float, float]:
-    """Residual shift ``(dy, dx)`` in LR pixels of the reference (brought to the LR grid) against the LR.
-
-    Both ``(band, H, W)``; the band means are compared by phase correlation (:func:`satsr.geo.phase_shift`).
-    """
-    a = np.nan_to_num(np.nanmean(lr, axis=0))
-    b = np.nan_to_num(np.nanmean(ref_lr, axis=0))
-    return phase_shift(a, b)
+    prep = prepare_reference(ref, lr, scale, matching="none", resampling=resampling)
+    pixels = prep.window(0, prep.output.height, 0, prep.output.width)
+    return pixels, np.isfinite(pixels).all(axis=0)

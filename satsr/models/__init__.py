@@ -6,6 +6,7 @@ from satsr.models import lgfn as lgfn
 from satsr.models import lgtd as lgtd
 from satsr.models import mstt as mstt
 from satsr.models import mtdo as mtdo
+from satsr.models import rgtgan as rgtgan
 from satsr.models.checkpoint import load_weights, read_state_dict, save
 from satsr.models.reach import Reach, measure_reach
 from satsr.models.registry import ModelSpec, Weights, create, get_spec, list_models, register, wrap

@@ -98,6 +98,11 @@ class ModelSpec:
     time_padding : {"clamp", "far-side"}
         How a video model's window is filled past the ends of a clip: repeat the end frame, or LGFN's rule
         (frames from the window's other side); see :func:`satsr.tiling.time_window`.
+    needs_reference : bool
+        A reference-based model: called ``model(lr, ref)`` with ``ref`` ``(B, C, H*scale, W*scale)``, a sharper
+        image of the same place on the output grid (``satsr.upscale(..., reference=...)``).
+    tile : int
+        Default tile size in input pixels (smaller for models whose memory grows fast with the tile).
     value_range : tuple of float
         Range of input/output values the model works in.
     description : str
@@ -117,6 +122,7 @@ class ModelSpec:
     time_padding: str = "clamp"
     time_scale: int = 1
     needs_reference: bool = False
+    tile: int = 256
     value_range: tuple[float, float] = (0.0, 1.0)
     description: str = ""
     weights: tuple[Weights, ...] = ()

@@ -51,6 +51,9 @@ def test_zoo(name):
     g = torch.Generator().manual_seed(0)
     shape = (1, spec.frames_in, bands, n, n) if spec.frames_in > 1 else (1, bands, n, n)
     x = torch.rand(shape, generator=g)
+    if spec.needs_reference:  # a reference-based model also takes a sharper image on the output grid
+        ref = torch.rand((1, bands, n * spec.scale, n * spec.scale), generator=g)
+        model = functools.partial(model, ref=ref)
     with torch.inference_mode():
         y = model(x)
         frames = (spec.frames_out,) if spec.time_scale > 1 else ()  # a space-time model returns its frames
