@@ -1,3 +1,5 @@
+import functools
+
 import numpy as np
 import pytest
 import torch
