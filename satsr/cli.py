@@ -546,36 +546,65 @@ def train(config: Path, resume: bool, steps: int | None, out: Path | None, data_
               help="Registered model to score (repeatable). Bicubic is always scored too, as the baseline.")
 @click.option("--pretrained", default=None, help="Checkpoint for the (first) model.")
 @click.option("-O", "--option", "options", multiple=True, metavar="KEY=VALUE", help="A model option (repeatable).")
-@click.option("--data", type=click.Path(path_type=Path, file_okay=False), required=True,
-              help="Clips in the Jilin-189 layout: <data>/<clip>/GT/*.png (+ LR4x/), or one clip folder.")
+@click.option("--data", "data_roots", type=click.Path(path_type=Path, file_okay=False), required=True,
+              multiple=True,
+              help="Clips in the Jilin-189 layout: <data>/<clip>/GT/*.png (+ LR4x/), or one clip folder; with "
+                   "--protocol rgtgan, Ref-SR sets (<set>/HR, LR, LR_UX4, Ref, Ref_DUX4) or a folder of them. "
+                   "Repeatable.")
 @click.option("--protocol", default="standard", show_default=True,
-              help="Scoring protocol: standard, lgtd, mtdo, mstt, lgfn or rgtgan.")
+              help="Scoring protocol: standard, lgtd, mtdo, mstt, lgfn or rgtgan. rgtgan runs RGTGAN's val.py on "
+                   "Ref-SR sets (on Jilin-189 clips it only scores with its metric).")
 @click.option("--centres", default=None, metavar="I,J,K", help="Frame indices to score (default all).")
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="Ref-SR sets: score only the first N images of each set (default all).")
 @click.option("-s", "--scale", type=click.IntRange(min=1), default=4, show_default=True,
               help="Upscaling factor (GT frames are this many times the LR frames).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--json", "json_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Also write the scores as JSON.")
-def evaluate(model_names: tuple[str, ...], pretrained: str | None, options: tuple[str, ...], data: Path,
-             protocol: str, centres: str | None, scale: int, device: str, json_path: Path | None) -> None:
-    """Score models on clips with ground truth: a table per clip and the mean, as the papers report."""
-    from satsr.train.evaluate import evaluate_clips, format_gains, format_table
+@click.option("--no-progress", is_flag=True, help="Ref-SR sets: no image count on stderr (shown only on a terminal).")
+def evaluate(model_names: tuple[str, ...], pretrained: str | None, options: tuple[str, ...],
+             data_roots: tuple[Path, ...], protocol: str, centres: str | None, limit: int | None, scale: int,
+             device: str, json_path: Path | None, no_progress: bool) -> None:
+    """Score models on clips with ground truth: a table per clip and the mean, as the papers report.
+
+    With --protocol rgtgan on Ref-SR sets (RGTGAN's val.py): a table per set, the baseline "bicubic" being each
+    set's supplied LR_UX4 image; reference models get the set's Ref, single-image models the LR alone.
+    """
+    from satsr.train.evaluate import SUPPLIED_UX4, evaluate_clips, evaluate_refsr, format_gains, format_table
+
+    def clip_root(p: Path) -> bool:
+        return p.is_dir() and ((p / "GT").is_dir() or any((c / "GT").is_dir() for c in p.iterdir() if c.is_dir()))
 
     candidates = {name: name for name in dict.fromkeys((*model_names, "bicubic"))}
     first = model_names[0]
-    picked = [int(v) for v in centres.split(",") if v.strip()] if centres else None
-    scores = evaluate_clips(
-        data, candidates, protocol=protocol, scale=scale, centres=picked, device=device,
-        pretrained={first: pretrained} if pretrained else None,
-        model_options={first: _parse_options(options) or {}},
-    )
-    click.echo(format_table(scores))
+    trained = {"pretrained": {first: pretrained} if pretrained else None,
+               "model_options": {first: _parse_options(options) or {}}}
+    refsr = protocol == "rgtgan" and not all(clip_root(p) for p in data_roots)
+    if refsr:
+        if centres:
+            raise InputError("--centres picks frames of clips; for Ref-SR sets use --limit")
+        show = not no_progress and sys.stderr.isatty()
+
+        def progress(done: int, total: int) -> None:
+            click.echo(f"\r{done}/{total} images", nl=done == total, err=True)
+
+        scores = evaluate_refsr(list(data_roots), {**candidates, "bicubic": SUPPLIED_UX4}, limit=limit, scale=scale,
+                                device=device, progress=progress if show else None, **trained)
+    else:
+        if limit is not None:
+            raise InputError("--limit applies to Ref-SR sets (--protocol rgtgan); for clips use --centres")
+        picked = [int(v) for v in centres.split(",") if v.strip()] if centres else None
+        scores = [s for data in data_roots for s in evaluate_clips(
+            data, candidates, protocol=protocol, scale=scale, centres=picked, device=device, **trained)]
+    click.echo(format_table(scores, unit="set" if refsr else "clip"))
     if summary := format_gains(scores):
         click.echo(summary)
     if json_path is not None:
-        payload = {"protocol": protocol, "data": str(data), "scale": scale,
-                   "scores": [{"clip": s.clip, "model": s.model, "frames": list(s.frames), **s.scores}
-                              for s in scores]}
+        where: str | list[str] = str(data_roots[0]) if len(data_roots) == 1 else [str(p) for p in data_roots]
+        rows = ([{"set": s.clip, "model": s.model, "images": len(s.frames), **s.scores} for s in scores] if refsr
+                else [{"clip": s.clip, "model": s.model, "frames": list(s.frames), **s.scores} for s in scores])
+        payload = {"protocol": protocol, "data": where, "scale": scale, "scores": rows}
         tmp = json_path.with_name(json_path.name + ".tmp")
         tmp.write_text(json.dumps(payload, indent=2))
         os.replace(tmp, json_path)

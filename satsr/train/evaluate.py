@@ -4,16 +4,23 @@ Clips are in the Jilin-189 layout (``<root>/<clip>/GT/*.png`` with ``LR4x/`` bes
 :func:`satsr.degrade.degrade`, the papers' MATLAB bicubic). The model runs through :func:`satsr.upscale`, the
 same tiled path users get, on the whole LR clip; each chosen centre frame is scored against its GT frame with a
 protocol of :func:`satsr.metrics.evaluate`. The bicubic baseline is scored the same way in the same run.
+
+Reference-based models are scored on Ref-SR test sets (the RGTGAN/RRSGAN layout ``HR/``, ``LR/``, ``LR_UX4/``,
+``Ref/`` or ``google_Ref/``, ``Ref_DUX4/`` or ``google_Ref_DUX4/``, read by :class:`satsr.train.data.RefSRTriplets`)
+with :func:`evaluate_refsr`, as RGTGAN's ``val.py`` does: whole images, the supplied helper images fed to the
+network, each output scored with the ``"rgtgan"`` protocol and the scores averaged per set.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 import xarray as xr
 from affine import Affine
 from torch import nn
@@ -23,10 +30,26 @@ from satsr.errors import InputError
 from satsr.geo import Grid
 from satsr.io.coords import assign_grid
 from satsr.metrics import evaluate as evaluate_pair
-from satsr.pipeline import upscale
-from satsr.train.data import _list_rasters, _read_raster
+from satsr.models import create, get_spec
+from satsr.models.rgtgan import RGTNet
+from satsr.pipeline import resolve_device, upscale
+from satsr.train.data import RefSRTriplets, _list_rasters, _read_raster, find_refsr_sets
 
-__all__ = ["ClipScore", "find_clips", "load_clip", "evaluate_clips", "format_table", "gains", "format_gains"]
+__all__ = [
+    "ClipScore",
+    "find_clips",
+    "load_clip",
+    "evaluate_clips",
+    "SUPPLIED_UX4",
+    "evaluate_refsr",
+    "format_table",
+    "gains",
+    "format_gains",
+]
+
+#: Candidate of :func:`evaluate_refsr` that scores each set's supplied ``LR_UX4`` image: the bicubic baseline as
+#: the data set was made (MATLAB bicubic, JPEG-compressed), not recomputed.
+SUPPLIED_UX4 = "lr_ux4"
 
 
 @dataclass(frozen=True)
@@ -134,20 +157,148 @@ def evaluate_clips(
     return out
 
 
-def format_table(scores: list[ClipScore]) -> str:
-    """Markdown table: one row per clip and model, then the mean over clips per model."""
+def _set_labels(folders: Sequence[Path]) -> list[str]:
+    """Each set's folder name, or ``parent/name`` where two sets share a name."""
+    names = [f.name for f in folders]
+    return [f"{f.parent.name}/{f.name}" if names.count(f.name) > 1 else f.name for f in folders]
+
+
+_Run = Callable[[dict[str, np.ndarray]], np.ndarray]
+
+
+def _refsr_runner(model: str | nn.Module, scale: int, device: str, pretrained: str | None,
+                  options: dict[str, Any] | None) -> _Run:
+    """A function from one sample's images (``RefSRTriplets.load``) to the model's ``(C, 4h, 4w)`` output."""
+    if isinstance(model, str) and model == SUPPLIED_UX4:
+        return lambda imgs: imgs["lr_ux4"]
+    module = create(model, scale=scale, pretrained=pretrained, **(options or {})) if isinstance(model, str) else model
+    if not isinstance(module, RGTNet) and not get_spec(module).needs_reference:
+        # A single-image model sees the LR alone, through the same tiled path users get.
+        return lambda imgs: upscale(_as_stack(imgs["lr"][None]), module, scale=scale, device=device).values[0]
+    dev = resolve_device(device)
+    module = module.to(dev).eval()
+
+    def run(imgs: dict[str, np.ndarray]) -> np.ndarray:
+        t = {k: torch.from_numpy(imgs[k])[None].to(dev) for k in ("lr", "lr_ux4", "ref", "ref_dux4")}
+        with torch.inference_mode():
+            if isinstance(module, RGTNet):  # the authors' signature: the supplied helper images, as val.py
+                out = RGTNet.forward(module, t["lr"], t["lr_ux4"], t["ref"], t["ref_dux4"])
+            else:
+                out = module(t["lr"], t["ref"])
+        return out[0].float().cpu().numpy()
+
+    return run
+
+
+def evaluate_refsr(
+    data: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    candidates: dict[str, str | nn.Module],
+    *,
+    limit: int | None = None,
+    scale: int = 4,
+    device: str = "cpu",
+    pretrained: dict[str, str] | None = None,
+    model_options: dict[str, dict[str, Any]] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[ClipScore]:
+    """Score models on Ref-SR test sets with RGTGAN's ``val.py`` protocol, per set.
+
+    Each image is super-resolved whole. :class:`satsr.models.rgtgan.RGTNet` models (``"rgtgan"``) get the set's
+    supplied ``LR_UX4`` and ``Ref_DUX4`` images through the authors' ``forward(lr, lr_ux4, ref, ref_dux4)``;
+    other reference models are called ``model(lr, ref)``; single-image models see the LR alone, through
+    :func:`satsr.upscale`. Every output is clamped to ``[0, 1]`` and scored against HR with
+    ``satsr.metrics.evaluate(..., protocol="rgtgan")`` (rounded to 8 bit, 4-pixel border crop, PSNR and Gaussian
+    SSIM over the 3 colour bands), and the per-image scores are averaged over each set.
+
+    Parameters
+    ----------
+    data : path or sequence of paths
+        Set folders, or folders of set folders (see :func:`satsr.train.data.find_refsr_sets`).
+    candidates : dict
+        Label -> registered model name, module, or :data:`SUPPLIED_UX4` (``"lr_ux4"``) for the set's supplied
+        ``LR_UX4`` image, the bicubic baseline of this protocol (e.g. ``{"rgtgan": "rgtgan", "bicubic":
+        "lr_ux4"}``). Sets without ``LR_UX4``/``Ref_DUX4`` files get them made with MATLAB bicubic.
+    limit : int, optional
+        Score only the first ``limit`` images of each set (file-name order). Default all.
+    scale : int, default 4
+    device : str, default "cpu"
+        ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+    pretrained, model_options : dict, optional
+        Per label: checkpoint path and builder options for registered names (as :func:`satsr.models.create`:
+        without a checkpoint, the shipped weights, else random initialisation).
+    progress : callable, optional
+        Called as ``progress(done, total)`` after each image (all candidates scored on it).
+
+    Returns
+    -------
+    list of ClipScore
+        One per set and candidate, sets in the order found: ``clip`` is the set's folder name (``parent/name``
+        where two share a name), ``frames`` the scored image indices, ``scores`` the mean ``"psnr"`` (dB, ``inf``
+        when every image is reproduced exactly) and ``"ssim"``.
+
+    Raises
+    ------
+    InputError
+        A missing folder, a folder without Ref-SR sets, a set missing ``HR``, ``LR`` or its reference folder or
+        one of their files, sizes that do not agree, or ``limit < 1``.
+    UnknownModelError, ModelError, CheckpointError
+        As :func:`satsr.models.create`.
+
+    Examples
+    --------
+    >>> scores = evaluate_refsr("refsr/kagglesrd", {"rgtgan": "rgtgan", "bicubic": SUPPLIED_UX4})  # doctest: +SKIP
+    >>> print(format_table(scores, unit="set"))  # doctest: +SKIP
+    """
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise InputError(f"limit must be a positive integer, got {limit!r}")
+    roots = [data] if isinstance(data, (str, os.PathLike)) else list(data)
+    if not roots:
+        raise InputError("no Ref-SR data folder given")
+    # Every data check runs before any model is built or any pixel computed.
+    folders = list(dict.fromkeys(f.resolve() for root in roots for f in find_refsr_sets(root)))
+    sets = [RefSRTriplets(f, scale=scale) for f in folders]
+    runners = {
+        label: _refsr_runner(model, scale, device, (pretrained or {}).get(label), (model_options or {}).get(label))
+        for label, model in candidates.items()
+    }
+    counts = [len(ds) if limit is None else min(limit, len(ds)) for ds in sets]
+    total, done = sum(counts), 0
+    out = []
+    for name, ds, n in zip(_set_labels(folders), sets, counts):
+        rows: dict[str, list[dict[str, float]]] = {label: [] for label in runners}
+        for i in range(n):
+            imgs = ds.load(i)
+            for label, run in runners.items():
+                rows[label].append(evaluate_pair(np.clip(run(imgs), 0, 1), imgs["hr"], protocol="rgtgan"))
+            done += 1
+            if progress is not None:
+                progress(done, total)
+        for label, mine in rows.items():
+            scores = {key: float(np.mean([r[key] for r in mine])) for key in mine[0]}
+            out.append(ClipScore(name, label, tuple(range(n)), scores))
+    return out
+
+
+def format_table(scores: list[ClipScore], unit: str = "clip") -> str:
+    """Markdown table: one row per clip and model, then the mean over clips per model.
+
+    With ``unit="set"`` (Ref-SR sets, :func:`evaluate_refsr`) the first column is headed "set" and the third gives
+    the number of images instead of the frame indices.
+    """
     keys = list(scores[0].scores) if scores else []
-    lines = ["| clip | model | frames | " + " | ".join(keys) + " |", "|---|---|---|" + "---:|" * len(keys)]
+    third = "images" if unit == "set" else "frames"
+    lines = [f"| {unit} | model | {third} | " + " | ".join(keys) + " |", "|---|---|---|" + "---:|" * len(keys)]
     for s in scores:
         vals = " | ".join(f"{s.scores[k]:.4f}" if "ssim" in k else f"{s.scores[k]:.2f}" for k in keys)
-        lines.append(f"| {s.clip} | {s.model} | {','.join(map(str, s.frames))} | {vals} |")
+        which = str(len(s.frames)) if unit == "set" else ",".join(map(str, s.frames))
+        lines.append(f"| {s.clip} | {s.model} | {which} | {vals} |")
     for label in dict.fromkeys(s.model for s in scores):
         mine = [s for s in scores if s.model == label]
         vals = " | ".join(
             f"{np.mean([s.scores[k] for s in mine]):.4f}" if "ssim" in k
             else f"{np.mean([s.scores[k] for s in mine]):.2f}" for k in keys
         )
-        lines.append(f"| **mean** | {label} | {len(mine)} clips | {vals} |")
+        lines.append(f"| **mean** | {label} | {len(mine)} {unit}s | {vals} |")
     return "\n".join(lines)
 
 
