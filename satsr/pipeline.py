@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import os
 import threading
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -30,9 +31,10 @@ from torch import nn
 from satsr import models as _models
 from satsr._defaults import DEFAULT_MODEL
 from satsr._version import package_version
-from satsr.errors import InputError, ModelError
+from satsr.errors import GeoreferenceError, InputError, ModelError, SatsrWarning
 from satsr.geo import Grid
 from satsr.io.coords import assign_grid
+from satsr.io.reference import Matching, PreparedReference, prepare_reference
 from satsr.radiometry import Radiometry, fill_nearest, nodata_mask, upsample_mask
 from satsr.tiling import Blend, Stitcher, TilePlan, gather, space_time_windows
 
@@ -94,6 +96,8 @@ class _Runner:
                 # Batching small windows saves per-call overhead; a large window (a video model's five 384 x 384
                 # frames, say) already keeps the cores busy, and four of them could exhaust a laptop's memory.
                 pixels = math.prod(window[:-3]) * window[-2] * window[-1]  # frames x rows x cols
+                if self.spec.needs_reference:  # the reference window is scale x scale times larger
+                    pixels *= 1 + self.spec.scale**2
                 self._auto[window] = 4 if pixels <= _CPU_BATCH_PIXELS else 1
                 return self._auto[window]
             torch.cuda.synchronize(self.device)
@@ -106,24 +110,28 @@ class _Runner:
             self._auto[window] = int(max(1, min(64, 0.6 * free // per_tile)))
             return self._auto[window]
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        """Run ``x`` (a batch of windows, float32) and return float32 outputs on the CPU."""
+    def __call__(self, x: np.ndarray | tuple[np.ndarray, ...]) -> np.ndarray:
+        """Run ``x`` (a batch of windows, float32; a tuple of batches for a reference model); float32 out, on CPU."""
+        xs = x if isinstance(x, tuple) else (x,)
+        n = xs[0].shape[0]
         with self._lock, torch.inference_mode():
             try:
-                out = self.model(torch.from_numpy(np.ascontiguousarray(x)).to(self.device))
+                out = self.model(*(torch.from_numpy(np.ascontiguousarray(a)).to(self.device) for a in xs))
             except torch.cuda.OutOfMemoryError:
-                if x.shape[0] == 1:
+                if n == 1:
                     raise
                 torch.cuda.empty_cache()
-                smaller = max(1, x.shape[0] // 2)  # back off for the next batches too
-                self._auto[tuple(x.shape[1:])] = smaller
+                smaller = max(1, n // 2)  # back off for the next batches too
+                self._auto[tuple(xs[0].shape[1:])] = smaller
                 if self.batch_size is not None:
                     self.batch_size = smaller
                 out = None
             if out is not None:
                 return out.float().cpu().numpy()
-        half = x.shape[0] // 2
-        return np.concatenate([self(x[:half]), self(x[half:])])
+        half = n // 2
+        first = tuple(a[:half] for a in xs) if isinstance(x, tuple) else x[:half]
+        second = tuple(a[half:] for a in xs) if isinstance(x, tuple) else x[half:]
+        return np.concatenate([self(first), self(second)])
 
 
 #: Largest window (frames x rows x cols) that the CPU runs four at a time by default.
@@ -197,10 +205,15 @@ def _assemble(parts: list) -> np.ndarray:
     )
 
 
-def _predict(parts: list, job: _BlockJob, window: list[int], tiles: list[tuple[int, int]], runner: _Runner) -> dict:
+def _predict(parts: list, job: _BlockJob, window: list[int], tiles: list[tuple[int, int]], runner: _Runner,
+             ref_parts: list | None = None, fallback: _Runner | None = None,
+             fallback_tiles: list[tuple[int, int]] = ()) -> dict:
     """Model outputs of ``tiles`` for the frames ``window``, cut to their footprints: ``{(ty, tx): (fy0, fx0, pred)}``.
 
-    ``pred`` is ``(C, h, w)``, or ``(frames_out, C, h, w)`` for a space-time model.
+    ``pred`` is ``(C, h, w)``, or ``(frames_out, C, h, w)`` for a space-time model. A reference model also gets
+    ``ref_parts`` (the prepared reference over the same blocks, ``scale`` times larger: the windows are cut in
+    lockstep); the tiles in ``fallback_tiles`` (where the reference does not cover the footprint) go through
+    the single-image ``fallback`` model instead.
     """
     plan, rad = job.plan, job.radiometry
     src = _assemble(parts)
@@ -209,19 +222,40 @@ def _predict(parts: list, job: _BlockJob, window: list[int], tiles: list[tuple[i
     if mask is not None:
         fill_nearest(x, mask)
     x = x[[job.frames.index(i) for i in window]]  # (frames_in, C, rows, cols)
+    s = plan.scale
+    refx = None
+    if ref_parts is not None:
+        # The reference is in the LR's stored units (matched); NaN where it has no data.
+        refx = rad.to_model(_assemble([ref_parts]))[0]
+        ref_origin, ref_shape = (job.origin[0] * s, job.origin[1] * s), (plan.shape[0] * s, plan.shape[1] * s)
     win_shape = (plan.frames_in, src.shape[1], *plan.window_shape) if plan.frames_in > 1 else (
         src.shape[1], *plan.window_shape)
-    bs = runner.choose_batch(win_shape)
-    s = plan.scale
     out = {}
-    for i in range(0, len(tiles), bs):
-        batch = tiles[i : i + bs]
-        wins = np.stack([gather(x, job.origin, plan.window(*tl), plan.shape) for tl in batch])
-        preds = runner(wins if plan.frames_in > 1 else wins[:, 0])
-        for tl, pred in zip(batch, preds):
-            fy0, fy1, fx0, fx1 = plan.footprint(*tl)
-            wy0, _, wx0, _ = plan.window(*tl)
-            out[tl] = (fy0, fx0, pred[..., (fy0 - wy0) * s : (fy1 - wy0) * s, (fx0 - wx0) * s : (fx1 - wx0) * s])
+    skip = set(fallback_tiles)
+    groups = ((runner, [tl for tl in tiles if tl not in skip]), (fallback, [tl for tl in tiles if tl in skip]))
+    for model, todo in groups:
+        if not todo or model is None:
+            continue
+        bs = model.choose_batch(win_shape)
+        for i in range(0, len(todo), bs):
+            batch = todo[i : i + bs]
+            wins = np.stack([gather(x, job.origin, plan.window(*tl), plan.shape) for tl in batch])
+            inp = wins if plan.frames_in > 1 else wins[:, 0]
+            if refx is not None and model is runner:
+                refs = []
+                for tl, w in zip(batch, inp):
+                    wy0, wy1, wx0, wx1 = plan.window(*tl)
+                    r = np.array(gather(refx, ref_origin, (wy0 * s, wy1 * s, wx0 * s, wx1 * s), ref_shape))
+                    hole = ~np.isfinite(r)
+                    if hole.any():  # a halo past the reference's edge: the LR's own pixels, no texture to transfer
+                        r[hole] = np.repeat(np.repeat(w, s, axis=-2), s, axis=-1)[hole]
+                    refs.append(r)
+                inp = (inp, np.stack(refs))
+            preds = model(inp)
+            for tl, pred in zip(batch, preds):
+                fy0, fy1, fx0, fx1 = plan.footprint(*tl)
+                wy0, _, wx0, _ = plan.window(*tl)
+                out[tl] = (fy0, fx0, pred[..., (fy0 - wy0) * s : (fy1 - wy0) * s, (fx0 - wx0) * s : (fx1 - wx0) * s])
     return out
 
 
@@ -260,10 +294,16 @@ def _stitch(predictions: list[dict], own: list, job: _BlockJob, out_index: int |
 
 
 def _run_block(parts: list, own: list, job: _BlockJob, own_job: _BlockJob, window: list[int],
-               region: tuple[int, int, int, int], runner: _Runner, channels: int) -> np.ndarray:
+               region: tuple[int, int, int, int], runner: _Runner, channels: int, ref_parts: list | None = None,
+               fallback: _Runner | None = None, fallback_tiles: list[tuple[int, int]] = ()) -> np.ndarray:
     """Crop blending: a block's tiles are its own, so predicting and stitching fuse into one task."""
-    preds = _predict(parts, job, window, job.plan.tiles_in(*region), runner)
+    preds = _predict(parts, job, window, job.plan.tiles_in(*region), runner, ref_parts, fallback, fallback_tiles)
     return _stitch([preds], own, own_job, None, region, channels)
+
+
+def _reference_block(ref: PreparedReference, region: tuple[int, int, int, int]) -> np.ndarray:
+    """The prepared reference over an output-grid region, ``(1, C, rows, cols)`` (a chunk of the reference)."""
+    return ref.window(*region)[None]
 
 
 def _owner(plan: TilePlan, tile: tuple[int, int], bh: int, bw: int) -> tuple[int, int]:
@@ -281,7 +321,7 @@ def upscale(
     model: str | nn.Module = DEFAULT_MODEL,
     *,
     scale: int | None = None,
-    tile: int = 256,
+    tile: int | None = None,
     halo: int | None = None,
     blend: Blend | None = None,
     feather: int | None = None,
@@ -291,6 +331,12 @@ def upscale(
     model_options: Mapping[str, Any] | None = None,
     pretrained: str | os.PathLike[str] | None = None,
     bands: Sequence[int] | None = None,
+    reference: xr.DataArray | str | os.PathLike[str] | None = None,
+    reference_bands: Sequence[int] | None = None,
+    reference_matching: Matching = "meanstd",
+    uncovered: Literal["error", "fallback"] = "error",
+    fallback: str | nn.Module = "bicubic",
+    max_shift: float = 0.5,
 ) -> xr.DataArray:
     """Super-resolve a raster stack lazily, tile by tile, keeping its georeferencing exact.
 
@@ -305,8 +351,8 @@ def upscale(
         for other band counts.
     scale : int, optional
         Upscaling factor; default the model's.
-    tile : int, default 256
-        Tile size in input pixels.
+    tile : int, optional
+        Tile size in input pixels; default the model's (``spec.tile``: 256, 64 for ``rgtgan``).
     halo : int, optional
         Context pixels per tile side; default the model's declared halo.
     blend : {"crop", "feather"}, optional
@@ -331,13 +377,34 @@ def upscale(
     bands : sequence of int, optional
         Band numbers (1-based, GDAL's numbering, the ``band`` coordinate) to feed the model, in the order it
         expects them; e.g. ``bands=[4, 3, 2]`` for the RGB of a Landsat 8 stack. Default all bands.
+    reference : xarray.DataArray or path, optional
+        For a reference-based model (``rgtgan``): a sharper image of the same place, from another date or sensor,
+        in any CRS and resolution. It is warped onto the output grid (the LR grid refined ``scale`` times) with
+        GDAL, window by window, and cut in lockstep with the LR's tiles (the same halo in ground units).
+    reference_bands : sequence of int, optional
+        The reference's bands (1-based), in the order of the LR's (after ``bands``). Default all.
+    reference_matching : {"meanstd", "histogram", "none"}, default "meanstd"
+        Map the reference's values onto the LR's, band by band, before inference (references from other
+        sensors differ in brightness and contrast); fitted where the reference covers the LR's first frame.
+    uncovered : {"error", "fallback"}, default "error"
+        Where the reference does not cover the scene: raise, or run the tiles it does not fully cover through
+        ``fallback``. The output's attributes report the coverage and the number of fallback tiles.
+    fallback : str or torch.nn.Module, default "bicubic"
+        The single-image model for uncovered tiles (its halo must fit within the reference model's).
+    max_shift : float, default 0.5
+        Residual shift (LR pixels) between the LR and the reference, measured by phase correlation, above which
+        a :class:`satsr.errors.SatsrWarning` says to co-register them first. The shift is always recorded in
+        ``attrs["satsr_reference_shift"]`` (``"dy dx"``).
 
     Returns
     -------
     xarray.DataArray
         Lazy (dask) array of the same dims and dtype, ``scale`` times larger in ``y`` and ``x``, with the same
         CRS, the transform ``transform * Affine.scale(1 / scale)`` and the same outer bounds; nodata stays nodata.
-        ``attrs`` gain ``satsr_model``, ``satsr_scale``, ``satsr_version``, ``satsr_halo``, ``satsr_tile``.
+        ``attrs`` gain ``satsr_model``, ``satsr_scale``, ``satsr_version``, ``satsr_halo``, ``satsr_tile``; with
+        a reference also ``satsr_reference``, ``satsr_reference_matching``, ``satsr_reference_shift``,
+        ``satsr_reference_coverage`` (fraction of LR pixels covered), ``satsr_fallback`` and
+        ``satsr_fallback_tiles`` (tiles per frame that went through the fallback model).
 
     Raises
     ------
@@ -348,7 +415,8 @@ def upscale(
     ModelError
         A scale the model does not support, unknown model options.
     GeoreferenceError
-        Rotated or sheared grids.
+        Rotated or sheared grids; a reference without CRS, not overlapping the scene, or (with
+        ``uncovered="error"``) not covering all of it.
     CheckpointError
         A ``pretrained`` file that cannot be read or does not fit the model.
 
@@ -381,6 +449,13 @@ def upscale(
     grid = Grid.from_xarray(da)
     grid.require_rectilinear()
     s = spec.scale
+    if spec.needs_reference and reference is None:
+        raise InputError(f"{spec.name} is a reference-based model: pass reference= (a DataArray or a raster path of "
+                         "the same place; CLI --reference), or use a single-image model such as 'lgtd-s'")
+    if reference is not None and not spec.needs_reference:
+        raise InputError(f"reference= was given, but {spec.name} is not a reference-based model (use 'rgtgan')")
+    if tile is None:
+        tile = spec.tile
     nodata = da.attrs.get("_FillValue", da.attrs.get("nodata"))
     rad = Radiometry(da.dtype, None if nodata is None else float(nodata), value_range, spec.value_range)
     hl = spec.halo if halo is None else int(halo)
@@ -405,9 +480,15 @@ def upscale(
     src = src.rechunk((1, n_b, bh, bw))
     ybl, xbl = _blocks(h, bh), _blocks(w, bw)
 
-    name = "upscale-" + tokenize(src.name, spec.name, s, plan, rad, str(dev), batch_size, id(runner))
+    name = "upscale-" + tokenize(src.name, spec.name, s, plan, rad, str(dev), batch_size, id(runner),
+                                 None if reference is None else (id(reference), reference_matching, uncovered,
+                                                                 str(fallback), reference_bands))
     runner_key = "runner-" + name
     dsk: dict[Any, Any] = {runner_key: runner}
+    ref_graph, ref_attrs = None, {}
+    if reference is not None:
+        ref_graph, ref_attrs = _reference_graph(dsk, name, da, reference, plan, dev, batch_size, reference_bands,
+                                                reference_matching, uncovered, fallback, max_shift, ybl, xbl)
     pname = "predict-" + name
     with_nodata = rad.nodata is not None or np.dtype(da.dtype).kind == "f"  # NaN is nodata in floats
     r = spec.time_scale
@@ -416,7 +497,8 @@ def upscale(
     # output frames from each window (each output frame belongs to exactly one window).
     windows = (space_time_windows(n_t, spec.frames_in, r) if r > 1
                else [(plan.time_window(t), [(t, None)]) for t in range(n_t)])
-    _build_graph(dsk, name, pname, src, plan, rad, ybl, xbl, bh, bw, blend, with_nodata, runner_key, n_b, windows, r)
+    _build_graph(dsk, name, pname, src, plan, rad, ybl, xbl, bh, bw, blend, with_nodata, runner_key, n_b, windows, r,
+                 ref_graph)
     graph = HighLevelGraph.from_collections(name, dsk, dependencies=[src])
     chunks = ((1,) * n_out, (n_b,), tuple((b - a) * s for a, b in ybl), tuple((b - a) * s for a, b in xbl))
     data = dska.Array(graph, name, chunks, meta=np.empty((0, 0, 0, 0), dtype=da.dtype))
@@ -436,12 +518,78 @@ def upscale(
     )
     if r > 1:
         out.attrs["satsr_time_scale"] = r
+    out.attrs.update(ref_attrs)
     return out.isel(time=0) if squeeze else out
+
+
+@dataclass(frozen=True)
+class _RefGraph:
+    """Graph keys of a reference model's extra inputs and which tiles fall back."""
+
+    name: str  # chunk (name, row block, col block) of the prepared reference on the output grid
+    fallback_key: str | None
+    fallback_tiles: frozenset[tuple[int, int]]
+
+
+def _reference_graph(dsk: dict, name: str, da: xr.DataArray, reference: Any, plan: TilePlan, dev: torch.device,
+                     batch_size: int | None, bands: Sequence[int] | None, matching: Matching, uncovered: str,
+                     fallback: str | nn.Module, max_shift: float, ybl: list, xbl: list) -> tuple[_RefGraph, dict]:
+    """Prepare the reference, add its chunk tasks (one per block, ``scale`` times larger) and the fallback runner."""
+    if uncovered not in ("error", "fallback"):
+        raise InputError(f"uncovered must be 'error' or 'fallback', got {uncovered!r}")
+    s = plan.scale
+    prep = prepare_reference(reference, da, s, matching=matching, bands=bands)
+    dy, dx = prep.shift
+    if math.isfinite(dy) and math.hypot(dy, dx) > max_shift:
+        warnings.warn(f"{prep.name}: the reference is shifted by ({dy:.2f}, {dx:.2f}) LR pixels (dy, dx) against "
+                      f"the LR, more than max_shift={max_shift}; co-register them first, or the transferred "
+                      "texture lands in the wrong place", SatsrWarning, stacklevel=3)
+    fb_tiles = []
+    for ty in range(plan.grid_shape[0]):
+        for tx in range(plan.grid_shape[1]):
+            fy0, fy1, fx0, fx1 = plan.footprint(ty, tx)
+            if not prep.covered_lr[fy0:fy1, fx0:fx1].all():
+                fb_tiles.append((ty, tx))
+    if fb_tiles and uncovered == "error":
+        raise GeoreferenceError(
+            f"{prep.name}: the reference covers {100 * prep.coverage:.1f}% of the LR scene ({len(fb_tiles)} of "
+            f"{plan.grid_shape[0] * plan.grid_shape[1]} tiles are not fully covered); pass uncovered='fallback' (CLI "
+            "--uncovered fallback) to run those tiles through a single-image model, or use a reference covering "
+            "the whole scene")
+    fb_key = None
+    fb_name = ""
+    if fb_tiles:
+        fb_runner = _make_runner(fallback, s, None, dev, batch_size)
+        fspec = fb_runner.spec
+        if fspec.needs_reference or fspec.frames_in != 1 or fspec.time_scale != 1:
+            raise InputError(f"fallback: {fspec.name} is not a single-image model; use e.g. 'bicubic'")
+        if fspec.halo > plan.halo or plan.multiple_of % fspec.multiple_of:
+            raise InputError(f"fallback: {fspec.name} needs a halo of {fspec.halo} (and inputs in multiples of "
+                             f"{fspec.multiple_of}); the reference model's tiles have {plan.halo} (and "
+                             f"{plan.multiple_of}); pass a larger halo=, or a fallback model with a smaller halo")
+        fb_key = "fallback-" + name
+        dsk[fb_key] = fb_runner
+        fb_name = fspec.name
+    prep_key = "reference-prep-" + name
+    dsk[prep_key] = prep
+    ref_name = "reference-" + name
+    for a, (y0, y1) in enumerate(ybl):
+        for b, (x0, x1) in enumerate(xbl):
+            dsk[(ref_name, a, b)] = (_reference_block, prep_key, (y0 * s, y1 * s, x0 * s, x1 * s))
+    attrs = {
+        "satsr_reference": prep.name,
+        "satsr_reference_matching": matching,
+        "satsr_reference_shift": f"{dy:.3f} {dx:.3f}",
+        "satsr_reference_coverage": round(prep.coverage, 6),
+        "satsr_fallback": fb_name,
+        "satsr_fallback_tiles": len(fb_tiles),
+    }
+    return _RefGraph(ref_name, fb_key, frozenset(fb_tiles)), attrs
 
 
 def _build_graph(dsk: dict, name: str, pname: str, src: dska.Array, plan: TilePlan, rad: Radiometry,
                  ybl: list, xbl: list, bh: int, bw: int, blend: str, with_nodata: bool, runner_key: str,
-                 n_b: int, windows: list, r: int) -> None:
+                 n_b: int, windows: list, r: int, ref: _RefGraph | None = None) -> None:
     """The upscale graph: per (time window, block) a predict task, per (output frame, block) a stitch task.
 
     Crop blending of a spatial model fuses the two into one task per block (a block's tiles are its own).
@@ -462,6 +610,10 @@ def _build_graph(dsk: dict, name: str, pname: str, src: dska.Array, plan: TilePl
                 cols = range(sx0 // bw, (sx1 - 1) // bw + 1)
                 parts = [[[(src.name, f, 0, a, b) for b in cols] for a in rows] for f in frames]
                 job = _BlockJob(plan, rad, frames, (rows[0] * bh, cols[0] * bw))
+                extra: tuple = ()
+                if ref is not None:
+                    ref_parts = [[(ref.name, a, b) for b in cols] for a in rows]
+                    extra = (ref_parts, ref.fallback_key, [tl for tl in needed if tl in ref.fallback_tiles])
                 for out_t, o in owned:
                     # nodata of the input frame, or of the two input frames an in-between frame lies between
                     near = [out_t] if r == 1 else sorted({out_t // r, -(-out_t // r)})
@@ -469,10 +621,10 @@ def _build_graph(dsk: dict, name: str, pname: str, src: dska.Array, plan: TilePl
                     own_job = _BlockJob(plan, rad, tuple(near), (i * bh, j * bw))
                     if blend == "crop" and r == 1:
                         dsk[(name, out_t, 0, i, j)] = (_run_block, parts, own, job, own_job, window, region,
-                                                       runner_key, n_b)
+                                                       runner_key, n_b, *extra)
                         continue
                     if (pname, k, i, j) not in dsk:
-                        dsk[(pname, k, i, j)] = (_predict, parts, job, window, needed, runner_key)
+                        dsk[(pname, k, i, j)] = (_predict, parts, job, window, needed, runner_key, *extra)
                     around = [(pname, k, i, j)] if blend == "crop" else [
                         (pname, k, a, b) for a in range(max(i - 1, 0), min(i + 2, ny))
                         for b in range(max(j - 1, 0), min(j + 2, nx))]

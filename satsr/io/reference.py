@@ -200,6 +200,7 @@ class PreparedReference:
     shift: tuple[float, float]
     nodata: float | None
     resampling: Resampling = Resampling.cubic
+    scales: tuple[float, float] = (1.0, 1.0)
 
     @property
     def coverage(self) -> float:
@@ -212,25 +213,34 @@ class PreparedReference:
         Returns ``(band, y1 - y0, x1 - x0)`` float32 in the LR's stored units, NaN where the reference has no data.
         """
         dst = self.output.window(y0, x0, y1 - y0, x1 - x0)
-        return self.match.apply(_warp(self.source, self.src_grid, self.nodata, dst, self.resampling))
+        return self.match.apply(_warp(self.source, self.src_grid, self.nodata, dst, self.resampling, self.scales))
+
+
+def _scales(src: Grid, dst: Grid) -> tuple[float, float]:
+    """GDAL's ``XSCALE``/``YSCALE`` (destination pixels per source pixel) over the whole destination grid."""
+    left, bottom, right, top = transform_bounds(dst.crs, src.crs, *dst.bounds, densify_pts=21)
+    return (dst.width * abs(src.res[0]) / (right - left), dst.height * abs(src.res[1]) / (top - bottom))
 
 
 def _warp(source: xr.DataArray, src: Grid, nodata: float | None, dst: Grid, resampling: Resampling,
-          valid_fraction: bool = False) -> np.ndarray:
+          scales: tuple[float, float], valid_fraction: bool = False) -> np.ndarray:
     """Warp the part of ``source`` (band, y, x) that ``dst`` needs; NaN where there is nothing.
 
+    ``scales`` fixes GDAL's resampling factors (``XSCALE``, ``YSCALE``), which it would otherwise estimate per
+    window from the window's shape: fixed, the pixels of a window do not depend on where the window starts.
     With ``valid_fraction`` one more band is returned: the fraction of each output pixel's area with valid source
     data (average resampling of the validity mask).
     """
     n_b = int(source.sizes["band"])
     out = np.full((n_b + int(valid_fraction), *dst.shape), np.nan, np.float32)
-    # The source window the destination needs, padded for the kernel (GDAL widens it when downsampling).
+    # The source window the destination needs, padded for the kernel (GDAL widens it when downsampling). The
+    # exact transformer (tolerance 0) makes a window's pixels independent of where the window starts.
     try:
         left, bottom, right, top = transform_bounds(dst.crs, src.crs, *dst.bounds, densify_pts=21)
     except Exception:  # noqa: BLE001 (a window outside the projection's domain: nothing there)
         return out
     inv = ~src.transform
-    cols, rows = zip(*(inv * (x, y) for x, y in ((left, top), (right, top), (left, bottom), (right, bottom))))
+    cols, rows = zip(*(inv @ (x, y) for x, y in ((left, top), (right, top), (left, bottom), (right, bottom))))
     ratio = max(abs(dst.res[0] / src.res[0]), abs(dst.res[1] / src.res[1]), 1.0)
     pad = int(math.ceil(3 * ratio)) + 2
     r0 = max(int(math.floor(min(rows))) - pad, 0)
@@ -247,11 +257,13 @@ def _warp(source: xr.DataArray, src: Grid, nodata: float | None, dst: Grid, resa
     data[:, invalid] = np.nan
     tr = src.transform @ Affine.translation(c0, r0)
     reproject(data, out[:n_b], src_transform=tr, src_crs=src.crs, src_nodata=np.nan, dst_transform=dst.transform,
-              dst_crs=dst.crs, dst_nodata=np.nan, resampling=resampling)
+              dst_crs=dst.crs, dst_nodata=np.nan, resampling=resampling, tolerance=0, XSCALE=scales[0],
+              YSCALE=scales[1])
     if valid_fraction:
         frac = out[n_b]
         reproject((~invalid).astype(np.float32), frac, src_transform=tr, src_crs=src.crs, src_nodata=None,
-                  dst_transform=dst.transform, dst_crs=dst.crs, dst_nodata=np.nan, resampling=Resampling.average)
+                  dst_transform=dst.transform, dst_crs=dst.crs, dst_nodata=np.nan, resampling=Resampling.average,
+                  tolerance=0, XSCALE=scales[0], YSCALE=scales[1])
     out[:n_b][:, ~np.isfinite(out[:n_b]).all(axis=0)] = np.nan
     return out
 
@@ -337,9 +349,11 @@ def prepare_reference(
     n_b = int(lr.sizes["band"])
     ref_lr = np.empty((n_b, h, w), np.float32)
     covered = np.empty((h, w), bool)
+    lr_scales = _scales(src, lr_grid)
     for y0 in range(0, h, _STRIP):
         y1 = min(y0 + _STRIP, h)
-        part = _warp(source, src, nodata, lr_grid.window(y0, 0, y1 - y0, w), Resampling.average, valid_fraction=True)
+        part = _warp(source, src, nodata, lr_grid.window(y0, 0, y1 - y0, w), Resampling.average, lr_scales,
+                     valid_fraction=True)
         ref_lr[:, y0:y1] = part[:n_b]
         covered[y0:y1] = (part[n_b] > 0.999) & np.isfinite(part[:n_b]).all(axis=0)
     if not covered.any():
@@ -350,8 +364,9 @@ def prepare_reference(
         lr0 = np.where(lr0 == np.float32(lr_nodata), np.nan, lr0)
     fit = fit_radiometry([ref_lr[b][covered] for b in range(n_b)], [lr0[b][covered] for b in range(n_b)], matching)
     shift = coregistration_shift(np.where(covered, lr0, np.nan), np.where(covered, ref_lr, np.nan))
-    return PreparedReference(name, source, src, lr_grid.zoom(scale), int(scale), fit, covered, shift, nodata,
-                             resampling)
+    out_grid = lr_grid.zoom(scale)
+    return PreparedReference(name, source, src, out_grid, int(scale), fit, covered, shift, nodata, resampling,
+                             _scales(src, out_grid))
 
 
 def reference_on_grid(

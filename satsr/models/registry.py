@@ -304,6 +304,7 @@ def wrap(
     value_range: tuple[float, float] = (0.0, 1.0),
     name: str | None = None,
     time_scale: int = 1,
+    needs_reference: bool = False,
 ) -> nn.Module:
     """Describe a user's own network so that :func:`satsr.upscale` can run it.
 
@@ -329,6 +330,9 @@ def wrap(
     time_scale : int, default 1
         ``r > 1`` for a space-time network: it takes ``frames_in`` consecutive frames and returns
         ``(B, (frames_in - 1) * r + 1, C, H*scale, W*scale)``, the inputs and ``r - 1`` frames between each pair.
+    needs_reference : bool, default False
+        A reference-based network, called ``module(lr, ref)`` with ``ref`` ``(B, C, H*scale, W*scale)`` on the
+        output grid (``satsr.upscale(..., reference=...)``).
 
     Returns
     -------
@@ -354,6 +358,7 @@ def wrap(
         value_range=value_range,
         description=f"user model {label}",
         time_scale=int(time_scale),
+        needs_reference=bool(needs_reference),
     )
     return module.eval()
 
