@@ -39,7 +39,7 @@ class SatsrAccessor:
         model: str | nn.Module = DEFAULT_MODEL,
         *,
         scale: int | None = None,
-        tile: int = 256,
+        tile: int | None = None,
         halo: int | None = None,
         blend: Blend | None = None,
         feather: int | None = None,
@@ -49,14 +49,20 @@ class SatsrAccessor:
         model_options: Mapping[str, Any] | None = None,
         pretrained: str | PathLike[str] | None = None,
         bands: Sequence[int] | None = None,
+        reference: xr.DataArray | str | PathLike[str] | None = None,
+        **reference_options: Any,
     ) -> xr.DataArray:
-        """Alias of :func:`satsr.upscale` with this array bound."""
+        """Alias of :func:`satsr.upscale` with this array bound.
+
+        ``reference_options`` are ``reference_bands``, ``reference_matching``, ``uncovered``, ``fallback`` and
+        ``max_shift``, as :func:`satsr.upscale` takes them.
+        """
         from satsr.pipeline import upscale  # torch loads here, not when satsr is imported
 
         return upscale(
             self._da, model, scale=scale, tile=tile, halo=halo, blend=blend, feather=feather,
             batch_size=batch_size, device=device, value_range=value_range, model_options=model_options,
-            pretrained=pretrained, bands=bands,
+            pretrained=pretrained, bands=bands, reference=reference, **reference_options,
         )
 
     def to_cog(

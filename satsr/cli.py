@@ -308,7 +308,10 @@ def main(ctx: click.Context, debug: bool) -> None:
     "-O", "--option", "options", multiple=True, metavar="KEY=VALUE",
     help="A model option, repeatable, e.g. -O faithful=false (see the model's docs; values read as JSON).",
 )
-@click.option("--tile", type=click.IntRange(min=1), default=256, show_default=True, help="Tile size in input pixels.")
+@click.option(
+    "--tile", type=click.IntRange(min=1), default=None,
+    help="Tile size in input pixels; default the model's (256; 64 for rgtgan).",
+)
 @click.option(
     "--halo", type=click.IntRange(min=0), default=None,
     help="Context pixels added on each side of a tile; default the model's declared halo (seamless tiles).",
@@ -318,6 +321,27 @@ def main(ctx: click.Context, debug: bool) -> None:
     help="How tiles join: 'crop' keeps each tile's core (exact when the halo covers the model's receptive "
     "field); 'feather' cross-fades overlapping tiles (hides seams of models with a wider field). Default: "
     "the model's choice (feather for LGTD/MTDO, crop otherwise).",
+)
+@click.option(
+    "--reference", type=click.Path(dir_okay=False), default=None,
+    help="For reference-based models (rgtgan): a sharper raster of the same place, any CRS and resolution; it "
+    "is warped onto the output grid.",
+)
+@click.option(
+    "--reference-bands", default=None, metavar="B,B,B",
+    help="Band numbers (1-based) of the reference, in the order of the input's chosen bands. Default all.",
+)
+@click.option(
+    "--reference-matching", type=click.Choice(["meanstd", "histogram", "none"]), default="meanstd",
+    show_default=True, help="How the reference's values are matched to the input's before inference.",
+)
+@click.option(
+    "--uncovered", type=click.Choice(["error", "fallback"]), default="error", show_default=True,
+    help="Where the reference does not cover the scene: stop, or run those tiles through --fallback.",
+)
+@click.option(
+    "--fallback", default="bicubic", show_default=True,
+    help="Single-image model for the tiles the reference does not cover (with --uncovered fallback).",
 )
 @click.option(
     "--feather", type=click.IntRange(min=1), default=None,
@@ -376,9 +400,14 @@ def upscale(
     bands: str | None,
     pretrained: str | None,
     options: tuple[str, ...],
-    tile: int,
+    tile: int | None,
     halo: int | None,
     blend: str | None,
+    reference: str | None,
+    reference_bands: str | None,
+    reference_matching: str,
+    uncovered: str,
+    fallback: str,
     feather: int | None,
     batch_size: int | None,
     device: str,
@@ -403,6 +432,7 @@ def upscale(
       satsr upscale landsat.tif --bands 4,3,2 --value-range 0 30000 -o rgb_x4.tif
       satsr upscale "frames/*.tif" -o frames_x4/ --model bicubic --scale 2
       satsr upscale frame.png --crs EPSG:32633 --transform 10,0,500000,0,-10,4200000 -o out.tif
+      satsr upscale lr.tif --model rgtgan --pretrained G.pth --reference google_2019.tif -o sr.tif
     """  # noqa: D301 (\b is click's "do not rewrap" marker)
     import satsr
 
@@ -421,8 +451,16 @@ def upscale(
     sr = satsr.upscale(
         stack, model, scale=scale, tile=tile, halo=halo, blend=blend, feather=feather,  # type: ignore[arg-type]
         batch_size=batch_size, device=device, value_range=value_range, pretrained=pretrained,
-        bands=band_list, model_options=_parse_options(options),
+        bands=band_list, model_options=_parse_options(options), reference=reference,
+        reference_bands=_parse_bands(reference_bands), reference_matching=reference_matching,  # type: ignore[arg-type]
+        uncovered=uncovered, fallback=fallback,  # type: ignore[arg-type]
     )
+    if reference is not None:
+        dy, dx = sr.attrs["satsr_reference_shift"].split()
+        fb = (f"; {sr.attrs['satsr_fallback_tiles']} tiles per frame through {sr.attrs['satsr_fallback']}"
+              if sr.attrs["satsr_fallback_tiles"] else "")
+        click.echo(f"reference {reference}: covers {100 * sr.attrs['satsr_reference_coverage']:.1f}% of the scene, "
+                   f"shift dy {dy} dx {dx} LR px{fb}", err=True)
 
     progress = not no_progress and sys.stderr.isatty()
     start = time.perf_counter()

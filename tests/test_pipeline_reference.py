@@ -198,3 +198,36 @@ def test_rgtgan_tiles_match_one_forward(pair):
     tiled = satsr.upscale(lr, net, reference=pair["ref"], tile=12, **opts).values[0].astype(np.float32)
     err = np.abs(tiled - one)
     assert float(np.sqrt((err**2).mean())) < 0.05 * float(one.std())
+
+
+@pytest.mark.slow
+def test_cli_reference(pair, tmp_path):
+    """``satsr upscale --model rgtgan --reference``: a COG with the reference's provenance; bad references stop
+    before anything is written."""
+    import json
+
+    from click.testing import CliRunner
+
+    from satsr.cli import main
+
+    corner = pair["lr"].isel(y=slice(0, 16), x=slice(0, 16))
+    lr_path = write_geotiff(tmp_path / "lr16.tif", corner.values[0], crs=corner.rio.crs.to_string(),
+                            transform=corner.rio.transform())
+    out = tmp_path / "sr.tif"
+    args = ["upscale", str(lr_path), "-o", str(out), "-m", "rgtgan", "-O", "n_blocks=1", "--reference",
+            str(pair["ref"]), "--value-range", "5000", "15000", "--device", "cpu", "--no-progress"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "covers 100.0% of the scene" in result.output
+    with rasterio.open(out) as src:
+        assert src.width == 64 and src.crs == corner.rio.crs
+        meta = json.loads(src.tags()["satsr"])
+    assert meta["model"] == "rgtgan" and meta["reference"].endswith("ref.tif") and meta["fallback_tiles"] == 0
+    with rasterio.open(pair["ref"]) as src:
+        data, tr = src.read(), src.transform
+    far = write_geotiff(tmp_path / "far.tif", data, crs="EPSG:4326", transform=Affine.translation(40, 0) @ tr,
+                        nodata=0)
+    bad = tmp_path / "bad.tif"
+    result = CliRunner().invoke(main, [*args[:3], str(bad), *args[4:9], str(far)])
+    assert result.exit_code != 0 and "far.tif: the reference does not overlap" in result.output
+    assert not bad.exists() and not list(tmp_path.glob("*satsr*"))
