@@ -96,8 +96,10 @@ class _Runner:
                 # Batching small windows saves per-call overhead; a large window (a video model's five 384 x 384
                 # frames, say) already keeps the cores busy, and four of them could exhaust a laptop's memory.
                 pixels = math.prod(window[:-3]) * window[-2] * window[-1]  # frames x rows x cols
-                if self.spec.needs_reference:  # the reference window is scale x scale times larger
-                    pixels *= 1 + self.spec.scale**2
+                if self.spec.needs_reference:
+                    # Works at the output's size (three encoders, alignment): one 112 x 112 LR window of rgtgan
+                    # already peaks at 3 GB on the CPU.
+                    pixels = _CPU_BATCH_PIXELS + 1
                 self._auto[window] = 4 if pixels <= _CPU_BATCH_PIXELS else 1
                 return self._auto[window]
             torch.cuda.synchronize(self.device)
