@@ -39,6 +39,7 @@ from satsr._version import package_version
 from satsr.catalog import SR_SUFFIX, CatalogError, Scene, product_item, read_catalog, verify_product
 from satsr.errors import InputError, OutputError, SatsrError
 from satsr.io._atomic import TEMP_MARK, atomic_output
+from satsr.progress import bar
 
 __all__ = ["JobConfig", "ItemResult", "BatchReport", "process_scene", "run_batch", "TILES_TOPIC"]
 
@@ -371,8 +372,6 @@ def run_batch(
     OutputError
         ``outdir`` cannot be created.
     """
-    from tqdm.auto import tqdm
-
     from satsr import models
 
     cfg = cfg or JobConfig()
@@ -400,9 +399,9 @@ def run_batch(
     if todo:
         artifact, n_params = write_model_artifact(cfg, out / "model", scale)
         cfg = replace(cfg, artifact=str(artifact), parameters=n_params)
-    items_bar = tqdm(total=len(scenes), initial=len(results), desc="items", unit="item", disable=not progress,
+    items_bar = bar(total=len(scenes), initial=len(results), desc="items", unit="item", enabled=progress,
                      position=0)
-    tiles_bar = tqdm(total=0, desc="tile blocks", unit="block", disable=not progress, position=1, leave=False)
+    tiles_bar = bar(total=0, desc="tile blocks", unit="block", enabled=progress, position=1, leave=False)
     n_workers: int | str = 0
     try:
         if todo and workers == 0 and scheduler is None:

@@ -272,13 +272,21 @@ def _info_text(info: dict[str, Any]) -> str:
 @click.group(cls=_SatsrGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_version(), "--version", "-V", prog_name="satsr", message="%(prog)s %(version)s")
 @click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line error messages.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars or log lines; warnings and errors only.")
+@click.option("-v", "--verbose", is_flag=True, help="Log more (DEBUG level).")
 @click.pass_context
-def main(ctx: click.Context, debug: bool) -> None:
+def main(ctx: click.Context, debug: bool, quiet: bool, verbose: bool) -> None:
     """Super-resolve georeferenced satellite imagery and video frames, keeping the georeferencing exact.
 
-    Run 'satsr COMMAND --help' for the options of each command.
+    Run 'satsr COMMAND --help' for the options of each command. Long commands show a progress bar on a terminal
+    and plain 'satsr: ...' log lines otherwise (SATSR_PROGRESS=bar|log|off overrides).
     """
+    from satsr.progress import configure
+
     ctx.meta[_DEBUG_KEY] = debug
+    if quiet and verbose:
+        raise click.UsageError("--quiet and --verbose exclude each other")
+    configure("off" if quiet else "auto", verbose=verbose)
 
 
 @main.command()
@@ -462,7 +470,7 @@ def upscale(
         click.echo(f"reference {reference}: covers {100 * sr.attrs['satsr_reference_coverage']:.1f}% of the scene, "
                    f"shift dy {dy} dx {dx} LR px{fb}", err=True)
 
-    progress = not no_progress and sys.stderr.isatty()
+    progress = not no_progress
     start = time.perf_counter()
     if fmt == "zarr":
         from satsr.io.zarr_cube import to_zarr
@@ -572,7 +580,7 @@ def train(config: Path, resume: bool, steps: int | None, out: Path | None, data_
 
     cfg = load_config(config, steps=steps, out=str(out.resolve()) if out else None, device=device,
                       data_root=str(data_root.resolve()) if data_root else None)
-    result = run(cfg, resume=resume, until=until, progress=not no_progress and sys.stderr.isatty())
+    result = run(cfg, resume=resume, until=until, progress=not no_progress)
     click.echo(f"step {result['step']}: loss {result['loss']:.4f}"
                + (f", val PSNR {result['val']['psnr']:.3f} dB" if result["val"] else ""))
     if result["step"] >= cfg.steps:
@@ -622,13 +630,17 @@ def evaluate(model_names: tuple[str, ...], pretrained: str | None, options: tupl
     if refsr:
         if centres:
             raise InputError("--centres picks frames of clips; for Ref-SR sets use --limit")
-        show = not no_progress and sys.stderr.isatty()
+        from satsr.progress import bar
+
+        counter = bar(desc="images", unit="image", enabled=not no_progress)
 
         def progress(done: int, total: int) -> None:
-            click.echo(f"\r{done}/{total} images", nl=done == total, err=True)
+            counter.total = total
+            counter.update(done - counter.n)
 
         scores = evaluate_refsr(list(data_roots), {**candidates, "bicubic": SUPPLIED_UX4}, limit=limit, scale=scale,
-                                device=device, progress=progress if show else None, **trained)
+                                device=device, progress=progress, **trained)
+        counter.close()
     else:
         if limit is not None:
             raise InputError("--limit applies to Ref-SR sets (--protocol rgtgan); for clips use --centres")
@@ -740,7 +752,7 @@ def batch(catalog_path: Path, output: Path, model: str, pretrained: str | None, 
                     device=device, compress=compress)
     report = run_batch(catalog_path, output, cfg, workers=workers, scheduler=scheduler, resume=resume,
                        retries=retries, assets=[a for a in assets.split(",") if a] if assets else None,
-                       media_type=media_type, progress=not no_progress and sys.stderr.isatty())
+                       media_type=media_type, progress=not no_progress)
     c = report.counts()
     click.echo(f"{len(report.results)} items: {c['done']} done, {c['skipped']} already complete, "
                f"{c['failed']} failed in {report.seconds:.1f} s")

@@ -33,6 +33,7 @@ from satsr.errors import InputError, OutputError
 from satsr.geo import Grid
 from satsr.io._atomic import atomic_output, drained_dask_threads, remove_path, require_parent, temp_sibling
 from satsr.io._overviews import OverviewPyramid, overview_factors
+from satsr.progress import dask_progress
 
 __all__ = ["to_cog", "to_geotiff"]
 
@@ -457,13 +458,9 @@ class _FrameWriter:
 
 def _store(sources: list[da.Array], writers: list[_FrameWriter], progress: bool) -> None:
     """One ``da.store`` over every frame, so shared upstream tasks (model inference) run once."""
-    bar: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
-    if progress:
-        from tqdm.dask import TqdmCallback
-
-        bar = TqdmCallback(desc="writing", unit="task")
     try:
-        with bar, drained_dask_threads():  # a failure aborts the writers only once no task still writes
+        # a failure aborts the writers only once no task still writes
+        with dask_progress("writing", enabled=progress), drained_dask_threads():
             da.store(sources, writers, lock=False, compute=True)  # each writer locks its own file
         for w in writers:
             w.close()  # all closed already when every chunk arrived; this surfaces flush errors otherwise

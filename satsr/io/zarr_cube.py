@@ -8,10 +8,8 @@ The store holds one group with the data variable, its coordinates (``time``, ``b
 
 from __future__ import annotations
 
-import contextlib
 import os
 from pathlib import Path
-from typing import Any
 
 import dask.array as da
 import numpy as np
@@ -24,6 +22,7 @@ from satsr.geo import Grid
 from satsr.io._atomic import atomic_output, drained_dask_threads, require_parent
 from satsr.io.coords import assign_grid
 from satsr.io.write import STACK_DIMS, check_stack, jsonable
+from satsr.progress import dask_progress
 
 __all__ = ["to_zarr", "open_zarr"]
 
@@ -81,13 +80,8 @@ def to_zarr(sr: xr.DataArray, path: PathLike, *, progress: bool = False) -> Path
     arr = _prepare(sr, grid)
     ds = arr.to_dataset(name=name)
     ds.attrs[VARIABLE_ATTR] = name
-    bar: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
-    if progress:
-        from tqdm.dask import TqdmCallback
-
-        bar = TqdmCallback(desc="writing zarr", unit="task")
     try:
-        with atomic_output(path) as tmp, bar, drained_dask_threads():
+        with atomic_output(path) as tmp, dask_progress("writing zarr", enabled=progress), drained_dask_threads():
             ds.to_zarr(tmp, mode="w-", zarr_format=3, consolidated=False, compute=True)
     except OutputError:
         raise
