@@ -41,6 +41,7 @@ from satsr.degrade import imresize
 from satsr.errors import InputError
 
 __all__ = [
+    "lr_consistency_map",
     "Channel",
     "Protocol",
     "PROTOCOLS",
@@ -373,9 +374,44 @@ def lr_consistency(sr: np.ndarray, lr: np.ndarray, scale: float, *, data_range: 
     InputError
         Bad values or dimensions, a non-positive scale, or an ``lr`` whose shape is not the shrunk ``sr``'s.
     """
+    down, b = _shrunk(sr, lr, scale)
+    return _psnr(down, b, _data_range(data_range))
+
+
+def lr_consistency_map(sr: np.ndarray, lr: np.ndarray, scale: float) -> np.ndarray:
+    """Where the SR output contradicts its input: ``|shrink(sr) - lr|`` per input pixel, averaged over bands.
+
+    The map behind :func:`lr_consistency` (same degradation): dark where the output, shrunk back, gives the input
+    again; bright where it changed what the sensor saw.
+
+    Parameters
+    ----------
+    sr : numpy.ndarray
+        Super-resolved image ``(C, H, W)`` or ``(H, W)``.
+    lr : numpy.ndarray
+        The low-resolution input, ``(C, ceil(H / scale), ceil(W / scale))`` (or 2-D alike).
+    scale : float
+        Upscaling factor of the SR output.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(h, w)`` float64 absolute differences, in the images' units.
+
+    Raises
+    ------
+    InputError
+        As :func:`lr_consistency`.
+    """
+    down, b = _shrunk(sr, lr, scale)
+    diff = np.abs(down - b)
+    return diff.mean(axis=0) if diff.ndim == 3 else diff
+
+
+def _shrunk(sr: np.ndarray, lr: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(sr shrunk by 1 / scale, lr)`` as float arrays of one shape (checked)."""
     a = _as_image(sr, "sr")
     b = _as_image(lr, "lr")
-    dr = _data_range(data_range)
     try:
         s = float(scale)
     except (TypeError, ValueError):
@@ -388,7 +424,7 @@ def lr_consistency(sr: np.ndarray, lr: np.ndarray, scale: float, *, data_range: 
             f"sr {a.shape} shrunk by 1/{scale:g} has shape {down.shape}, which differs from lr {b.shape}; "
             "check the scale and that sr and lr cover the same area"
         )
-    return _psnr(down, b, dr)
+    return down, b
 
 
 # --------------------------------------------------------------------------------------------------- protocols

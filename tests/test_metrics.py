@@ -238,6 +238,14 @@ def test_lr_consistency(jilin):
         lr_consistency(sr, lr[:, :80, :80], 4, data_range=255)
     with pytest.raises(InputError, match="scale"):
         lr_consistency(sr, lr, 0)
+    # the map: the rolled GT contradicts the input (bright), the GT does not (dark), and it matches the score
+    from satsr.metrics import lr_consistency_map
+
+    good, bad = lr_consistency_map(gt, lr, 4), lr_consistency_map(shifted, lr, 4)
+    assert good.shape == bad.shape == (160, 160)
+    assert good.mean() < 1 and bad.mean() > 5 * good.mean()
+    mse = (lr_consistency_map(noise[:1], lr[:1], 4) ** 2).mean()
+    assert 10 * np.log10(255**2 / mse) == pytest.approx(lr_consistency(noise[:1], lr[:1], 4, data_range=255))
 
 
 # ------------------------------------------------------------------------------------------------ errors
