@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.satsr-installed
 DEMO   := demo_out
 DATA   ?= ../shared/data
 
-.PHONY: venv demo test test-fast lint bench clean
+.PHONY: venv demo test test-fast lint docs bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,8 +41,13 @@ lint: $(STAMP)
 	$(BIN)/python -m pip install -q ruff
 	$(BIN)/ruff check satsr tests benchmarks
 
+## docs: the API reference, generated from the docstrings, into site/ (strict: any warning fails the build)
+docs: $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[docs]'
+	$(BIN)/mkdocs build --strict -d site
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_pipeline.py
 
 clean:
-	rm -rf $(DEMO) .pytest_cache build *.egg-info
+	rm -rf $(DEMO) .pytest_cache build site *.egg-info

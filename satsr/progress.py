@@ -157,7 +157,8 @@ def bar(total: int | None = None, desc: str = "", unit: str = "it", *, enabled: 
 
     Returns
     -------
-    tqdm.tqdm or a stand-in with ``update``, ``refresh``, ``close``, ``n`` and ``total``
+    tqdm.tqdm or object
+        The tqdm bar in bar mode, else a stand-in with ``update``, ``refresh``, ``close``, ``n`` and ``total``.
     """
     m = mode() if enabled else "off"
     if m == "bar":

@@ -126,7 +126,8 @@ def make_clip(
     -------
     frames : numpy.ndarray
         ``(T, C, h, w)`` float32 clipped to ``[0, 1]``.
-    params : dict, only with ``return_params=True``
+    params : dict
+        Only with ``return_params=True``.
         ``"shifts"``: ``(T, 2)`` float64 ``(dy, dx)`` of each frame relative to the centre frame: content at
         ``p`` in the centre frame appears at ``p + shifts[t]`` in frame ``t`` (the frame-centre displacement
         when rotating); ``"rotations"``: ``(T,)`` degrees relative to the centre frame; ``"velocity"``: the drift
