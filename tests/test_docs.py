@@ -37,7 +37,7 @@ def test_mkdocs_build_strict(tmp_path: Path) -> None:
     _require_docs_tools()
     site = tmp_path / "site"
     proc = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet", "-f", ROOT / "mkdocs.yml", "-d", site],
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-f", ROOT / "mkdocs.yml", "-d", site],
         cwd=tmp_path, capture_output=True, text=True, timeout=600,
     )
     assert proc.returncode == 0, f"mkdocs build --strict failed:\n{proc.stdout}\n{proc.stderr}"
@@ -51,7 +51,10 @@ def test_mkdocs_build_strict(tmp_path: Path) -> None:
     assert ":func:" not in pipeline  # reST roles are rewritten by docs/griffe_rst_roles.py
     cli = (site / "cli" / "index.html").read_text(encoding="utf-8")
     assert "satsr upscale [OPTIONS] INPUTS..." in cli and "satsr catalog init" in cli
-    assert 'id="quickstart"' in (site / "readme" / "index.html").read_text(encoding="utf-8")
+    readme = (site / "readme" / "index.html").read_text(encoding="utf-8")
+    assert 'id="quickstart"' in readme
+    assert 'src="../images/landsat8_bicubic_vs_lgtd-s.png"' in readme  # the README's picture (docs/hooks.py)
+    assert (site / "images" / "landsat8_bicubic_vs_lgtd-s.png").is_file()
 
 
 def test_every_public_module_has_a_page() -> None:
