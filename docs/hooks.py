@@ -1,20 +1,18 @@
 """mkdocs hook: the README's picture, written for GitHub, also shows on the docs site.
 
-The README (included in ``docs/readme.md``) points at ``docs/images/...`` from the repository root, in an HTML
-``<img>`` tag; on the site that page lives under ``docs/``, so the tag becomes a Markdown image relative to it,
-which mkdocs checks and rewrites like any other link.
+The README (included in ``docs/readme.md`` by pymdownx.snippets, during the Markdown conversion) points at
+``docs/images/...`` from the repository root in an HTML ``<img>`` tag. On the site, ``docs/images`` is copied to
+``images/`` and the page lives one folder down (``readme/``), so the rendered tags are pointed there.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-_IMG = re.compile(r'<img src="docs/(images/[^"]+)"[^>]*?alt="([^"]*)"[^>]*>')
 
-
-def on_page_markdown(markdown: str, page: Any, **kwargs: Any) -> str:
-    """Rewrite the README's ``<img src="docs/images/...">`` tags on the page that includes it."""
+def on_page_content(html: str, page: Any, **kwargs: Any) -> str:
+    """Rewrite ``src="docs/images/...`` on the page that includes the README."""
     if page.file.src_uri != "readme.md":
-        return markdown
-    return _IMG.sub(lambda m: f"![{m.group(2)}]({m.group(1)})", markdown)
+        return html
+    prefix = "../" if page.url.endswith("/") and page.url.strip("/") else ""
+    return html.replace('src="docs/images/', f'src="{prefix}images/')
