@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from os import PathLike
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import xarray as xr
 
@@ -17,6 +17,7 @@ from satsr.tiling import Blend
 if TYPE_CHECKING:
     from torch import nn
 
+    from satsr.io.reference import Matching
     from satsr.pipeline import Device
 
 __all__ = ["SatsrAccessor"]
@@ -50,19 +51,20 @@ class SatsrAccessor:
         pretrained: str | PathLike[str] | None = None,
         bands: Sequence[int] | None = None,
         reference: xr.DataArray | str | PathLike[str] | None = None,
-        **reference_options: Any,
+        reference_bands: Sequence[int] | None = None,
+        reference_matching: Matching = "meanstd",
+        uncovered: Literal["error", "fallback"] = "error",
+        fallback: str | nn.Module = "bicubic",
+        max_shift: float = 0.5,
     ) -> xr.DataArray:
-        """Alias of :func:`satsr.upscale` with this array bound.
-
-        ``reference_options`` are ``reference_bands``, ``reference_matching``, ``uncovered``, ``fallback`` and
-        ``max_shift``, as :func:`satsr.upscale` takes them.
-        """
+        """Alias of :func:`satsr.upscale` with this array bound."""
         from satsr.pipeline import upscale  # torch loads here, not when satsr is imported
 
         return upscale(
             self._da, model, scale=scale, tile=tile, halo=halo, blend=blend, feather=feather,
             batch_size=batch_size, device=device, value_range=value_range, model_options=model_options,
-            pretrained=pretrained, bands=bands, reference=reference, **reference_options,
+            pretrained=pretrained, bands=bands, reference=reference, reference_bands=reference_bands,
+            reference_matching=reference_matching, uncovered=uncovered, fallback=fallback, max_shift=max_shift,
         )
 
     def to_cog(

@@ -5,7 +5,7 @@ steps) or :func:`dask_progress` (the tasks of a dask computation). What they sho
 
 * ``"auto"`` (the default): a tqdm bar when stderr is a terminal or in a notebook; otherwise (a log file, a
   CI job, a scheduler) one ``INFO`` line on the ``satsr`` logger at most every ``interval`` seconds and at the
-  end, e.g. ``writing: 120/480 tasks (25%), 12.3 s``;
+  end, e.g. ``writing: 120/480 tasks (25%), 12.3 s`` (printed to stderr when logging is not set up);
 * ``"bar"`` or ``"log"``: always that;
 * ``"off"``: nothing (``satsr --quiet``).
 
@@ -78,8 +78,23 @@ def mode() -> Literal["bar", "log", "off"]:
     if m == "auto":
         stream = sys.stderr
         tty = stream is not None and hasattr(stream, "isatty") and stream.isatty()
-        m = "bar" if tty or "ipykernel" in sys.modules else "log"  # a notebook draws tqdm's widget
+        m = "bar" if tty or _in_notebook() else "log"
     return m  # type: ignore[return-value]
+
+
+def _in_notebook() -> bool:
+    """Running in a Jupyter kernel (where tqdm draws a widget), not merely with IPython imported."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None and hasattr(ipython, "get_ipython") else None
+    return type(shell).__name__ == "ZMQInteractiveShell"
+
+
+def _emit(message: str) -> None:
+    """One progress line: through the ``satsr`` logger when logging is set up, else straight to stderr."""
+    if logger.hasHandlers():
+        logger.info(message)
+    elif sys.stderr is not None:
+        print(f"satsr: {message}", file=sys.stderr, flush=True)
 
 
 def _interval() -> float:
@@ -116,7 +131,7 @@ class _LogBar:
         if self.disable or now - self._last < _interval():
             return
         self._last = now
-        logger.info(self._line())
+        _emit(self._line())
 
     def set_postfix(self, **values: Any) -> None:
         """Values appended to the next lines (tqdm's ``set_postfix``)."""
@@ -125,12 +140,12 @@ class _LogBar:
     def write(self, message: str) -> None:
         """A message of its own (tqdm's ``write``)."""
         if not self.disable:
-            logger.info(message)
+            _emit(message)
 
     def close(self) -> None:
         if not self._closed and not self.disable:
             self._closed = True
-            logger.info(self._line() + (" done" if self.total and self.n >= self.total else ""))
+            _emit(self._line() + (" done" if self.total and self.n >= self.total else ""))
 
     def __enter__(self) -> _LogBar:
         return self

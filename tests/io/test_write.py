@@ -194,14 +194,19 @@ def test_sliced_array_is_written_at_its_own_place(frames, tmp_path):
         np.testing.assert_array_equal(out.read(), read_all(frames[0])[:, 5:20, 10:30])
 
 
-def test_user_tags_and_progress_bar(frames, tmp_path, capsys):
+def test_user_tags_and_progress_bar(frames, tmp_path, capsys, caplog, monkeypatch):
     stack = open_stack(frames[0], chunks=16)
     dest = out_dir(tmp_path) / "t.tif"
+    caplog.set_level("INFO", logger="satsr")
     to_cog(stack, dest, tags={"mission": "demo", "level": 2}, progress=True)  # type: ignore[dict-item]
     with rasterio.open(dest) as out:
         tags = out.tags()
     assert tags["mission"] == "demo" and tags["level"] == "2"
     assert json.loads(tags["satsr"])["tags"] == {"mission": "demo", "level": "2"}
+    # not on a terminal: a log line (satsr.progress), the count of dask tasks written
+    assert any(r.getMessage().startswith("writing: ") and r.getMessage().endswith("done") for r in caplog.records)
+    monkeypatch.setenv("SATSR_PROGRESS", "bar")  # a terminal's bar
+    to_cog(stack, dest.with_name("u.tif"), progress=True)
     assert "writing" in capsys.readouterr().err
 
 
