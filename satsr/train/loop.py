@@ -8,6 +8,9 @@ Exact resume: the data of step ``k`` is a pure function of ``(seed, k)``: the sa
 random crop, flips and pseudo-video parameters come from ``numpy.random.default_rng([seed, k, j])``. A
 checkpoint holds the model, optimiser, scheduler, step and torch RNG state, so ``resume`` continues exactly.
 
+Reference-based models (``spec.needs_reference``, e.g. ``rgtgan``) train on Ref-SR triplets: :func:`train` hands
+their configs to :func:`satsr.train.refsr.train_refsr_config` (data entries ``{type: refsr, ...}``, ``frames: 1``).
+
 Config (YAML) keys, with defaults::
 
     model: lgtd-s                 # a registered model name
@@ -25,9 +28,9 @@ Config (YAML) keys, with defaults::
     min_lr: 1.0e-6
     weight_decay: 0.0
     betas: [0.9, 0.99]
-    schedule: cosine              # or step (step_size, gamma)
+    schedule: cosine              # or step (step_size, gamma), or constant
     warmup: 0
-    loss: charbonnier             # or l1
+    loss: charbonnier             # or l1; rgtgan-warmup for Ref-SR models
     grad_clip: 1.0
     amp: null                     # bf16 or fp16 (CUDA only)
     val_every: 500
@@ -98,10 +101,10 @@ class TrainConfig:
     workers: int = 0
 
     def __post_init__(self) -> None:
-        if self.schedule not in ("cosine", "step"):
-            raise InputError(f"schedule must be 'cosine' or 'step', got {self.schedule!r}")
-        if self.loss not in ("l1", "charbonnier"):
-            raise InputError(f"loss must be 'l1' or 'charbonnier', got {self.loss!r}")
+        if self.schedule not in ("cosine", "step", "constant"):
+            raise InputError(f"schedule must be 'cosine', 'step' or 'constant', got {self.schedule!r}")
+        if self.loss not in ("l1", "charbonnier", "rgtgan-warmup"):
+            raise InputError(f"loss must be 'l1', 'charbonnier' or 'rgtgan-warmup' (Ref-SR), got {self.loss!r}")
         if self.amp not in (None, "bf16", "fp16"):
             raise InputError(f"amp must be null, 'bf16' or 'fp16', got {self.amp!r}")
         if not self.data:
@@ -223,6 +226,8 @@ def _lr_lambda(cfg: TrainConfig) -> Callable[[int], float]:
             return (step + 1) / cfg.warmup
         if cfg.schedule == "step":
             return cfg.gamma ** (step // cfg.step_size)
+        if cfg.schedule == "constant":
+            return 1.0
         t = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
         return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))
 
@@ -266,6 +271,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True, unti
           log: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Train ``cfg.model`` on ``cfg.data``; write checkpoints, ``log.csv`` and ``final.safetensors`` under ``out``.
 
+    Reference-based models (``needs_reference``) are trained by :func:`satsr.train.refsr.train_refsr_config`.
+
     Parameters
     ----------
     cfg : TrainConfig
@@ -285,6 +292,13 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True, unti
     dict
         ``{"step", "loss", "val", "model"}`` at the end (``val`` is the last validation, or ``None``).
     """
+    if models.get_spec(cfg.model).needs_reference:
+        from satsr.train.refsr import train_refsr_config
+
+        return train_refsr_config(cfg, resume=resume, progress=progress, until=until, log=log)
+    if cfg.loss not in ("l1", "charbonnier"):
+        raise InputError(f"loss {cfg.loss!r} is for reference models; use 'l1' or 'charbonnier'")
+
     from tqdm.auto import tqdm
 
     from satsr.pipeline import resolve_device

@@ -1,0 +1,418 @@
+"""Training of reference-based SR models (RGTGAN's generator) on HR / LR / Ref triplets.
+
+The loop of :mod:`satsr.train.loop` for models called ``model(lr, ref)`` (``spec.needs_reference``): the same
+config file, checkpoints, ``log.csv``, learning-rate schedules and exact resume, with these differences:
+
+* data and validation sets are Ref-SR folders (:class:`satsr.train.data.RefSRTriplets`), config entries
+  ``{type: refsr, root: [...], crop: 64, augment: true}``;
+* the loss is RGTGAN's warm-up (``loss: rgtgan-warmup``): L1 pixel (weight 1.0) + MSE of the gradient maps
+  (1.0), :class:`satsr.train.gan.GeneratorLoss` with ``warmup=True``; no discriminator and no VGG term (those
+  need ImageNet VGG19 weights that satsr cannot ship), or plain ``l1`` / ``charbonnier``;
+* Adam (not AdamW) with the authors' ``lr=1e-4, betas=(0.9, 0.99)`` by default;
+* the network is trained through the pair interface ``model(lr, ref)``, which derives ``lr_ux4`` and
+  ``ref_dux4`` with MATLAB bicubic inside (:func:`satsr.models.rgtgan.derive_inputs`), exactly as
+  :func:`satsr.upscale` runs it; the supplied ``LR_UX4`` / ``Ref_DUX4`` files are not fed to the network;
+* validation reports the model's PSNR / SSIM beside the supplied ``LR_UX4`` (bicubic) on the same samples, with
+  RGTGAN's ``val.py`` protocol (:func:`satsr.metrics.evaluate` ``protocol="rgtgan"``: RGB, 8-bit rounded, 4 px
+  border crop).
+
+Data order: step ``k`` takes the samples at positions ``k * batch .. k * batch + batch - 1`` of an endless
+sequence of epochs; epoch ``e`` is the permutation ``default_rng([seed, e])`` of all training samples, and its
+crops and flips are those of ``RefSRTriplets.set_epoch(e)``. So every image is seen once per epoch and the data of
+a step is a pure function of ``(seed, k)``, as :mod:`satsr.train.loop` needs for exact resume.
+
+Example config (``satsr/train/configs/rgtgan-s.yaml``)::
+
+    model: rgtgan
+    model_options: {n_blocks: 2}
+    data: [{type: refsr, root: [refsr/rrssrd/val_1st, refsr/rrssrd/val_2nd], crop: 64, augment: true}]
+    val: {type: refsr, root: refsr/rrssrd/val_3rd, crop: 96, limit: 8}
+    frames: 1
+    loss: rgtgan-warmup
+    lr: 1.0e-4
+    schedule: constant
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import os
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from satsr import models
+from satsr.errors import InputError
+from satsr.metrics import evaluate as evaluate_pair
+from satsr.train.loop import TrainConfig, _checkpoint, _lr_lambda, charbonnier
+
+__all__ = ["train_refsr", "train_refsr_config", "validate_refsr", "build_refsr_dataset", "RefSRSteps",
+           "zero_last_conv"]
+
+PathLike = str | os.PathLike[str]
+
+
+def zero_last_conv(model: nn.Module) -> nn.Module:
+    """Zero the last convolution of RGTNet's texture transfer (``texture_transfer.tail_large.2``); returns ``model``.
+
+    The generator's output is that convolution's output plus ``lr_ux4``, so the model then returns exactly the
+    bicubic upsampling until training moves the convolution. The authors keep PyTorch's default initialisation;
+    starting at bicubic suits short runs, which can then only add to the baseline.
+    """
+    try:
+        conv = model.get_submodule("texture_transfer.tail_large.2")
+    except AttributeError:
+        raise InputError(f"{type(model).__name__} has no texture_transfer.tail_large.2 (not an RGTNet)") from None
+    nn.init.zeros_(conv.weight)
+    nn.init.zeros_(conv.bias)
+    return model
+
+
+# -- data ----------------------------------------------------------------------------------------------------
+def build_refsr_dataset(spec: dict[str, Any], *, scale: int, seed: int, train: bool) -> Any:
+    """A :class:`~satsr.train.data.RefSRTriplets` from a config entry ``{type: refsr, root, crop, augment, limit}``.
+
+    ``limit`` (validation only) keeps that many samples, evenly spaced over the sorted list, for a quick check.
+    ``augment`` defaults to ``True`` for training and ``False`` for validation.
+    """
+    from satsr.train.data import RefSRTriplets
+
+    spec = dict(spec)
+    kind = spec.pop("type", None)
+    if kind != "refsr":
+        raise InputError(f"dataset type {kind!r}: a reference-based model trains on 'refsr' data")
+    if "root" not in spec:
+        raise InputError("dataset refsr: give root (one or more Ref-SR set folders)")
+    limit = spec.pop("limit", None)
+    spec.setdefault("augment", train)
+    spec.setdefault("scale", scale)
+    spec.setdefault("seed", seed)
+    try:
+        ds = RefSRTriplets(spec.pop("root"), **spec)
+    except TypeError as err:
+        raise InputError(f"dataset refsr: {err}") from None
+    if limit is not None and int(limit) < len(ds):
+        keep = np.unique(np.linspace(0, len(ds) - 1, int(limit)).round().astype(int))
+        ds.items = [ds.items[i] for i in keep]
+    if not len(ds):
+        raise InputError(f"dataset refsr: no samples under {spec.get('root')}")
+    return ds
+
+
+class RefSRSteps:
+    """Item ``k`` is the batch of training step ``k`` (``lr``, ``ref``, ``hr``), a pure function of ``(seed, k)``.
+
+    Samples are drawn epoch by epoch without replacement (see the module docstring).
+    """
+
+    def __init__(self, datasets: Sequence[Any], batch_size: int, seed: int) -> None:
+        self.datasets = list(datasets)
+        self.bounds = np.cumsum([len(d) for d in self.datasets])
+        if not len(self.bounds) or not self.bounds[-1]:
+            raise InputError("the training data is empty")
+        self.batch_size, self.seed = batch_size, seed
+
+    def sample(self, position: int) -> dict[str, Any]:
+        """The training sample at ``position`` of the endless epoch sequence."""
+        n = int(self.bounds[-1])
+        epoch, k = divmod(position, n)
+        i = int(np.random.default_rng([self.seed, epoch]).permutation(n)[k])
+        d = int(np.searchsorted(self.bounds, i, side="right"))
+        ds = self.datasets[d]
+        ds.set_epoch(epoch)
+        return ds[i - (int(self.bounds[d - 1]) if d else 0)]
+
+    def __getitem__(self, step: int) -> dict[str, torch.Tensor]:
+        samples = [self.sample(step * self.batch_size + j) for j in range(self.batch_size)]
+        return {k: torch.stack([s[k] for s in samples]) for k in ("lr", "ref", "hr")}
+
+
+# -- validation ------------------------------------------------------------------------------------------------
+def validate_refsr(model: nn.Module, dataset: Any, device: torch.device | str = "cpu", *,
+                   baseline: bool = True, each: Callable[[dict[str, Any]], None] | None = None) -> dict[str, float]:
+    """Mean PSNR / SSIM of ``model(lr, ref)`` over ``dataset``, and of its supplied ``lr_ux4`` (bicubic).
+
+    RGTGAN's ``val.py`` protocol (:func:`satsr.metrics.evaluate` with ``protocol="rgtgan"``): RGB, outputs clamped
+    and rounded to 8 bit, 4 px border crop. Samples are scored whole (or at the dataset's crop); the LR size must
+    be a multiple of the model's ``multiple_of``.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A reference model (``model(lr, ref)``).
+    dataset : RefSRTriplets
+        Samples with ``lr``, ``ref``, ``hr`` and ``lr_ux4``.
+    device : torch.device or str, default "cpu"
+    baseline : bool, default True
+        Also score the samples' ``lr_ux4`` (keys ``bicubic_psnr``, ``bicubic_ssim``).
+    each : callable, optional
+        Called with each sample's scores (``{"key", "psnr", "ssim", ...}``), e.g. to save them as they come.
+
+    Returns
+    -------
+    dict of str to float
+        ``psnr``, ``ssim`` and, with ``baseline``, ``bicubic_psnr``, ``bicubic_ssim``: means over the samples.
+    """
+    device = torch.device(device)
+    was_training = model.training
+    model.eval()
+    rows: list[dict[str, Any]] = []
+    with torch.inference_mode():
+        for i in range(len(dataset)):
+            s = dataset[i]
+            sr = model(s["lr"][None].to(device), s["ref"][None].to(device))[0].float().clamp(0, 1).cpu().numpy()
+            hr = s["hr"].numpy()
+            row: dict[str, Any] = {"key": s["key"], **evaluate_pair(sr, hr, protocol="rgtgan")}
+            if baseline:
+                bic = evaluate_pair(s["lr_ux4"].numpy(), hr, protocol="rgtgan")
+                row.update(bicubic_psnr=bic["psnr"], bicubic_ssim=bic["ssim"])
+            rows.append(row)
+            if each is not None:
+                each(row)
+    model.train(was_training)
+    return {k: float(np.mean([r[k] for r in rows])) for k in rows[0] if k != "key"}
+
+
+# -- the loop --------------------------------------------------------------------------------------------------
+def train_refsr(
+    data: PathLike | Sequence[PathLike],
+    *,
+    out: PathLike,
+    val: PathLike | Sequence[PathLike] | None = None,
+    model: str = "rgtgan",
+    n_blocks: int | None = 2,
+    model_options: dict[str, Any] | None = None,
+    init: PathLike | None = None,
+    zero_init: bool = True,
+    steps: int = 300,
+    batch_size: int = 2,
+    crop: int = 64,
+    augment: bool = True,
+    lr: float = 1e-4,
+    betas: tuple[float, float] = (0.9, 0.99),
+    schedule: str = "constant",
+    min_lr: float = 1e-6,
+    warmup: int = 0,
+    loss: str = "rgtgan-warmup",
+    grad_clip: float | None = None,
+    val_every: int = 100,
+    val_crop: int | None = 96,
+    val_limit: int | None = 8,
+    ckpt_every: int = 50,
+    seed: int = 0,
+    device: str = "auto",
+    resume: bool = False,
+    until: int | None = None,
+    progress: bool = True,
+    log: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Train a reference-based SR model (RGTGAN's generator by default) on Ref-SR triplets.
+
+    Parameters
+    ----------
+    data : path or sequence of paths
+        Ref-SR set folders to train on (``HR``, ``LR``, ``Ref``/``google_Ref``; see
+        :class:`satsr.train.data.RefSRTriplets`), or folders of such sets.
+    out : path
+        Run folder: ``last.pt`` (checkpoint), ``log.csv``, ``final.safetensors`` (:func:`satsr.models.save`).
+    val : path or sequence of paths, optional
+        Held-aside Ref-SR sets scored every ``val_every`` steps and at the end (never trained on).
+    model : str, default "rgtgan"
+        A registered reference model.
+    n_blocks : int or None, default 2
+        RGTGAN's residual blocks per body (the authors' 16); ``None`` leaves the builder's default. The widths are
+        fixed (64) by the architecture. A checkpoint loads only into a model with the same ``n_blocks``.
+    model_options : dict, optional
+        Further builder options.
+    init : path, optional
+        Checkpoint to start from (then ``zero_init`` is not applied).
+    zero_init : bool, default True
+        Zero the generator's last convolution (:func:`zero_last_conv`) so that training starts exactly at the
+        bicubic ``lr_ux4``; the authors use PyTorch's default initialisation.
+    steps : int, default 300
+    batch_size : int, default 2
+    crop : int, default 64
+        HR patch size of the training samples (a multiple of 16: the LR patch must be a multiple of 4).
+    augment : bool, default True
+        Random flips and transposes, as the authors.
+    lr : float, default 1e-4
+        Adam's learning rate (the authors' 1e-4).
+    betas : tuple of float, default (0.9, 0.99)
+        Adam's betas (the authors').
+    schedule : {"constant", "cosine", "step"}, default "constant"
+        Learning-rate schedule after ``warmup`` (cosine ends at ``min_lr``); as :mod:`satsr.train.loop`.
+    min_lr : float, default 1e-6
+    warmup : int, default 0
+        Linear learning-rate warm-up steps.
+    loss : {"rgtgan-warmup", "l1", "charbonnier"}, default "rgtgan-warmup"
+        ``rgtgan-warmup``: L1 pixel + gradient-map MSE, both weight 1 (RGTGAN's warm-up phase; no GAN, no VGG).
+    grad_clip : float, optional
+        Clip the gradient norm (the authors do not).
+    val_every : int, default 100
+    val_crop : int or None, default 96
+        HR size of the validation patches (one fixed patch per sample); ``None`` scores whole images, which on a
+        CPU takes about 100 s per 480 x 480 output.
+    val_limit : int or None, default 8
+        Validate on that many samples, evenly spaced over ``val``; ``None``: all.
+    ckpt_every : int, default 50
+    seed : int, default 0
+        Seed of the initialisation, the data order, the crops and flips.
+    device : str, default "auto"
+        ``auto``, ``cpu``, ``cuda``, ``cuda:N``.
+    resume : bool, default False
+        Continue exactly from ``out/last.pt``.
+    until : int, optional
+        Stop (checkpointed) after this step; ``final.safetensors`` is written only at ``steps``.
+    progress : bool, default True
+        Show a tqdm bar.
+    log : callable, optional
+        Called with each logged row.
+
+    Returns
+    -------
+    dict
+        ``{"step", "loss", "val", "model", "seconds"}``; ``val`` is the last validation (``psnr``, ``ssim``,
+        ``bicubic_psnr``, ``bicubic_ssim``) or ``None``.
+
+    Raises
+    ------
+    InputError
+        Bad settings, missing data, or a model that takes no reference.
+    """
+    options = dict(model_options or {})
+    if n_blocks is not None:
+        options["n_blocks"] = int(n_blocks)
+    roots = [os.fspath(data)] if isinstance(data, (str, os.PathLike)) else [os.fspath(p) for p in data]
+    val_spec = None
+    if val is not None:
+        vroots = [os.fspath(val)] if isinstance(val, (str, os.PathLike)) else [os.fspath(p) for p in val]
+        val_spec = {"type": "refsr", "root": vroots, "crop": val_crop, "limit": val_limit}
+    cfg = TrainConfig(
+        model=model, data=[{"type": "refsr", "root": roots, "crop": crop, "augment": augment}], out=os.fspath(out),
+        model_options=options, init=os.fspath(init) if init else None, val=val_spec, scale=4, frames=1,
+        batch_size=batch_size, steps=steps, lr=lr, min_lr=min_lr, betas=betas, schedule=schedule, warmup=warmup,
+        loss=loss, grad_clip=grad_clip, val_every=val_every, ckpt_every=ckpt_every, protocol="rgtgan", seed=seed,
+        device=device,
+    )
+    return train_refsr_config(cfg, resume=resume, until=until, progress=progress, log=log, zero_init=zero_init)
+
+
+def train_refsr_config(cfg: TrainConfig, *, resume: bool = False, progress: bool = True, until: int | None = None,
+                       log: Callable[[dict[str, Any]], None] | None = None, zero_init: bool = True
+                       ) -> dict[str, Any]:
+    """Run a Ref-SR training from a :class:`~satsr.train.loop.TrainConfig` (what ``satsr train`` calls).
+
+    :func:`satsr.train.loop.train` hands configs of reference models here. See :func:`train_refsr` for the
+    parameters; ``zero_init`` applies unless ``cfg.init`` is given.
+    """
+    from tqdm.auto import tqdm
+
+    from satsr.pipeline import resolve_device
+
+    spec = models.get_spec(cfg.model)
+    if not spec.needs_reference:
+        raise InputError(f"{cfg.model} takes no reference image; train it with satsr.train.loop.train")
+    if spec.scale != cfg.scale or cfg.frames != 1:
+        raise InputError(f"{cfg.model} takes 1 frame at x{spec.scale}; the config says frames={cfg.frames}, "
+                         f"scale={cfg.scale}")
+    if cfg.loss not in ("rgtgan-warmup", "l1", "charbonnier"):
+        raise InputError(f"loss must be 'rgtgan-warmup', 'l1' or 'charbonnier' for a Ref-SR model, got {cfg.loss!r}")
+    for d in cfg.data:
+        crop = d.get("crop")
+        if crop is not None and int(crop) % (cfg.scale * spec.multiple_of):
+            raise InputError(f"crop {crop}: the HR patch must be a multiple of {cfg.scale * spec.multiple_of} "
+                             f"(LR patches a multiple of {spec.multiple_of})")
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    device = resolve_device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    model = models.create(cfg.model, pretrained=cfg.init or False, **cfg.model_options)
+    if zero_init and not cfg.init:
+        zero_last_conv(model)
+    model = model.to(device).train()
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg))
+    start = 0
+    last = out / "last.pt"
+    if resume:
+        if not last.exists():
+            raise InputError(f"{last}: nothing to resume from")
+        state = torch.load(last, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["torch_rng"])
+        start = int(state["step"])
+
+    batches = RefSRSteps([build_refsr_dataset(d, scale=cfg.scale, seed=cfg.seed, train=True) for d in cfg.data],
+                         cfg.batch_size, cfg.seed)
+    val_ds = build_refsr_dataset(cfg.val, scale=cfg.scale, seed=cfg.seed, train=False) if cfg.val else None
+    if cfg.loss == "rgtgan-warmup":
+        from satsr.train.gan import GeneratorLoss
+
+        warm = GeneratorLoss(perceptual_weight=0.0, gan_weight=0.0, gradient_gan_weight=0.0)
+        loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = lambda a, b: warm(a, b, warmup=True)[0]  # noqa: E731
+    else:
+        loss_fn = charbonnier if cfg.loss == "charbonnier" else F.l1_loss
+
+    csv_path = out / "log.csv"
+    fields = ["step", "loss", "lr", "seconds_per_step", "val_psnr", "val_ssim", "val_bicubic_psnr",
+              "val_bicubic_ssim", "seconds"]
+    new_log = not (resume and csv_path.exists())
+    fh = open(csv_path, "w" if new_log else "a", newline="")  # noqa: SIM115 (closed in finally)
+    writer = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
+    if new_log:
+        writer.writeheader()
+    bar = tqdm(total=cfg.steps, initial=start, disable=not progress, desc=f"train {cfg.model}", unit="step")
+    t0 = time.perf_counter()
+    running: float | None = None
+    val: dict[str, float] | None = None
+    step = start
+    try:
+        while step < cfg.steps and step != until:
+            tick = time.perf_counter()
+            batch = batches[step]
+            lr_t, ref_t, hr_t = (batch[k].to(device) for k in ("lr", "ref", "hr"))
+            loss = loss_fn(model(lr_t, ref_t).float(), hr_t)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip:
+                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            opt.step()
+            sched.step()
+            step += 1
+            value = float(loss.detach())
+            if not np.isfinite(value):
+                raise FloatingPointError(f"step {step}: the loss is {value}")
+            running = value if running is None else 0.95 * running + 0.05 * value
+            now = time.perf_counter()
+            row: dict[str, Any] = {"step": step, "loss": value, "lr": sched.get_last_lr()[0],
+                                   "seconds_per_step": now - tick, "seconds": now - t0}
+            bar.set_postfix(loss=f"{running:.4f}", s_step=f"{now - tick:.1f}")
+            bar.update(1)
+            if val_ds is not None and (step % cfg.val_every == 0 or step == cfg.steps):
+                val = validate_refsr(model, val_ds, device)
+                row.update({f"val_{k}": v for k, v in val.items()})
+                bar.write(f"step {step}: val PSNR {val['psnr']:.3f} dB (bicubic {val['bicubic_psnr']:.3f}), "
+                          f"SSIM {val['ssim']:.4f} (bicubic {val['bicubic_ssim']:.4f})")
+            if step % cfg.ckpt_every == 0 or step == cfg.steps or step == until:
+                _checkpoint(last, model, opt, sched, step, cfg)
+            writer.writerow(row)
+            fh.flush()  # the log is read while the run goes on
+            if log is not None:
+                log(row)
+    finally:
+        bar.close()
+        fh.close()
+    model.eval()
+    if step >= cfg.steps:
+        models.save(model, out / "final.safetensors")
+    return {"step": step, "loss": running, "val": val, "model": model, "seconds": time.perf_counter() - t0,
+            "config": dataclasses.asdict(cfg)}
