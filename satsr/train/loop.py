@@ -280,7 +280,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True, unti
     resume : bool, default False
         Continue from ``out/last.pt`` exactly where it stopped.
     progress : bool, default True
-        Show a tqdm bar with the loss and the speed.
+        Show progress (a bar on a terminal, log lines elsewhere; :mod:`satsr.progress`) with the loss and speed.
     until : int, optional
         Stop after this step (checkpointed) instead of ``cfg.steps``, e.g. to split a run across sessions; the
         schedule still spans ``cfg.steps``. ``final.safetensors`` is written only at ``cfg.steps``.
@@ -299,9 +299,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True, unti
     if cfg.loss not in ("l1", "charbonnier"):
         raise InputError(f"loss {cfg.loss!r} is for reference models; use 'l1' or 'charbonnier'")
 
-    from tqdm.auto import tqdm
-
     from satsr.pipeline import resolve_device
+    from satsr.progress import bar as progress_bar
 
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -346,7 +345,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True, unti
     writer = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
     if new_log:
         writer.writeheader()
-    bar = tqdm(total=cfg.steps, initial=start, disable=not progress, desc=f"train {cfg.model}", unit="step")
+    bar = progress_bar(total=cfg.steps, initial=start, enabled=progress, desc=f"train {cfg.model}", unit="step")
     t0 = time.perf_counter()
     tick, seen, running = t0, 0, None
     val: dict[str, float] | None = None

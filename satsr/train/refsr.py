@@ -271,7 +271,7 @@ def train_refsr(
     until : int, optional
         Stop (checkpointed) after this step; ``final.safetensors`` is written only at ``steps``.
     progress : bool, default True
-        Show a tqdm bar.
+        Show progress (a bar on a terminal, log lines elsewhere; :mod:`satsr.progress`).
     log : callable, optional
         Called with each logged row.
 
@@ -312,9 +312,8 @@ def train_refsr_config(cfg: TrainConfig, *, resume: bool = False, progress: bool
     :func:`satsr.train.loop.train` hands configs of reference models here. See :func:`train_refsr` for the
     parameters; ``zero_init`` applies unless ``cfg.init`` is given.
     """
-    from tqdm.auto import tqdm
-
     from satsr.pipeline import resolve_device
+    from satsr.progress import bar as progress_bar
 
     spec = models.get_spec(cfg.model)
     if not spec.needs_reference:
@@ -370,7 +369,7 @@ def train_refsr_config(cfg: TrainConfig, *, resume: bool = False, progress: bool
     writer = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
     if new_log:
         writer.writeheader()
-    bar = tqdm(total=cfg.steps, initial=start, disable=not progress, desc=f"train {cfg.model}", unit="step")
+    bar = progress_bar(total=cfg.steps, initial=start, enabled=progress, desc=f"train {cfg.model}", unit="step")
     t0 = time.perf_counter()
     running: float | None = None
     val: dict[str, float] | None = None
