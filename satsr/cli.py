@@ -399,7 +399,7 @@ def main(ctx: click.Context, debug: bool, quiet: bool, verbose: bool) -> None:
     "--preview", type=click.Path(path_type=Path, dir_okay=False), default=None,
     help="Also write a side-by-side PNG of the first frame: input (left) and output (right).",
 )
-@click.option("--no-progress", is_flag=True, help="Do not show the progress bar (it shows only on a terminal).")
+@click.option("--no-progress", is_flag=True, help="No progress bar (on a terminal) or progress lines (elsewhere).")
 def upscale(
     inputs: tuple[str, ...],
     output: Path,
@@ -608,7 +608,7 @@ def train(config: Path, resume: bool, steps: int | None, out: Path | None, data_
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--json", "json_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Also write the scores as JSON.")
-@click.option("--no-progress", is_flag=True, help="Ref-SR sets: no image count on stderr (shown only on a terminal).")
+@click.option("--no-progress", is_flag=True, help="No progress bar or progress lines.")
 def evaluate(model_names: tuple[str, ...], pretrained: str | None, options: tuple[str, ...],
              data_roots: tuple[Path, ...], protocol: str, centres: str | None, limit: int | None, scale: int,
              device: str, json_path: Path | None, no_progress: bool) -> None:
@@ -646,7 +646,8 @@ def evaluate(model_names: tuple[str, ...], pretrained: str | None, options: tupl
             raise InputError("--limit applies to Ref-SR sets (--protocol rgtgan); for clips use --centres")
         picked = [int(v) for v in centres.split(",") if v.strip()] if centres else None
         scores = [s for data in data_roots for s in evaluate_clips(
-            data, candidates, protocol=protocol, scale=scale, centres=picked, device=device, **trained)]
+            data, candidates, protocol=protocol, scale=scale, centres=picked, device=device,
+            progress=not no_progress, **trained)]
     click.echo(format_table(scores, unit="set" if refsr else "clip"))
     if summary := format_gains(scores):
         click.echo(summary)

@@ -115,6 +115,7 @@ def evaluate_clips(
     device: str = "auto",
     pretrained: dict[str, str] | None = None,
     model_options: dict[str, dict[str, Any]] | None = None,
+    progress: bool = False,
 ) -> list[ClipScore]:
     """Score each candidate model on each clip.
 
@@ -131,13 +132,19 @@ def evaluate_clips(
     device : str, default "auto"
     pretrained, model_options : dict, optional
         Per label: checkpoint path and builder options for registered names.
+    progress : bool, default False
+        Count the (clip, model) runs done (:func:`satsr.progress.bar`).
 
     Returns
     -------
     list of ClipScore
     """
+    from satsr.progress import bar
+
     out = []
-    for clip in find_clips(data):
+    clips = find_clips(data)
+    counter = bar(total=len(clips) * len(candidates), desc="clip x model", unit="run", enabled=progress)
+    for clip in clips:
         lr, gt = load_clip(clip, scale)
         idx = tuple(range(len(lr))) if centres is None else tuple(int(i) for i in centres)
         bad = [i for i in idx if not 0 <= i < len(lr)]
@@ -154,6 +161,8 @@ def evaluate_clips(
                     for k, t in enumerate(idx)]
             scores = {key: float(np.mean([r[key] for r in rows])) for key in rows[0]}
             out.append(ClipScore(clip.name, label, idx, scores))
+            counter.update(1)
+    counter.close()
     return out
 
 
