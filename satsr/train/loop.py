@@ -267,6 +267,18 @@ def _checkpoint(path: Path, model: nn.Module, opt: torch.optim.Optimizer, sched:
     os.replace(tmp, path)
 
 
+def _restore(path: Path, model: nn.Module, opt: torch.optim.Optimizer, sched: Any, device: torch.device) -> int:
+    """Load what :func:`_checkpoint` wrote into the model, optimiser, scheduler and torch's RNG; the step reached."""
+    if not path.exists():
+        raise InputError(f"{path}: nothing to resume from")
+    state = torch.load(path, map_location=device, weights_only=False)
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["optimizer"])
+    sched.load_state_dict(state["scheduler"])
+    torch.set_rng_state(state["torch_rng"])
+    return int(state["step"])
+
+
 def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True, until: int | None = None,
           log: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Train ``cfg.model`` on ``cfg.data``; write checkpoints, ``log.csv`` and ``final.safetensors`` under ``out``.
@@ -315,17 +327,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True, unti
                          f"frames={cfg.frames}, scale={cfg.scale}")
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg))
-    start = 0
     last = out / "last.pt"
-    if resume:
-        if not last.exists():
-            raise InputError(f"{last}: nothing to resume from")
-        state = torch.load(last, map_location=device, weights_only=False)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["torch_rng"])
-        start = int(state["step"])
+    start = _restore(last, model, opt, sched, device) if resume else 0
 
     datasets = [build_dataset(d, scale=cfg.scale, frames=cfg.frames, seed=cfg.seed) for d in cfg.data]
     val_ds = build_dataset(cfg.val, scale=cfg.scale, frames=cfg.frames, seed=cfg.seed) if cfg.val else None

@@ -51,7 +51,7 @@ from torch import nn
 from satsr import models
 from satsr.errors import InputError
 from satsr.metrics import evaluate as evaluate_pair
-from satsr.train.loop import TrainConfig, _checkpoint, _lr_lambda, charbonnier
+from satsr.train.loop import TrainConfig, _checkpoint, _lr_lambda, _restore, charbonnier
 
 __all__ = ["train_refsr", "train_refsr_config", "validate_refsr", "build_refsr_dataset", "RefSRSteps",
            "zero_last_conv"]
@@ -338,17 +338,8 @@ def train_refsr_config(cfg: TrainConfig, *, resume: bool = False, progress: bool
     model = model.to(device).train()
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg))
-    start = 0
     last = out / "last.pt"
-    if resume:
-        if not last.exists():
-            raise InputError(f"{last}: nothing to resume from")
-        state = torch.load(last, map_location=device, weights_only=False)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["torch_rng"])
-        start = int(state["step"])
+    start = _restore(last, model, opt, sched, device) if resume else 0
 
     batches = RefSRSteps([build_refsr_dataset(d, scale=cfg.scale, seed=cfg.seed, train=True) for d in cfg.data],
                          cfg.batch_size, cfg.seed)
