@@ -93,7 +93,7 @@ def test_reference_windows_are_cut_in_lockstep(pair):
             err = np.abs(got - expected)
             assert err.max() < 0.005 * expected.mean() and np.sqrt((err**2).mean()) < 0.001 * expected.mean()
     assert sr.rio.crs == lr.rio.crs
-    assert sr.rio.transform() == lr.rio.transform() * Affine.scale(0.25)
+    assert sr.rio.transform() == lr.rio.transform() @ Affine.scale(0.25)
 
 
 def test_reference_radiometry_is_matched_and_lands_on_the_truth(pair):
