@@ -267,6 +267,16 @@ def _checkpoint(path: Path, model: nn.Module, opt: torch.optim.Optimizer, sched:
     os.replace(tmp, path)
 
 
+def _open_log(path: Path, fields: list[str], resume: bool) -> tuple[Any, csv.DictWriter]:
+    """``log.csv``: a new file with its header, or (resuming) the old one to append to. The caller closes it."""
+    new_log = not (resume and path.exists())
+    fh = open(path, "w" if new_log else "a", newline="")  # noqa: SIM115 (closed by the caller, in finally)
+    writer = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
+    if new_log:
+        writer.writeheader()
+    return fh, writer
+
+
 def _restore(path: Path, model: nn.Module, opt: torch.optim.Optimizer, sched: Any, device: torch.device) -> int:
     """Load what :func:`_checkpoint` wrote into the model, optimiser, scheduler and torch's RNG; the step reached."""
     if not path.exists():
@@ -343,11 +353,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True, unti
 
     csv_path = out / "log.csv"
     fields = ["step", "loss", "lr", "samples_per_s", "val_psnr", "val_ssim", "seconds"]
-    new_log = not (resume and csv_path.exists())
-    fh = open(csv_path, "w" if new_log else "a", newline="")  # noqa: SIM115 (closed in finally)
-    writer = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
-    if new_log:
-        writer.writeheader()
+    fh, writer = _open_log(csv_path, fields, resume)
     bar = progress_bar(total=cfg.steps, initial=start, enabled=progress, desc=f"train {cfg.model}", unit="step")
     t0 = time.perf_counter()
     tick, seen, running = t0, 0, None

@@ -35,7 +35,6 @@ Example config (``satsr/train/configs/rgtgan-s.yaml``)::
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import os
 import time
@@ -51,7 +50,7 @@ from torch import nn
 from satsr import models
 from satsr.errors import InputError
 from satsr.metrics import evaluate as evaluate_pair
-from satsr.train.loop import TrainConfig, _checkpoint, _lr_lambda, _restore, charbonnier
+from satsr.train.loop import TrainConfig, _checkpoint, _lr_lambda, _open_log, _restore, charbonnier
 
 __all__ = ["train_refsr", "train_refsr_config", "validate_refsr", "build_refsr_dataset", "RefSRSteps",
            "zero_last_conv"]
@@ -355,11 +354,7 @@ def train_refsr_config(cfg: TrainConfig, *, resume: bool = False, progress: bool
     csv_path = out / "log.csv"
     fields = ["step", "loss", "lr", "seconds_per_step", "val_psnr", "val_ssim", "val_bicubic_psnr",
               "val_bicubic_ssim", "seconds"]
-    new_log = not (resume and csv_path.exists())
-    fh = open(csv_path, "w" if new_log else "a", newline="")  # noqa: SIM115 (closed in finally)
-    writer = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
-    if new_log:
-        writer.writeheader()
+    fh, writer = _open_log(csv_path, fields, resume)
     bar = progress_bar(total=cfg.steps, initial=start, enabled=progress, desc=f"train {cfg.model}", unit="step")
     t0 = time.perf_counter()
     running: float | None = None
