@@ -17,8 +17,8 @@ from satsr.tiling import Blend
 if TYPE_CHECKING:
     from torch import nn
 
+    from satsr.engine import Compile, Device, Precision
     from satsr.io.reference import Matching
-    from satsr.pipeline import Device
 
 __all__ = ["SatsrAccessor"]
 
@@ -56,6 +56,9 @@ class SatsrAccessor:
         uncovered: Literal["error", "fallback"] = "error",
         fallback: str | nn.Module = "bicubic",
         max_shift: float = 0.5,
+        precision: Precision = "auto",
+        compile: Compile = "auto",  # noqa: A002
+        channels_last: bool | None = None,
     ) -> xr.DataArray:
         """Alias of :func:`satsr.upscale` with this array bound."""
         from satsr.pipeline import upscale  # torch loads here, not when satsr is imported
@@ -65,6 +68,7 @@ class SatsrAccessor:
             batch_size=batch_size, device=device, value_range=value_range, model_options=model_options,
             pretrained=pretrained, bands=bands, reference=reference, reference_bands=reference_bands,
             reference_matching=reference_matching, uncovered=uncovered, fallback=fallback, max_shift=max_shift,
+            precision=precision, compile=compile, channels_last=channels_last,
         )
 
     def to_cog(

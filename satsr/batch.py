@@ -35,6 +35,7 @@ import dask
 from dask.callbacks import Callback
 
 from satsr._defaults import DEFAULT_MODEL
+from satsr._threads import default_threads, usable_cores
 from satsr._version import package_version
 from satsr.catalog import SR_SUFFIX, CatalogError, Scene, product_item, read_catalog, verify_product
 from satsr.errors import InputError, OutputError, SatsrError
@@ -263,7 +264,7 @@ def process_scene(
     start = time.perf_counter()
     out = Path(outdir)
     report = report or _distributed_reporter(scene.id)
-    threads = cfg.threads or os.cpu_count() or 1
+    threads = cfg.threads or default_threads()[0]
     result = ItemResult(scene.id, "failed", worker=_worker_name())
     for attempt in range(1, retries + 2):
         result.attempts = attempt
@@ -318,7 +319,7 @@ def _write_catalog(outdir: Path, catalog_id: str, products: Sequence[str], sourc
 def _default_workers(n_items: int) -> int:
     # Two single-threaded workers beat one with two threads on 2 cores (benchmarks/bench_batch.py: 24.3 s
     # against 29.0 s for 8 items); bigger machines get workers of 4 threads, so that model copies stay few.
-    return max(1, min(n_items, max(2, (os.cpu_count() or 1) // 4)))
+    return max(1, min(n_items, max(2, usable_cores() // 4)))
 
 
 def run_batch(
@@ -456,7 +457,7 @@ def _run_distributed(
         n = workers if workers is not None else _default_workers(len(todo))
         use_gpu = gpu or (cfg.device == "auto" and torch.cuda.is_available())
         if cfg.threads is None:
-            cfg = replace(cfg, threads=max(1, (os.cpu_count() or 1) // n))
+            cfg = replace(cfg, threads=max(1, usable_cores() // n))
         # dask spawns workers with OMP_NUM_THREADS=1 and MALLOC_TRIM_THRESHOLD_=65536 (its pre-spawn
         # environment); with those, a forward of lgtd-s in a worker took twice as long as in this process, even
         # after torch.set_num_threads. Each worker gets its share of the cores instead, and glibc's default trim.

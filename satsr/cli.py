@@ -364,6 +364,20 @@ def main(ctx: click.Context, debug: bool, quiet: bool, verbose: bool) -> None:
     help="Where the model runs: auto (CUDA when available), cpu, cuda or cuda:N.",
 )
 @click.option(
+    "--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default="auto", show_default=True,
+    help="Autocast dtype of the forward: auto is bf16 on a CUDA GPU (fp16 where it lacks bf16), fp32 on CPU.",
+)
+@click.option(
+    "--compile/--no-compile", "compile_", default=None,
+    help="torch.compile the model (checked against eager on the first batch, falls back quietly). Default: on "
+    "CUDA only.",
+)
+@click.option(
+    "--threads", type=click.IntRange(min=1), default=None,
+    help="CPU cores to use, for torch's threads and dask's together (same as SATSR_THREADS). Default: all "
+    "usable cores.",
+)
+@click.option(
     "-f", "--format", "fmt", type=click.Choice(["cog", "gtiff", "zarr"]), default=None,
     help="Output format: cog (Cloud-Optimized GeoTIFF with overviews), gtiff (tiled GeoTIFF, no overviews) or "
     "zarr (one store for all frames). Default zarr when OUTPUT ends in .zarr, else cog.",
@@ -419,6 +433,9 @@ def upscale(
     feather: int | None,
     batch_size: int | None,
     device: str,
+    precision: str,
+    compile_: bool | None,
+    threads: int | None,
     fmt: str | None,
     compress: str,
     level: int | None,
@@ -445,6 +462,8 @@ def upscale(
     import satsr
 
     fmt = fmt or ("zarr" if output.suffix.lower() == ".zarr" else "cog")
+    if threads is not None:  # read by satsr's thread rule (torch intra-op and dask threads) in this process
+        os.environ["SATSR_THREADS"] = str(threads)
     # Everything that can fail is checked before a single pixel is computed.
     single = _check_output(output, fmt)
     if preview is not None and not preview.parent.is_dir():
@@ -461,7 +480,8 @@ def upscale(
         batch_size=batch_size, device=device, value_range=value_range, pretrained=pretrained,
         bands=band_list, model_options=_parse_options(options), reference=reference,
         reference_bands=_parse_bands(reference_bands), reference_matching=reference_matching,  # type: ignore[arg-type]
-        uncovered=uncovered, fallback=fallback,  # type: ignore[arg-type]
+        uncovered=uncovered, fallback=fallback, precision=precision,  # type: ignore[arg-type]
+        compile="auto" if compile_ is None else compile_,
     )
     if reference is not None:
         dy, dx = sr.attrs["satsr_reference_shift"].split()

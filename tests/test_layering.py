@@ -9,23 +9,25 @@ PKG = Path(__file__).resolve().parents[1] / "satsr"
 LAYERS = {
     "_version": set(),
     "_defaults": set(),
+    "_threads": {"errors"},
     "errors": set(),
     "progress": set(),
     "geo": {"errors"},
-    "io": {"errors", "geo", "io", "progress"},
+    "io": {"errors", "geo", "io", "progress", "_threads"},
     "radiometry": {"errors"},
     "degrade": {"errors"},
     "metrics": {"errors", "degrade"},
     "tiling": {"errors"},
     "models": {"errors", "models", "_defaults"},
-    "pipeline": {"errors", "geo", "io", "radiometry", "tiling", "models", "_defaults"},
+    "engine": {"errors", "models", "_threads"},
+    "pipeline": {"errors", "geo", "io", "radiometry", "tiling", "models", "engine", "_defaults"},
     "accessor": {"geo", "pipeline", "tiling", "io", "_defaults"},
     "testing": {"errors", "geo", "io"},
     "viz": {"errors", "geo", "io", "pipeline", "radiometry"},
     "cli": {"errors", "geo", "io", "pipeline", "models", "viz", "accessor", "train", "_defaults", "catalog", "batch",
             "progress"},
     "catalog": {"errors", "geo", "io", "_version"},
-    "batch": {"errors", "io", "pipeline", "models", "catalog", "_defaults", "_version", "progress"},
+    "batch": {"errors", "io", "pipeline", "models", "catalog", "_defaults", "_version", "progress", "_threads"},
     "train": {"errors", "geo", "io", "degrade", "radiometry", "tiling", "models", "pipeline", "metrics", "train",
               "progress"},
 }
@@ -39,6 +41,8 @@ FORBIDDEN = {
     "metrics": {"torch", "xarray", "rasterio", "dask"},
     "tiling": {"torch", "xarray", "rasterio", "dask"},
     "models": {"xarray", "rasterio", "dask", "rioxarray"},
+    "engine": {"xarray", "rasterio", "dask", "rioxarray"},
+    "_threads": {"torch", "xarray", "rasterio", "dask"},
 }
 
 

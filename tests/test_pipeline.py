@@ -188,10 +188,10 @@ def test_registered_model_is_built_once_per_process(make_geotiff):
     satsr.upscale(da, "test-counting-bicubic", tile=32, batch_size=1).compute()
     assert len(calls) == 1
     # a later call without batch_size gets the automatic choice again, not the previous caller's 1
-    from satsr.pipeline import _make_runner
+    from satsr.engine import make_runner
 
     satsr.upscale(da, "test-counting-bicubic", tile=32).compute()
-    runner = _make_runner("test-counting-bicubic", None, None, torch.device("cpu"), None)
+    runner = make_runner("test-counting-bicubic", None, None, torch.device("cpu"), None)
     assert runner.batch_size is None and runner.choose_batch((3, 8, 8)) == 4 and len(calls) == 1
     # on the CPU, large windows (here a video model's five 384 x 384 frames) go one per forward
     assert runner.choose_batch((5, 3, 384, 384)) == 1 and runner.choose_batch((3, 8, 8)) == 4
@@ -240,8 +240,10 @@ def test_cuda_matches_cpu(make_geotiff):
     da = satsr.open_stack(make_geotiff("g.tif", shape=(3, 50, 60), dtype="float32"))
     net = models.wrap(_conv_net(2), scale=2, halo=3)
     a = satsr.upscale(da, net, device="cpu").values
-    b = satsr.upscale(da, net, device="cuda").values
+    b = satsr.upscale(da, net, device="cuda", precision="fp32").values
     assert np.abs(a - b).max() < 1e-4
+    c = satsr.upscale(da, net, device="cuda")  # auto: bf16 autocast, channels_last, compiled
+    assert c.attrs["satsr_precision"] in ("bf16", "fp16") and np.abs(a - c.values).max() < 2e-2
 
 
 def test_accessor_signatures_match_functions():

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
+from satsr._threads import default_threads
 from satsr.errors import OutputError
 
 __all__ = ["atomic_output", "temp_sibling", "remove_path", "require_parent"]
@@ -169,7 +170,7 @@ def drained_dask_threads() -> Iterator[None]:
     if get_scheduler() not in (None, dask.threaded.get):  # None: the collection's default, threads for arrays
         yield
         return
-    pool = ThreadPoolExecutor(dask.config.get("num_workers", None) or os.cpu_count() or 1)
+    pool = ThreadPoolExecutor(dask.config.get("num_workers", None) or default_threads()[0])
     try:
         with dask.config.set(pool=pool):
             yield

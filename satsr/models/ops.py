@@ -13,6 +13,7 @@ same zero-outside bilinear rule as the CUDA builds.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -124,10 +125,26 @@ class DCNSep(nn.Module):
         if self.impl == "grid_sample" and self.stride == 1 and min(x.shape[-2:]) > 1:
             return deform_conv2d_sampled(x, offset, self.weight, self.bias, torch.sigmoid(m), self.padding,
                                          self.dilation)
-        return deform_conv2d(
+        return _deform_conv2d(
             x, offset, self.weight, self.bias, stride=self.stride, padding=self.padding, dilation=self.dilation,
             mask=torch.sigmoid(m),
         )
+
+
+def _deform_conv2d(x: torch.Tensor, offset: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                   **kw: Any) -> torch.Tensor:
+    """``torchvision.ops.deform_conv2d`` in float32, whatever autocast made of its inputs.
+
+    Offsets are sub-pixel positions: CUDA's autocast already runs this op in float32, but torchvision has no CPU
+    autocast rule (and no bf16/fp16 CPU kernel), so under ``torch.autocast("cpu")`` the inputs arrive in half
+    precision. Casting here gives both devices the same float32 sampling.
+    """
+    if x.dtype == torch.float32 and offset.dtype == torch.float32 and weight.dtype == torch.float32:
+        return deform_conv2d(x, offset, weight, bias, **kw)
+    mask = kw.pop("mask", None)
+    with torch.autocast(x.device.type, enabled=False):
+        return deform_conv2d(x.float(), offset.float(), weight.float(), None if bias is None else bias.float(),
+                             mask=None if mask is None else mask.float(), **kw)
 
 
 def deform_conv2d_sampled(
@@ -292,7 +309,7 @@ def dcnv3_core(x: torch.Tensor, offset: torch.Tensor, mask: torch.Tensor, group:
     off = off.permute(0, 3, 5, 4, 6, 1, 2).reshape(n, group * k * k * 2, h, w)
     m = mask.reshape(n, h, w, group, k, k).permute(0, 3, 5, 4, 1, 2).reshape(n, group * k * k, h, w)
     ones = torch.ones(c, 1, k, k, dtype=x.dtype, device=x.device)
-    y = deform_conv2d(x.permute(0, 3, 1, 2), off, ones, None, padding=(k - 1) // 2, mask=m)
+    y = _deform_conv2d(x.permute(0, 3, 1, 2), off, ones, None, padding=(k - 1) // 2, mask=m)
     return y.permute(0, 2, 3, 1)
 
 
