@@ -297,9 +297,9 @@ def _instrument(model_obj) -> dict:
 def _hook_registered(stats: dict) -> None:
     """Hook the registered model the pipeline built (its per-process runner cache)."""
     try:
-        from satsr import pipeline
+        from satsr import engine
 
-        for runner in list(getattr(pipeline, "_CACHE", {}).values()):
+        for runner in list(getattr(engine, "_CACHE", {}).values()):
             stats["_hook"](runner.model)
     except Exception:  # noqa: BLE001
         stats["forward_s"] = None
