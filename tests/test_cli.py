@@ -1,4 +1,5 @@
 import json
+import os
 import traceback
 from pathlib import Path
 
@@ -73,6 +74,20 @@ def test_upscale_single_file_to_cog(runner, make_geotiff, out):
         assert sr.bounds == lr.bounds
         assert sr.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
         assert json.loads(sr.tags()["satsr"])["model"] == "lgtd-s"  # the default model
+
+
+def test_upscale_precision_threads_and_compile_options(runner, make_geotiff, out, monkeypatch):
+    monkeypatch.delenv("SATSR_THREADS", raising=False)
+    src = make_geotiff("scene.tif", shape=(3, 24, 24))
+    args = ["upscale", str(src), "-o", str(out / "bf16.tif"), "-m", "bicubic", "--precision", "bf16", "--threads",
+            "1", "--no-compile", "--device", "cpu"]
+    result = runner.invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert os.environ.pop("SATSR_THREADS") == "1"
+    with rasterio.open(out / "bf16.tif") as sr:
+        assert json.loads(sr.tags()["satsr"])["precision"] == "bf16"
+    result = runner.invoke(main, [*args[:7], "fp64"])
+    assert result.exit_code != 0 and "'fp64' is not one of" in result.output
 
 
 def test_upscale_options_scale_gtiff_and_preview(runner, make_geotiff, out):
