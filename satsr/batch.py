@@ -10,7 +10,9 @@ Items run on a ``dask.distributed`` cluster: a ``LocalCluster`` of worker proces
 scheduler by address (dask-jobqueue, dask-kubernetes, dask-cuda and others give one). Each worker keeps one
 model instance (the pipeline caches it per process) and runs one item at a time with a share of the CPU
 threads. With ``device="cuda"`` every item asks for the worker resource ``GPU=1``; start GPU workers with
-``--resources GPU=1`` (a ``LocalCluster`` here gets it when CUDA is present). ``workers=0`` runs the items one
+``--resources GPU=1`` (a ``LocalCluster`` here gets it when CUDA is present). On a machine with several GPUs the
+local cluster starts one worker process per GPU, and worker ``i`` runs on ``cuda:i`` (an external cluster such
+as dask-cuda's gives each worker its own ``CUDA_VISIBLE_DEVICES`` instead). ``workers=0`` runs the items one
 after the other in this process, without dask.distributed: the reference the tests compare against.
 
 A failing item (unreadable file, missing asset, grids that do not match...) is retried ``retries`` times, then
@@ -168,6 +170,16 @@ def _worker_name() -> str | None:
         return None
 
 
+def _worker_device(device: str, worker: str | None, n_gpus: int) -> str:
+    """The GPU of a local cluster's worker: ``cuda:<name mod n_gpus>`` when several GPUs share the machine.
+
+    One process per GPU; a device with an index, one GPU, or a worker not named by a number stays as it is.
+    """
+    if device != "cuda" or n_gpus < 2 or worker is None or not worker.isdigit():
+        return device
+    return f"cuda:{int(worker) % n_gpus}"
+
+
 def _distributed_reporter(scene_id: str) -> Callable[[int, int], None] | None:
     try:
         from distributed import get_worker
@@ -271,7 +283,7 @@ def process_scene(
         try:
             torch.set_num_threads(threads)
             stack = scene.open()
-            device = str(resolve_device(cfg.device))
+            device = _worker_device(str(resolve_device(cfg.device)), _worker_name(), torch.cuda.device_count())
             sr = upscale(stack, cfg.model, scale=cfg.scale, tile=cfg.tile, batch_size=cfg.batch_size, device=device,
                          value_range=cfg.value_range, model_options=dict(cfg.model_options) or None,
                          pretrained=cfg.pretrained, bands=list(cfg.bands) if cfg.bands else None)
@@ -454,8 +466,10 @@ def _run_distributed(
     if scheduler is None:
         import torch
 
-        n = workers if workers is not None else _default_workers(len(todo))
         use_gpu = gpu or (cfg.device == "auto" and torch.cuda.is_available())
+        # One worker process per GPU: each binds its own device (cuda:<worker name>, see _worker_device).
+        default = torch.cuda.device_count() if use_gpu and cfg.device in ("auto", "cuda") else None
+        n = workers if workers is not None else default or _default_workers(len(todo))
         if cfg.threads is None:
             cfg = replace(cfg, threads=max(1, usable_cores() // n))
         # dask spawns workers with OMP_NUM_THREADS=1 and MALLOC_TRIM_THRESHOLD_=65536 (its pre-spawn

@@ -204,3 +204,14 @@ def test_tile_progress_counts_the_blocks_of_one_item(shared_data, tmp_path):
                                                       batch_size=1), report=lambda d, t: seen.append((d, t)))
     assert result.status == "done", result.error
     assert seen[0] == (0, 9) and seen[-1] == (9, 9) and [d for d, _ in seen] == list(range(10))
+
+
+def test_one_gpu_per_worker_process():
+    from satsr.batch import _worker_device
+
+    assert [_worker_device("cuda", str(i), 4) for i in range(5)] == ["cuda:0", "cuda:1", "cuda:2", "cuda:3", "cuda:0"]
+    assert _worker_device("cuda", "3", 1) == "cuda"  # one GPU (or dask-cuda's CUDA_VISIBLE_DEVICES per worker)
+    assert _worker_device("cuda:1", "0", 4) == "cuda:1"  # asked for by index
+    assert _worker_device("cpu", "2", 4) == "cpu"
+    assert _worker_device("cuda", None, 4) == "cuda"  # not in a worker
+    assert _worker_device("cuda", "tcp://10.0.0.1:4000", 4) == "cuda"  # a worker named by address

@@ -574,8 +574,9 @@ def _descriptions(sr: xr.DataArray) -> list[str] | None:
 
 def _satsr_tag(sr: xr.DataArray, user_tags: Mapping[str, str]) -> str:
     meta: dict[str, Any] = {}
-    keys = ("satsr_model", "satsr_scale", "satsr_version", "satsr_precision", "satsr_reference", "satsr_reference_matching",
-            "satsr_reference_shift", "satsr_reference_coverage", "satsr_fallback", "satsr_fallback_tiles")
+    keys = ("satsr_model", "satsr_scale", "satsr_version", "satsr_precision", "satsr_reference",
+            "satsr_reference_matching", "satsr_reference_shift", "satsr_reference_coverage", "satsr_fallback",
+            "satsr_fallback_tiles")
     for key in keys:  # the reference's provenance goes with a reference-based product
         if sr.attrs.get(key) is not None:
             meta[key.removeprefix("satsr_")] = jsonable(sr.attrs[key])
