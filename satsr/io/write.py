@@ -10,11 +10,12 @@ order. Every final file is written under a hidden temporary name and renamed int
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import threading
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -346,20 +347,65 @@ def _write_frames(
                     _FrameWriter(f, p, profile, descriptions, t)
                     for f, p, t in zip(finals, outputs, frame_tags)
                 ]
-            _store([data[i] for i in range(len(outputs))], writers, progress)
-            if cog:
-                for stage, final, out, pyr, w in zip(stages, finals, outputs, pyramids, writers):
+            if not cog:
+                _store([data[i] for i in range(len(outputs))], writers, progress)
+            else:
+                def convert(i: int) -> None:
+                    stage, pyr = stages[i], pyramids[i]
                     source = stage
                     if pyr is not None:
-                        source = pyr.write_vrt(_vrt_path(stage), stage, descriptions, w.tags)
-                    _convert_to_cog(source, final, out, codec, level, blocksize, overviews, dtype, pyr is not None)
+                        source = pyr.write_vrt(_vrt_path(stage), stage, descriptions, writers[i].tags)
+                    _convert_to_cog(source, finals[i], outputs[i], codec, level, blocksize, overviews, dtype,
+                                    pyr is not None)
                     _remove_all([stage, *(pyr.paths if pyr is not None else ())])  # free disk space early
+
+                # A frame's COG is encoded as soon as its stage file is complete, on one thread beside the
+                # computation of the other frames (on a GPU the CPU is otherwise idle meanwhile); only the last
+                # frame's conversion waits for the end.
+                with _Converter(convert, len(outputs)) as conv:
+                    for i, w in enumerate(writers):
+                        w.on_done = functools.partial(conv.submit, i)
+                    _store([data[i] for i in range(len(outputs))], writers, progress)
     except BaseException:
         if made_folder:
             with contextlib.suppress(OSError):
                 made_folder.rmdir()  # only succeeds when empty, as it should
         raise
     return outputs
+
+
+class _Converter:
+    """Runs ``convert(i)`` for frames on one background thread as they complete; on exit waits, in frame order.
+
+    On an error (in a conversion or in the computation) the pending conversions are cancelled and the running one
+    is waited for before the error propagates, so nothing writes into an output that is about to be removed.
+    """
+
+    def __init__(self, convert: Callable[[int], None], n: int) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._convert, self._n = convert, n
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="satsr-cog")
+        self._futures: dict[int, Any] = {}
+        self._lock = threading.Lock()
+
+    def submit(self, i: int) -> None:
+        with self._lock:
+            if i not in self._futures:
+                self._futures[i] = self._pool.submit(self._convert, i)
+
+    def __enter__(self) -> _Converter:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        try:
+            if exc_type is None:
+                for i in range(self._n):
+                    self.submit(i)  # a frame whose last chunk never closed its writer (not expected)
+                for i in range(self._n):
+                    self._futures[i].result()  # raises the first conversion error
+        finally:
+            self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 class _FrameWriter:
@@ -390,6 +436,7 @@ class _FrameWriter:
         self.ndim = 3
         self._remaining = int(np.prod(self.shape))
         self.pyramid = pyramid
+        self.on_done: Callable[[], None] | None = None  # called once the frame's file is complete and closed
         # One lock per frame: a GDAL dataset must not be used from two threads at once, but different frames'
         # files can be written concurrently.
         self._lock = threading.Lock()
@@ -438,6 +485,8 @@ class _FrameWriter:
             self._remaining -= value.size
             if self._remaining <= 0:
                 self.close()
+                if self.on_done is not None:
+                    self.on_done()
 
     def close(self) -> None:
         """Flush and close the dataset (a no-op when it is not open)."""

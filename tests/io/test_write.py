@@ -417,3 +417,62 @@ def test_compression_level_is_applied_and_checked(tmp_path):
     with pytest.raises(_InputError, match="takes no level"):
         _to_geotiff(da_, tmp_path / "bad.tif", compress="lzw", level=3)
     assert not (tmp_path / "bad.tif").exists()
+
+
+def test_cog_conversion_overlaps_the_computation_of_later_frames(tmp_path, monkeypatch):
+    """Frame 0's COG is encoded while the last frame is still being computed (not after the whole stack)."""
+    import time
+
+    import dask
+
+    from satsr.io import write as w
+
+    paths = [write_tif(tmp_path / "in" / f"f{i}.tif", random_frame((1, 64, 64), "uint16", i)) for i in range(4)]
+    stack = open_stack(paths, chunks=32)
+    events = []
+
+    def slow(block):
+        time.sleep(0.05)
+        return block
+
+    real = w._convert_to_cog
+
+    def spy(stage, dest, label, *a, **kw):
+        events.append(("convert", Path(label).name, time.perf_counter()))
+        return real(stage, dest, label, *a, **kw)
+
+    monkeypatch.setattr(w, "_convert_to_cog", spy)
+    sr = stack.copy(data=stack.data.map_blocks(slow, dtype=stack.dtype))
+    t_end = {}
+    real_store = w._store
+
+    def store(sources, writers, progress):
+        real_store(sources, writers, progress)
+        t_end["computed"] = time.perf_counter()
+
+    monkeypatch.setattr(w, "_store", store)
+    with dask.config.set(num_workers=1):
+        files = to_cog(sr, tmp_path / "out")
+    assert [f.name for f in files] == ["f0.tif", "f1.tif", "f2.tif", "f3.tif"]
+    first = min(t for _, _, t in events)
+    assert first < t_end["computed"]  # at least one frame was converted before the computation ended
+    for f, p in zip(files, paths):
+        np.testing.assert_array_equal(read_all(f), read_all(p))
+
+
+def test_cog_conversion_error_removes_every_output(frames, tmp_path, monkeypatch):
+    from satsr.errors import OutputError
+    from satsr.io import write as w
+
+    real = w._convert_to_cog
+
+    def fail_second(stage, dest, label, *a, **kw):
+        if Path(label).name == "scene_2.tif":
+            raise OutputError(f"{label}: conversion to COG failed (disk full); check free disk space")
+        return real(stage, dest, label, *a, **kw)
+
+    monkeypatch.setattr(w, "_convert_to_cog", fail_second)
+    dest = out_dir(tmp_path)
+    with pytest.raises(OutputError, match="scene_2.tif: conversion to COG failed"):
+        to_cog(open_stack(frames, chunks=16), dest)
+    assert listing(dest) == []
