@@ -11,6 +11,8 @@ For every (model, precision) case, each in a fresh process (peak memory is per p
   keeps of the model's own speed (reading, halo assembly, copies, stitching, conversion, COG writing).
   FLOPs of one window are counted with ``torch.utils.flop_counter`` (fp32, eager): achieved TFLOP/s, and on a
   GPU the share of the device's dense peak for that precision.
+* **model busy**: the share of the e2e wall time during which a forward was running (forward hooks), measured
+  within the one run, so it is immune to other load on the machine between runs.
 * **seed way**: what the seed repos' test scripts do: the whole frame (reflect-padded to the model's multiple),
   one output frame at a time, fp32, eager. Its centre frame is the reference for every seam error.
 * **peers** (``--peers``): ``opensr-utils`` and ``sen2sr``'s ``predict_large`` on the same model and the centre
@@ -209,8 +211,11 @@ def child_bare(spec: dict) -> dict:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
+    from satsr.engine import thread_plan
+
     runner = _runner(spec)
     dev = runner.device
+    thread_plan(dev).apply_torch()  # the same torch threads as the pipeline's forwards
     frames = []
     for p in spec["frames"]:
         with rasterio.open(p) as f:
@@ -399,12 +404,13 @@ def fmt(v, spec: str = ".2f") -> str:
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| model | way | precision | scene | Mpx/s | bare Mpx/s | ratio | TFLOP/s | peak RSS MB | peak device MB"
-             " | seam max | seam RMS |", "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| model | way | precision | scene | Mpx/s | bare Mpx/s | ratio | model busy | TFLOP/s | peak RSS MB "
+             "| peak device MB | seam max | seam RMS |", "|---|---|---|---|" + "---:|" * 9]
     for r in rows:
         lines.append(
             f"| {r['model']} | {r['way']} | {r.get('precision', '-')} | {r['scene']} | {fmt(r.get('mpx_s'), '.3f')} | "
-            f"{fmt(r.get('bare_mpx_s'), '.3f')} | {fmt(r.get('ratio'), '.3f')} | {fmt(r.get('tflops_s'), '.3f')} | "
+            f"{fmt(r.get('bare_mpx_s'), '.3f')} | {fmt(r.get('ratio'), '.3f')} | {fmt(r.get('busy'), '.3f')} | "
+            f"{fmt(r.get('tflops_s'), '.3f')} | "
             f"{fmt(r.get('peak_rss_mb'), '.0f')} | {fmt(r.get('peak_device_mb'), '.0f')} | "
             f"{fmt(r.get('seam_max'), '.0f')} | {fmt(r.get('seam_rms'), '.3f')} |" + (
                 f" {r['error']}" if r.get("error") else ""))
@@ -503,7 +509,8 @@ def main(argv: list[str] | None = None) -> int:
             if "error" not in e2e:
                 row.update(mpx_s=e2e["output_mpx"] / e2e["e2e_s"], peak_rss_mb=e2e["peak_rss_mb"],
                            peak_device_mb=e2e.get("peak_device_mb"), seam_max=e2e.get("seam_max"),
-                           seam_rms=e2e.get("seam_rms"), precision=e2e["precision"])
+                           seam_rms=e2e.get("seam_rms"), precision=e2e["precision"],
+                           busy=e2e["forward_busy_s"] / e2e["e2e_s"])
                 log(f"{model} {scene} {prec}: bare forward")
                 bare = step("bare", {**base, "precision": prec, "forwards": e2e["forwards"],
                                      "bare_max_forwards": a.bare_max_forwards})

@@ -238,7 +238,7 @@ class Runner:
     def _first_compiled(self, *xs: torch.Tensor) -> torch.Tensor:
         ref = self._eager(*xs)
         try:
-            compiled = torch.compile(self.model, dynamic=False)
+            compiled = torch.compile(self.model)  # static first; a second shape turns on dynamic shapes
 
             def fn(*a: torch.Tensor) -> torch.Tensor:
                 with self._autocast():
@@ -251,7 +251,8 @@ class Runner:
             self._fallback(f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}")
             return ref
         diff = float((got.float() - ref.float()).abs().max()) if got.shape == ref.shape else math.inf
-        tol = 1e-3 if self.precision == "fp32" else 3e-2
+        # relative to the output's magnitude (in [0, 1] for a trained model: then absolute)
+        tol = (1e-3 if self.precision == "fp32" else 3e-2) * max(1.0, float(ref.float().abs().max()))
         if not diff <= tol:
             self._fallback(f"compiled output differs from eager by {diff:.2e} (> {tol:g})")
             return ref
@@ -359,19 +360,21 @@ class Runner:
             try:
                 outs.append(self._forward(part))
                 i += len(part[0])
+                continue
             except Exception as err:
                 if not is_out_of_memory(err):
                     raise
-                self._free()
-                if bs > 1:
-                    bs = max(1, bs // 2)
-                    self._auto[key] = bs  # back off for the next batches too
-                    if self.batch_size is not None:
-                        self.batch_size = bs
-                    self._event(f"out of memory: batch halved to {bs}")
-                    continue
-                outs.append(self._split(part))
-                i += 1
+            # Out of the except block: the failed attempt's tensors (held by the traceback) are released now.
+            self._free()
+            if bs > 1:
+                bs = max(1, bs // 2)
+                self._auto[key] = bs  # back off for the next batches too
+                if self.batch_size is not None:
+                    self.batch_size = bs
+                self._event(f"out of memory: batch halved to {bs}")
+                continue
+            outs.append(self._split(part))
+            i += 1
         return outs[0] if len(outs) == 1 else np.concatenate(outs)
 
     def _free(self) -> None:
