@@ -11,7 +11,7 @@ from PIL import Image
 from torch import nn
 
 import satsr
-from satsr import models
+from satsr import metrics, models
 from satsr.engine import Runner, make_runner, resolve_precision, thread_plan
 from satsr.errors import InputError, ModelError
 
@@ -62,16 +62,13 @@ def test_bf16_on_cpu_through_upscale(make_geotiff):
 
 
 def _psnr(test: np.ndarray, ref: np.ndarray) -> float:
-    """PSNR of ``test`` against ``ref`` with peak ``max(1, range of ref)``.
+    """PSNR against fp32 with peak ``max(1, range of ref)``: the usual PSNR for an image model's [0, 1] output.
 
-    For a model whose output is an image in [0, 1] this is the usual PSNR. Models without published weights run
-    at their authors' initialisation, where the output is not an image and spans hundreds of units: the peak
-    is then that span, so the figure still measures the relative precision of the arithmetic.
+    Models without published weights run at their authors' initialisation, where the output is not an image and
+    spans hundreds of units; the peak is then that span, so the figure still measures relative precision.
     """
-    ref = ref.astype(np.float64)
     peak = max(1.0, float(ref.max() - ref.min()))
-    mse = float(((test.astype(np.float64) - ref) ** 2).mean())
-    return float("inf") if mse == 0 else 10 * np.log10(peak**2 / mse)
+    return metrics.psnr(test.reshape(-1, *test.shape[-2:]), ref.reshape(-1, *ref.shape[-2:]), data_range=peak)
 
 
 @pytest.fixture(scope="module")

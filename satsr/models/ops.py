@@ -139,8 +139,8 @@ def _deform_conv2d(x: torch.Tensor, offset: torch.Tensor, weight: torch.Tensor, 
     autocast rule (and no bf16/fp16 CPU kernel), so under ``torch.autocast("cpu")`` the inputs arrive in half
     precision. Casting here gives both devices the same float32 sampling.
     """
-    if x.dtype == torch.float32 and offset.dtype == torch.float32 and weight.dtype == torch.float32:
-        return deform_conv2d(x, offset, weight, bias, **kw)
+    if x.dtype not in (torch.float16, torch.bfloat16) and offset.dtype == x.dtype == weight.dtype:
+        return deform_conv2d(x, offset, weight, bias, **kw)  # float32 or float64 as given
     mask = kw.pop("mask", None)
     with torch.autocast(x.device.type, enabled=False):
         return deform_conv2d(x.float(), offset.float(), weight.float(), None if bias is None else bias.float(),
