@@ -4,10 +4,10 @@
 arrays. It is what every dask task of :func:`satsr.upscale` calls; the dask graph holds one runner per model
 and process.
 
-* **One forward at a time** per runner (a lock). On the CPU the forward owns the cores (``torch`` intra-op
-  threads); the other dask threads read, gather, stitch and write meanwhile, mostly in GDAL, zlib and NumPy
-  code that releases the GIL. On CUDA the host-to-device copy (from pinned memory, on a side stream) and the
-  device-to-host copy of the previous batch run outside the lock, so they overlap the next forward.
+* **One forward at a time**, always on the runner's own model thread. On the CPU the forward owns the cores
+  (``torch`` intra-op threads); the dask threads read, gather, stitch and write meanwhile, mostly in GDAL, zlib
+  and NumPy code that releases the GIL. On CUDA the host-to-device copy (from pinned memory, on a side stream)
+  and the device-to-host copy run on the dask threads, so they overlap the next forward.
 * **Precision** ``"auto"``: bf16 autocast on a CUDA device that supports it (fp16 otherwise), fp32 on the CPU
   (where bf16 is slower than fp32 on most processors). ``"fp32"``, ``"bf16"`` and ``"fp16"`` force a choice on
   any device. Outputs are always returned as float32.
@@ -21,7 +21,7 @@ and process.
   skipped or cut short.
 
 Threads (:func:`thread_plan`): by default torch's intra-op pool and dask's thread pool both get the usable
-cores (``os.sched_getaffinity``); the lock keeps forwards from running two at a time, so the only competition
+cores (``os.sched_getaffinity``); the model thread runs forwards one at a time, so the only competition
 for the cores is the light I/O and stitching work. ``SATSR_THREADS=N`` (CLI ``--threads N``) sets the number of
 cores for both; a ``dask.config.set(num_workers=...)`` of the caller's own is kept. (A ``torch.set_num_threads``
 in the main thread does not reach dask's threads: OpenMP keeps the count per thread, so the runner sets it in
@@ -35,6 +35,7 @@ import math
 import os
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -138,7 +139,7 @@ def thread_plan(device: torch.device | str = "cpu", threads: int | None = None) 
 
     ``threads`` (else ``SATSR_THREADS``, else the usable cores of the affinity mask) is the number of cores to
     use. On the CPU the forward gets all of them, and dask runs as many threads: forwards run one at a time (the
-    runner's lock), and the other dask threads read, stitch and write meanwhile, mostly inside GDAL and zlib
+    runner's model thread), and the dask threads read, stitch and write meanwhile, mostly inside GDAL and zlib
     without the GIL. On CUDA torch's CPU pool is left alone (it only launches kernels) and dask gets the cores
     to feed the GPU.
 
@@ -194,7 +195,9 @@ class Runner:
         self.batch_size = batch_size  # asked for by the caller; None = choose (and remember in _auto)
         self._auto: dict[tuple[int, ...], int] = {}  # chosen batch size per window shape
         self._ref = ref
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards _auto
+        self._pool: ThreadPoolExecutor | None = None  # the model's own thread, made on first use
+        self._pool_lock = threading.Lock()
         self._compile = device.type == "cuda" if compile == "auto" else bool(compile)
         self._compiled: Callable[..., torch.Tensor] | None = None
         self._compile_state = "off" if not self._compile else "pending"  # pending -> on | fallback (reason)
@@ -223,7 +226,7 @@ class Runner:
             return self.model(*xs)
 
     def _run_model(self, *xs: torch.Tensor) -> torch.Tensor:
-        """One forward (lock held), through the compiled model once it has proved itself on a first batch."""
+        """One forward (on the model thread), through the compiled model once it has proved itself on a first batch."""
         if self._compile_state == "pending":
             return self._first_compiled(*xs)
         if self._compiled is not None:
@@ -286,16 +289,7 @@ class Runner:
                 return self._auto[window]
             # On CUDA: measure one tile's peak (in this runner's precision and layout, compiled if asked: the
             # compile then happens here, once), and fill 60% of what is free.
-            torch.cuda.synchronize(self.device)
-            torch.cuda.reset_peak_memory_stats(self.device)
-            base = torch.cuda.memory_allocated(self.device)
-            with torch.inference_mode():
-                xs = [torch.zeros((1, *window), device=self.device)]
-                if self.spec.needs_reference:
-                    s = self.spec.scale
-                    xs.append(torch.zeros((1, *window[:-2], window[-2] * s, window[-1] * s), device=self.device))
-                self._run_model(*(self._layout(x) for x in xs))
-            per_tile = max(torch.cuda.max_memory_allocated(self.device) - base, 1)
+            per_tile = self._in_model_thread(self._measure, window)
             free, _ = torch.cuda.mem_get_info(self.device)
             self._auto[window] = int(max(1, min(64, 0.6 * free // per_tile)))
             log.debug("%s: batch %d for windows %s (%.0f MB a tile, %.0f MB free)", self.spec.name,
@@ -305,7 +299,7 @@ class Runner:
     def _layout(self, t: torch.Tensor) -> torch.Tensor:
         return t.contiguous(memory_format=torch.channels_last) if self.channels_last and t.ndim == 4 else t
 
-    # -- transfers: on CUDA from pinned memory, on a side stream per thread, outside the lock ------------------
+    # -- transfers: on CUDA from pinned memory, on a side stream per dask thread, off the model thread --------
     def _copy_stream(self) -> Any:
         s = getattr(self._streams, "stream", None)
         if s is None:
@@ -336,16 +330,42 @@ class Runner:
         stream.synchronize()
         return host.numpy()
 
-    def _forward(self, arrays: Sequence[np.ndarray]) -> np.ndarray:
+    def _in_model_thread(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run ``fn`` on the runner's one model thread and wait for it.
+
+        Every forward runs on the same thread, one at a time: its OpenMP team, oneDNN caches and malloc arena stay
+        warm (a forward's first run on a fresh thread was measured 5-10% slower on the CPU), and no two forwards
+        compete for the cores. The dask threads meanwhile read, gather, copy and stitch.
+        """
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix=f"satsr-{self.spec.name}")
+        return self._pool.submit(fn, *args).result()
+
+    def _compute(self, xs: list[torch.Tensor]) -> torch.Tensor:
         if not getattr(self._streams, "threads_set", False):
-            # Here, in the thread that runs the forward: OpenMP's thread count is a per-thread setting.
+            # OpenMP's thread count is a per-thread setting: set it in the model thread itself.
             thread_plan(self.device).apply_torch()
             self._streams.threads_set = True
-        xs = self._to_device(arrays)
-        with self._lock, torch.inference_mode():
+        with torch.inference_mode():
             out = self._run_model(*xs)
-            if self.device.type == "cuda":
-                out = out.float()
+            return out.float() if self.device.type == "cuda" else out
+
+    def _measure(self, window: tuple[int, ...]) -> int:
+        """Peak CUDA memory of one window's forward (in this runner's precision, layout and compile state)."""
+        torch.cuda.synchronize(self.device)
+        torch.cuda.reset_peak_memory_stats(self.device)
+        base = torch.cuda.memory_allocated(self.device)
+        xs = [torch.zeros((1, *window), device=self.device)]
+        if self.spec.needs_reference:
+            s = self.spec.scale
+            xs.append(torch.zeros((1, *window[:-2], window[-2] * s, window[-1] * s), device=self.device))
+        self._compute([self._layout(x) for x in xs])
+        return max(torch.cuda.max_memory_allocated(self.device) - base, 1)
+
+    def _forward(self, arrays: Sequence[np.ndarray]) -> np.ndarray:
+        xs = self._to_device(arrays)
+        out = self._in_model_thread(self._compute, xs)
         del xs
         return self._to_host(out.contiguous())
 

@@ -262,3 +262,24 @@ def test_thread_plan_sets_torch_and_dask_together(monkeypatch, make_geotiff):
     assert spy.seen == {1}
     with drained_dask_threads():
         assert dask.config.get("pool")._max_workers == 1
+
+
+def test_every_forward_runs_on_the_one_model_thread(make_geotiff):
+    import threading
+
+    import dask
+
+    class Where(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net, self.threads = _conv_net(), set()
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            self.threads.add(threading.current_thread().name)
+            return self.net(x)
+
+    where = Where()
+    da = satsr.open_stack(make_geotiff("w.tif", shape=(3, 64, 64)))
+    with dask.config.set(num_workers=3):
+        satsr.upscale(da, models.wrap(where, scale=2, halo=3), tile=16, batch_size=1, device="cpu").compute()
+    assert len(where.threads) == 1 and next(iter(where.threads)).startswith("satsr-")
