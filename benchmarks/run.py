@@ -192,6 +192,8 @@ def child_e2e(spec: dict) -> dict:
            "compile_state": runner.compile_state, "runner_events": runner.events,
            "output_shape": list(sr.shape), "halo": int(sr.attrs["satsr_halo"]), **_peak()}
     res["output_mpx"] = sr.shape[0] * sr.shape[-2] * sr.shape[-1] / 1e6
+    spec_ = runner.spec
+    res["trained"] = spec_.name in ("bicubic", "bilinear", "nearest") or any(w.file for w in spec_.weights)
     ref = Path(spec["workdir"]) / f"seed_{spec['kind']}_{spec['size']}_{spec['model']}.npy"
     if ref.exists():
         centre = sorted(files)[len(files) // 2]
@@ -413,7 +415,7 @@ def table(rows: list[dict]) -> str:
             f"{fmt(r.get('tflops_s'), '.3f')} | "
             f"{fmt(r.get('peak_rss_mb'), '.0f')} | {fmt(r.get('peak_device_mb'), '.0f')} | "
             f"{fmt(r.get('seam_max'), '.0f')} | {fmt(r.get('seam_rms'), '.3f')} |" + (
-                f" {r['error']}" if r.get("error") else ""))
+                f" {r['error']}" if r.get("error") else "") + (" (random weights)" if r.get("note") else ""))
     return "\n".join(lines)
 
 
@@ -441,6 +443,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="ways to compare against: seed (the seed repos' whole-frame fp32 way), opensr-utils, "
                          "sen2sr (these two need benchmarks/peers/setup_env.sh); empty for none")
     ap.add_argument("--peers-python", type=Path, default=PEERS_PY)
+    ap.add_argument("--skip-satsr", action="store_true", help="only the seed way and the peers (e.g. to add peers "
+                    "to an earlier run's JSON by hand)")
     ap.add_argument("--flat", default="bicubic:2048,8192",
                     help="MODEL:SMALL,LARGE peak-memory flatness check (e2e at both sizes); empty to skip")
     ap.add_argument("--bare-max-forwards", type=int, default=64, help="time at most this many forwards, extrapolate")
@@ -502,7 +506,7 @@ def main(argv: list[str] | None = None) -> int:
                          "scene": scene, "mpx_s": seed.get("output_mpx", 0) / seed["seed_s"] if "seed_s" in seed
                          else None, **{k: seed.get(k) for k in ("peak_rss_mb", "peak_device_mb", "error")},
                          "seam_max": 0.0 if "seed_s" in seed else None, "seam_rms": 0.0 if "seed_s" in seed else None})
-        for prec in precisions:
+        for prec in [] if a.skip_satsr else precisions:
             log(f"{model} {scene} {prec}: satsr end to end")
             e2e = step("e2e", {**base, "precision": prec, "tag": f"{model}_{size}_{prec}"})
             row = {"model": model, "way": "satsr e2e", "precision": prec, "scene": scene, "raw_e2e": e2e}
@@ -511,6 +515,8 @@ def main(argv: list[str] | None = None) -> int:
                            peak_device_mb=e2e.get("peak_device_mb"), seam_max=e2e.get("seam_max"),
                            seam_rms=e2e.get("seam_rms"), precision=e2e["precision"],
                            busy=e2e["forward_busy_s"] / e2e["e2e_s"])
+                if not e2e.get("trained"):
+                    untrained.add(model)
                 log(f"{model} {scene} {prec}: bare forward")
                 bare = step("bare", {**base, "precision": prec, "forwards": e2e["forwards"],
                                      "bare_max_forwards": a.bare_max_forwards})
@@ -547,8 +553,13 @@ def main(argv: list[str] | None = None) -> int:
                                                    "border": info["halo"] * info["scale"]}, scratch))
                 rows.append(row)
 
+    untrained: set[str] = set()
     for model, (size, frames, tile) in cases.items():
         one_case(model, size, frames, tile, peers)
+    for r in rows:  # a random network's output is no image: 0/255 clipping turns tiny differences into full swings
+        if r["model"] in untrained and r.get("seam_max") is not None and r["way"] != "seed repos (whole frame, fp32)":
+            r["seam_untrained"] = (r.pop("seam_max"), r.pop("seam_rms"))
+            r["note"] = "seam not scored: random weights (no published checkpoint), the output is not an image"
     if a.flat:
         fm, sizes = a.flat.split(":")
         small, large = (int(v) for v in sizes.split(","))
