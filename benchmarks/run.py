@@ -157,10 +157,8 @@ def child_e2e(spec: dict) -> dict:
     import torch
 
     import satsr
-    from satsr._threads import limit_heap_retention
     from satsr.io.write import to_cog
 
-    limit_heap_retention()  # as the satsr command and batch workers do
     runner = _runner(spec)
     shapes: dict[str, int] = {}
     busy = {"s": 0.0}

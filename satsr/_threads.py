@@ -35,31 +35,3 @@ def default_threads() -> tuple[int, str]:
     if n < 1:
         raise InputError(f"SATSR_THREADS={env!r}: give a positive whole number of threads")
     return n, "SATSR_THREADS"
-
-
-def limit_heap_retention(threshold: int = 1 << 20) -> bool:
-    """Serve allocations of ``threshold`` bytes or more with their own mappings (glibc), returned to the OS on free.
-
-    glibc's default raises its mmap threshold as large blocks are freed, after which they come from the heap and
-    stay in the process once freed; over a long run of differently sized tile buffers that retained heap grew
-    the peak RSS with the scene (measured: bicubic 8192 x 8192 to a GeoTIFF peaked at 1263 MB against 1148 MB
-    for 2048 x 2048; with a fixed 1 MiB threshold 1165 MB). A fixed threshold keeps the peak flat. It changes a
-    process-wide setting, so the command line and batch workers call it, not the library on import.
-
-    Returns
-    -------
-    bool
-        Whether the setting was applied (``False`` where the C library is not glibc).
-    """
-    import ctypes
-    import ctypes.util
-    import sys
-
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        m_mmap_threshold = -3  # from glibc's malloc.h
-        return bool(libc.mallopt(m_mmap_threshold, int(threshold)))
-    except (OSError, AttributeError):  # musl and others: no mallopt
-        return False

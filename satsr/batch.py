@@ -37,7 +37,7 @@ import dask
 from dask.callbacks import Callback
 
 from satsr._defaults import DEFAULT_MODEL
-from satsr._threads import default_threads, limit_heap_retention, usable_cores
+from satsr._threads import default_threads, usable_cores
 from satsr._version import package_version
 from satsr.catalog import SR_SUFFIX, CatalogError, Scene, product_item, read_catalog, verify_product
 from satsr.errors import InputError, OutputError, SatsrError
@@ -274,7 +274,6 @@ def process_scene(
     from satsr.pipeline import resolve_device, upscale
 
     start = time.perf_counter()
-    limit_heap_retention()  # also in dask workers, which never pass through the CLI
     out = Path(outdir)
     report = report or _distributed_reporter(scene.id)
     threads = cfg.threads or default_threads()[0]

@@ -281,10 +281,8 @@ def main(ctx: click.Context, debug: bool, quiet: bool, verbose: bool) -> None:
     Run 'satsr COMMAND --help' for the options of each command. Long commands show a progress bar on a terminal
     and plain 'satsr: ...' log lines otherwise (SATSR_PROGRESS=bar|log|off overrides).
     """
-    from satsr._threads import limit_heap_retention
     from satsr.progress import configure
 
-    limit_heap_retention()  # a flat peak memory however large the scene (see its docstring)
     ctx.meta[_DEBUG_KEY] = debug
     if quiet and verbose:
         raise click.UsageError("--quiet and --verbose exclude each other")

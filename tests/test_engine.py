@@ -283,11 +283,3 @@ def test_every_forward_runs_on_the_one_model_thread(make_geotiff):
     with dask.config.set(num_workers=3):
         satsr.upscale(da, models.wrap(where, scale=2, halo=3), tile=16, batch_size=1, device="cpu").compute()
     assert len(where.threads) == 1 and next(iter(where.threads)).startswith("satsr-")
-
-
-def test_heap_retention_limit_applies_on_linux():
-    import sys
-
-    from satsr._threads import limit_heap_retention
-
-    assert limit_heap_retention() is sys.platform.startswith("linux")

@@ -25,7 +25,7 @@ LAYERS = {
     "testing": {"errors", "geo", "io"},
     "viz": {"errors", "geo", "io", "pipeline", "radiometry"},
     "cli": {"errors", "geo", "io", "pipeline", "models", "viz", "accessor", "train", "_defaults", "catalog", "batch",
-            "progress", "_threads"},
+            "progress"},
     "catalog": {"errors", "geo", "io", "_version"},
     "batch": {"errors", "io", "pipeline", "models", "catalog", "_defaults", "_version", "progress", "_threads"},
     "train": {"errors", "geo", "io", "degrade", "radiometry", "tiling", "models", "pipeline", "metrics", "train",
