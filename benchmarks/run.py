@@ -50,7 +50,7 @@ DEFAULT_OUT = HERE / "results" / "run.json"
 PEERS_PY = REPO / ".venv-peers" / "bin" / "python"
 
 #: ``model: (size, frames, tile)`` sized for a 2-core CPU (a few minutes in all); ``--preset gpu`` is the issue's.
-CPU_CASES = {"bicubic": (2048, 1, 256), "lgtd-s": (128, 7, 64), "mtdo": (64, 3, 64)}
+CPU_CASES = {"bicubic": (2048, 1, 256), "lgtd-s": (256, 3, 64), "mtdo": (64, 3, 64)}
 GPU_CASES = {m: (4096, 7, 256) for m in ("lgtd", "mtdo", "lgtd-s", "lgfn")} | {"bicubic": (4096, 1, 256)}
 
 #: Dense peak TFLOP/s (no sparsity) by device-name fragment and precision: NVIDIA's data sheets (SXM parts).
