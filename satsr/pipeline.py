@@ -6,8 +6,9 @@ tiles through the model in batches and stitches them. Blocks never overlap, so e
 and only a few blocks are in memory at a time: the scene is never materialised.
 
 The model is loaded once per process and reused: registered models through a per-process cache keyed by
-name, scale, options and device; a user's module travels once in the graph. One forward pass runs at a time
-per model (a lock), so CPU threads are not oversubscribed while other threads read, stitch and write.
+name, scale, options, device and precision; a user's module travels once in the graph. Forwards run one at a
+time on the model's own thread (:class:`satsr.engine.Runner`), so the cores are not oversubscribed while the
+dask threads read, stitch and write.
 """
 
 from __future__ import annotations
