@@ -33,7 +33,7 @@ from satsr._version import package_version
 from satsr.engine import Compile, Device, Precision, Runner, make_runner, resolve_device
 from satsr.errors import GeoreferenceError, InputError, SatsrWarning
 from satsr.geo import Grid
-from satsr.io.coords import assign_grid
+from satsr.io.coords import assign_grid, frame_rpcs
 from satsr.io.reference import Matching, PreparedReference, prepare_reference
 from satsr.radiometry import Radiometry, fill_nearest, nodata_mask, upsample_mask
 from satsr.tiling import Blend, Stitcher, TilePlan, gather, space_time_windows
@@ -369,6 +369,8 @@ def upscale(
     coords = {k: v for k, v in da.coords.items() if not set(v.dims) & {"x", "y"} and k != "spatial_ref"}
     if r > 1:
         coords = _space_time_coords(da, coords, r)
+    if r > 1 and "rpc" in da.coords:
+        coords["rpc"] = _space_time_rpcs(da, r)
     out = xr.DataArray(data, dims=da.dims, coords=coords, name=da.name, attrs=dict(da.attrs))
     out = assign_grid(out, grid.zoom(s))
     out.attrs.update(
@@ -493,6 +495,26 @@ def _build_graph(dsk: dict, name: str, pname: str, src: dska.Array, plan: TilePl
                         (pname, k, a, b) for a in range(max(i - 1, 0), min(i + 2, ny))
                         for b in range(max(j - 1, 0), min(j + 2, nx))]
                     dsk[(name, out_t, 0, i, j)] = (_stitch, around, own, own_job, o, region, n_b)
+
+
+def _space_time_rpcs(da: xr.DataArray, r: int) -> tuple[str, list[str]]:
+    """The ``rpc`` coordinate of a space-time output: each output frame's RPC model, in the input's pixel space.
+
+    (The writers rescale it with the output grid.) A frame made between two inputs has a sensor model only when
+    both neighbours share one (a staring platform); otherwise there is no honest model for it.
+    """
+    rpcs = [str(v) for v in np.atleast_1d(da.coords["rpc"].values)]
+    frame_rpcs(da)  # validates them
+    out = []
+    for k in range((len(rpcs) - 1) * r + 1):
+        lo, frac = divmod(k, r)
+        if frac and rpcs[lo] != rpcs[lo + 1]:
+            raise InputError(
+                f"frames {lo} and {lo + 1} have different RPC sensor models, so the frames made between them would "
+                "have none; open the stack with orthorectify=True (--orthorectify) to put the frames on one map grid"
+            )
+        out.append(rpcs[lo])
+    return ("time", out)
 
 
 def _space_time_coords(da: xr.DataArray, coords: dict, r: int) -> dict:

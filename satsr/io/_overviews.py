@@ -20,7 +20,10 @@ import numpy as np
 import rasterio
 from affine import Affine
 from rasterio.errors import NotGeoreferencedWarning
+from rasterio.rpc import RPC
 from rasterio.windows import Window
+
+from satsr.geo import RPC_KEYS
 
 __all__ = ["overview_factors", "OverviewPyramid"]
 
@@ -161,8 +164,9 @@ class OverviewPyramid:
             f = self.factors[i]
             h, w = int(self.profile["height"]), int(self.profile["width"])
             prof = dict(self.profile, height=-(-h // f), width=-(-w // f))
-            prof["transform"] = Affine(*tuple(self.profile["transform"])[:6]) @ Affine.scale(w / prof["width"],
-                                                                                              h / prof["height"])
+            if "transform" in self.profile:  # RPC frames have none
+                prof["transform"] = Affine(*tuple(self.profile["transform"])[:6]) @ Affine.scale(
+                    w / prof["width"], h / prof["height"])
             prof["blockxsize"] = prof["blockysize"] = max(16, min(int(self.profile["blockxsize"]), 256))
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", NotGeoreferencedWarning)
@@ -177,14 +181,23 @@ class OverviewPyramid:
                 self._ds[i] = None
 
     def write_vrt(
-        self, path: Path, stage: Path, descriptions: Sequence[str] | None, tags: Mapping[str, str]
+        self, path: Path, stage: Path, descriptions: Sequence[str] | None, tags: Mapping[str, str],
+        rpc: Mapping[str, Any] | None = None,
     ) -> Path:
-        """Write a VRT over the stage file with the levels as overviews, carrying nodata, names and tags."""
+        """Write a VRT over the stage file with the levels as overviews, carrying nodata, names, tags and RPCs."""
         p = self.profile
         vtype = _VRT_TYPES[self.dtype.name]
-        t = Affine(*tuple(p["transform"])[:6])
         srs = f"<SRS>{escape(p['crs'].to_wkt())}</SRS>" if p.get("crs") is not None else ""
+        gt = ""
+        if "transform" in p:  # RPC frames have none
+            t = Affine(*tuple(p["transform"])[:6])
+            gt = f"<GeoTransform>{', '.join(repr(float(v)) for v in t.to_gdal())}</GeoTransform>"
         meta = "".join(f"<MDI key={quoteattr(k)}>{escape(str(v))}</MDI>" for k, v in tags.items())
+        if rpc is not None:
+            items = RPC(**{k: rpc[k] for k in RPC_KEYS if k in rpc}).to_gdal()
+            meta += "</Metadata><Metadata domain=\"RPC\">" + "".join(
+                f"<MDI key={quoteattr(k)}>{escape(str(v))}</MDI>" for k, v in items.items()
+            )
         bands = []
         for b in range(1, int(p["count"]) + 1):
             desc = descriptions[b - 1] if descriptions and b <= len(descriptions) else ""
@@ -201,8 +214,7 @@ class OverviewPyramid:
             )
         xml = (
             f"<VRTDataset rasterXSize=\"{p['width']}\" rasterYSize=\"{p['height']}\">{srs}"
-            f"<GeoTransform>{', '.join(repr(float(v)) for v in t.to_gdal())}</GeoTransform>"
-            f"<Metadata>{meta}</Metadata>{''.join(bands)}</VRTDataset>"
+            f"{gt}<Metadata>{meta}</Metadata>{''.join(bands)}</VRTDataset>"
         )
         path.write_text(xml)
         return path

@@ -2,16 +2,70 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 import rioxarray  # noqa: F401  (registers the .rio accessor, which reads what we write)
 import xarray as xr
 
+from satsr.errors import GeoreferenceError
 from satsr.geo import Grid
 
-__all__ = ["assign_grid", "PIXEL_COORDS_NOTE"]
+__all__ = ["assign_grid", "PIXEL_COORDS_NOTE", "RPC_NOTE", "rpc_to_json", "rpc_from_json", "frame_rpcs"]
 
 #: Value of ``attrs["georeferencing"]`` on stacks opened with ``allow_ungeoreferenced=True``.
 PIXEL_COORDS_NOTE = "none: x/y are pixel coordinates (input had no georeferencing)"
+#: Value of ``attrs["georeferencing"]`` on stacks of RPC frames kept in their sensor geometry.
+RPC_NOTE = (
+    "rpc: frames in sensor geometry, x/y are the source image's pixel coordinates; each frame's RPC sensor model "
+    "(JSON, GDAL's RPC keys, for the source image's pixels) is in the 'rpc' coordinate"
+)
+
+
+def rpc_to_json(rpc: Mapping[str, Any]) -> str:
+    """Serialise an RPC model (``rasterio.rpc.RPC.to_dict()``) as compact JSON with exact floats.
+
+    Parameters
+    ----------
+    rpc : mapping
+        The model's keys (:data:`satsr.geo.RPC_KEYS`) and values.
+
+    Returns
+    -------
+    str
+        JSON; ``json`` writes floats with ``repr`` precision, so the model round-trips exactly.
+    """
+    return json.dumps({k: rpc[k] for k in sorted(rpc)}, separators=(",", ":"))
+
+
+def rpc_from_json(text: str) -> dict[str, Any]:
+    """Parse :func:`rpc_to_json` output back into a dict.
+
+    Raises
+    ------
+    GeoreferenceError
+        When ``text`` is not a JSON object with the model's line and sample terms.
+    """
+    try:
+        rpc = json.loads(str(text))
+    except ValueError as err:
+        raise GeoreferenceError(f"'rpc' coordinate holds no RPC model ({err})") from None
+    if not isinstance(rpc, dict) or not {"line_off", "samp_off", "line_num_coeff"} <= set(rpc):
+        raise GeoreferenceError("'rpc' coordinate holds no RPC model (line/sample terms missing)")
+    return rpc
+
+
+def frame_rpcs(da: xr.DataArray) -> list[dict[str, Any]] | None:
+    """The RPC model of each time step of ``da`` (``None`` when it has no ``rpc`` coordinate).
+
+    A ``(band, y, x)`` or ``(y, x)`` array holds one model in a scalar ``rpc`` coordinate.
+    """
+    if "rpc" not in da.coords:
+        return None
+    values = np.atleast_1d(da.coords["rpc"].values)
+    return [rpc_from_json(v) for v in values]
 
 
 def assign_grid(da: xr.DataArray, grid: Grid) -> xr.DataArray:

@@ -23,7 +23,8 @@ from rasterio.windows import Window
 
 from satsr.errors import GeoreferenceError, GridMismatchError, InputError
 from satsr.geo import Grid
-from satsr.io.coords import PIXEL_COORDS_NOTE, assign_grid
+from satsr.io.coords import PIXEL_COORDS_NOTE, RPC_NOTE, assign_grid, rpc_to_json
+from satsr.io.ortho import open_orthorectified
 
 __all__ = ["open_stack", "raster_info", "resolve_paths", "RASTER_SUFFIXES"]
 
@@ -46,6 +47,7 @@ class _FrameMeta:
     time: np.datetime64 | None
     has_rpc: bool
     has_gcps: bool
+    rpcs: dict[str, Any] | None = None  # the frame's RPC sensor model (rasterio's RPC.to_dict()), if any
 
 
 def resolve_paths(source: PathLike | Sequence[PathLike]) -> list[str]:
@@ -126,6 +128,10 @@ def _read_meta(path: str) -> _FrameMeta:
                 src.read(window=Window(src.width - 1, src.height - 1, 1, 1))
                 transform = src.transform
                 crs = src.crs
+                rpcs = src.rpcs.to_dict() if getattr(src, "rpcs", None) else None
+                if rpcs is not None and transform == Affine.identity():
+                    # GDAL reports the RPC model's ground CRS (WGS 84) as the dataset's: it is not the pixels' grid.
+                    crs = None
                 georef = crs is not None or transform != Affine.identity()
                 return _FrameMeta(
                     path=path,
@@ -137,8 +143,9 @@ def _read_meta(path: str) -> _FrameMeta:
                     nodata=src.nodata,
                     descriptions=tuple(src.descriptions),
                     time=_parse_time(src.tags()),
-                    has_rpc=bool(getattr(src, "rpcs", None)),
+                    has_rpc=rpcs is not None,
                     has_gcps=bool(src.gcps[0]),
+                    rpcs=rpcs,
                 )
     except RasterioError as err:
         raise InputError(f"{path}: not a readable raster, or truncated ({_gdal_message(err)})") from err
@@ -217,6 +224,9 @@ def _check_same(first: _FrameMeta, m: _FrameMeta) -> None:
         fail("band count", m.count, first.count, "select the same bands in every frame")
     if m.dtype != first.dtype:
         fail("dtype", m.dtype, first.dtype, "convert the frames to one data type")
+    if m.has_rpc != first.has_rpc:
+        fail("RPC model", "present" if m.has_rpc else "absent", "present" if first.has_rpc else "absent",
+             "stack frames that all carry RPCs, or orthorectify them first")
     if (m.crs is None) != (first.crs is None) or (m.crs is not None and m.crs != first.crs):
         fail("CRS", _crs_name(m.crs), _crs_name(first.crs), "reproject the frames to one CRS first")
     if not m.transform.almost_equals(first.transform, precision=1e-9 * max(abs(first.transform.a), 1e-12)):
@@ -238,8 +248,19 @@ def open_stack(
     allow_ungeoreferenced: bool = False,
     times: Sequence[Any] | None = None,
     chunks: int = 1024,
+    orthorectify: bool = False,
+    dem: PathLike | None = None,
+    ortho_crs: Any = None,
+    resolution: float | None = None,
+    resampling: str = "cubic",
 ) -> xr.DataArray:
     """Open one or more raster frames as a lazy ``(time, band, y, x)`` DataArray.
+
+    Frames with an RPC sensor model and no geotransform (raw satellite products, satellite video frames) stay in
+    their sensor geometry: the stack is in pixel coordinates, each frame's RPC model is kept in the ``rpc``
+    coordinate (JSON, one per frame), ``attrs["georeferencing"]`` says so, and :func:`satsr.upscale` and the
+    writers carry the models, rescaled to the output's pixels. ``orthorectify=True`` instead warps them onto one
+    map grid with GDAL's RPC transformer (see :mod:`satsr.io.ortho`).
 
     Parameters
     ----------
@@ -257,6 +278,19 @@ def open_stack(
         every frame has one, else frame indices ``0..N-1``.
     chunks : int, default 1024
         Spatial chunk size of the dask array (each chunk holds one frame and all bands).
+    orthorectify : bool, default False
+        Warp RPC frames onto one map grid (lazily, chunk by chunk, with GDAL), so that a video's frames share a
+        grid. This resamples the LR before super-resolution; carrying the RPCs (the default) does not.
+    dem : str or path, optional
+        With ``orthorectify``: a DEM raster (heights above the WGS 84 ellipsoid) for the RPC transformer;
+        default flat terrain at each frame's RPC height offset.
+    ortho_crs : optional
+        With ``orthorectify``: the map CRS; default the UTM zone of the first frame's centre.
+    resolution : float, optional
+        With ``orthorectify``: pixel size in ``ortho_crs`` units; default the first frame's ground sample
+        distance (its footprint's area over its pixel count), rounded to 3 significant digits.
+    resampling : str, default "cubic"
+        With ``orthorectify``: GDAL's resampling (``"nearest"``, ``"bilinear"``, ``"cubic"``, ``"lanczos"``...).
 
     Returns
     -------
@@ -271,8 +305,9 @@ def open_stack(
     InputError
         Empty glob, missing file, or a file that is not a readable raster (or is truncated).
     GeoreferenceError
-        Frames without georeferencing (or with only RPCs/GCPs), unless ``crs``/``transform`` or
-        ``allow_ungeoreferenced`` say how to place them; rotated or sheared grids.
+        Frames without georeferencing (or with only GCPs), unless ``crs``/``transform`` or
+        ``allow_ungeoreferenced`` say how to place them; ``crs``/``transform`` given for RPC frames;
+        ``orthorectify`` for frames without RPCs; rotated or sheared grids.
     GridMismatchError
         Frames that disagree on shape, band count, dtype, CRS or transform; the message names the file.
 
@@ -282,9 +317,21 @@ def open_stack(
     >>> stack.dims
     ('time', 'band', 'y', 'x')
     """
+    from satsr.io.video import _video_source, open_video
+
+    video = _video_source(source)  # one video file (.mp4, .mkv, .avi...): see satsr.io.video
+    if video is not None:
+        return open_video(video, crs=crs, transform=transform, allow_ungeoreferenced=allow_ungeoreferenced,
+                          times=times, chunks=chunks)
     paths = resolve_paths(source)
     metas = [_read_meta(p) for p in paths]
     first = metas[0]
+    if orthorectify:
+        if crs is not None or transform is not None:
+            raise GeoreferenceError(f"{first.path}: orthorectify=True makes its own map grid; drop crs=/transform= "
+                                    "(choose the map with ortho_crs= and resolution=)")
+        return open_orthorectified(paths, dem=dem, crs=ortho_crs, resolution=resolution, resampling=resampling,
+                                   time=_time_coord(metas, times), chunks=chunks, name=_stack_name(paths))
     for m in metas[1:]:
         _check_same(first, m)
 
@@ -292,7 +339,14 @@ def open_stack(
     user_crs = CRS.from_user_input(crs) if crs is not None else None
     file_georef = first.crs is not None or first.transform != Affine.identity()
     note = None
-    if file_georef:
+    if first.has_rpc and not file_georef:
+        if user_crs is not None or user_t is not None:
+            raise GeoreferenceError(
+                f"{first.path}: has an RPC sensor model, which satsr carries to the output; drop crs=/transform=, "
+                "or pass orthorectify=True (--orthorectify) to warp the frames onto a map grid"
+            )
+        grid_crs, grid_t, note = None, Affine.identity(), RPC_NOTE
+    elif file_georef:
         if user_crs is not None and first.crs is not None and user_crs != first.crs:
             raise GeoreferenceError(f"{first.path}: file CRS {_crs_name(first.crs)} conflicts with crs={crs!r}")
         if user_t is not None and not user_t.almost_equals(first.transform):
@@ -303,10 +357,10 @@ def open_stack(
     elif allow_ungeoreferenced:
         grid_crs, grid_t, note = None, Affine.identity(), PIXEL_COORDS_NOTE
     else:
-        kind = "only RPCs" if first.has_rpc else "only GCPs" if first.has_gcps else "no CRS or geotransform"
+        kind = "only GCPs" if first.has_gcps else "no CRS or geotransform"
         hint = (
-            "orthorectify it first (gdalwarp -rpc or -tps)"
-            if first.has_rpc or first.has_gcps
+            "warp it onto a map grid first (gdalwarp -tps)"
+            if first.has_gcps
             else "pass crs= and transform= (CLI: --crs, --transform)"
         )
         raise GeoreferenceError(
@@ -332,14 +386,7 @@ def open_stack(
         reader, chunks=(1, first.count, chunks, chunks), name=name, lock=False, meta=np.empty((0,) * 4, dtype)
     )
 
-    if times is not None:
-        if len(times) != n:
-            raise InputError(f"times has {len(times)} values for {n} frames")
-        tcoord = np.asarray(times)
-    elif all(m.time is not None for m in metas):
-        tcoord = np.array([m.time for m in metas], dtype="datetime64[ns]")
-    else:
-        tcoord = np.arange(n)
+    tcoord = _time_coord(metas, times)
     descriptions = [d or "" for d in first.descriptions]  # "" = none; writers skip empty names
     arr = xr.DataArray(
         data,
@@ -350,14 +397,32 @@ def open_stack(
             "description": ("band", descriptions),
             "source": ("time", paths),
         },
-        name=Path(paths[0]).stem if n == 1 else "stack",
+        name=_stack_name(paths),
     )
+    if note == RPC_NOTE:
+        arr = arr.assign_coords(rpc=("time", [rpc_to_json(m.rpcs) for m in metas]))
     arr = assign_grid(arr, grid)
     if first.nodata is not None:
         arr.attrs["_FillValue"] = first.nodata
     if note:
         arr.attrs["georeferencing"] = note
     return arr
+
+
+def _time_coord(metas: Sequence[_FrameMeta], times: Sequence[Any] | None) -> np.ndarray:
+    """The given times, else the files' date tags when every frame has one, else frame indices."""
+    n = len(metas)
+    if times is not None:
+        if len(times) != n:
+            raise InputError(f"times has {len(times)} values for {n} frames")
+        return np.asarray(times)
+    if all(m.time is not None for m in metas):
+        return np.array([m.time for m in metas], dtype="datetime64[ns]")
+    return np.arange(n)
+
+
+def _stack_name(paths: Sequence[str]) -> str:
+    return Path(paths[0]).stem if len(paths) == 1 else "stack"
 
 
 def raster_info(path: PathLike) -> dict[str, Any]:

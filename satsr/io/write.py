@@ -27,11 +27,13 @@ import rasterio.shutil
 import xarray as xr
 from rasterio.crs import CRS as RioCRS
 from rasterio.errors import NotGeoreferencedWarning, RasterioError
+from rasterio.rpc import RPC
 from rasterio.windows import Window
 
 from satsr._version import package_version
 from satsr.errors import InputError, OutputError
-from satsr.geo import Grid
+from satsr.geo import RPC_KEYS, Grid, rpc_for_pixels
+from satsr.io.coords import frame_rpcs
 from satsr.io._atomic import atomic_output, drained_dask_threads, remove_path, require_parent, temp_sibling
 from satsr.io._overviews import OverviewPyramid, overview_factors
 from satsr.progress import dask_progress
@@ -314,6 +316,15 @@ def _write_frames(
     }
     if profile["count"] > 1:
         profile["interleave"] = "pixel"
+    rpcs = frame_rpcs(sr)
+    if rpcs is not None:
+        # The 'rpc' coordinate holds each frame's model in its source image's pixels; the array's pixel grid says
+        # where its pixels sit there (cropped, zoomed): the file gets the model of its own pixels.
+        rpcs = [rpc_for_pixels(m, grid.transform) for m in rpcs]
+        # Sensor geometry: the RPC model is the georeferencing; a geotransform beside it would take precedence in
+        # GDAL and place the pixels wrongly, so none is written.
+        profile["crs"] = None
+        del profile["transform"]
     if cog:
         # Intermediate file: uncompressed (the fastest to write and for the COG driver to re-read) and sparse
         # (blocks that are all nodata take no disk space).
@@ -339,13 +350,13 @@ def _write_frames(
                     if pyr is not None:
                         stack.callback(_remove_all, [*pyr.paths, _vrt_path(pyr.base)])
                 writers = [
-                    _FrameWriter(s, p, profile, descriptions, t, pyr)
-                    for s, p, t, pyr in zip(stages, outputs, frame_tags, pyramids)
+                    _FrameWriter(s, p, profile, descriptions, t, pyr, rpc)
+                    for s, p, t, pyr, rpc in zip(stages, outputs, frame_tags, pyramids, rpcs or [None] * len(outputs))
                 ]
             else:
                 writers = [
-                    _FrameWriter(f, p, profile, descriptions, t)
-                    for f, p, t in zip(finals, outputs, frame_tags)
+                    _FrameWriter(f, p, profile, descriptions, t, rpc=rpc)
+                    for f, p, t, rpc in zip(finals, outputs, frame_tags, rpcs or [None] * len(outputs))
                 ]
             if not cog:
                 _store([data[i] for i in range(len(outputs))], writers, progress)
@@ -354,7 +365,7 @@ def _write_frames(
                     stage, pyr = stages[i], pyramids[i]
                     source = stage
                     if pyr is not None:
-                        source = pyr.write_vrt(_vrt_path(stage), stage, descriptions, writers[i].tags)
+                        source = pyr.write_vrt(_vrt_path(stage), stage, descriptions, writers[i].tags, writers[i].rpc)
                     _convert_to_cog(source, finals[i], outputs[i], codec, level, blocksize, overviews, dtype,
                                     pyr is not None)
                     _remove_all([stage, *(pyr.paths if pyr is not None else ())])  # free disk space early
@@ -425,8 +436,10 @@ class _FrameWriter:
         descriptions: Sequence[str] | None,
         tags: Mapping[str, str],
         pyramid: OverviewPyramid | None = None,
+        rpc: Mapping[str, Any] | None = None,
     ) -> None:
         self.path = path
+        self.rpc = dict(rpc) if rpc is not None else None
         self.label = label
         self.profile = dict(profile)
         self.descriptions = descriptions
@@ -456,6 +469,8 @@ class _FrameWriter:
                 for i, name in enumerate(self.descriptions, start=1):
                     ds.set_band_description(i, name)
             ds.update_tags(**self.tags)
+            if self.rpc is not None:
+                ds.rpcs = RPC(**{k: self.rpc[k] for k in RPC_KEYS if k in self.rpc})
         except BaseException:
             ds.close()
             raise

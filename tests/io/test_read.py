@@ -7,7 +7,7 @@ from rasterio.rpc import RPC
 import satsr
 from satsr.errors import GeoreferenceError, GridMismatchError, InputError
 from satsr.geo import Grid
-from satsr.io.coords import PIXEL_COORDS_NOTE
+from satsr.io.coords import PIXEL_COORDS_NOTE, RPC_NOTE, frame_rpcs
 from satsr.io.read import raster_info
 
 
@@ -109,15 +109,19 @@ def test_ungeoreferenced_png(tmp_path):
     assert g.crs.to_epsg() == 32650 and g.transform == t
 
 
-def test_rpc_only_geotiff_is_refused(tmp_path):
+def test_rpc_only_geotiff_keeps_its_model(tmp_path):
     p = tmp_path / "rpc.tif"
     rpc = RPC(height_off=100, height_scale=500, lat_off=40, lat_scale=0.1, line_den_coeff=[1] + [0] * 19,
               line_num_coeff=[0, 0, -1] + [0] * 17, line_off=10, line_scale=10, long_off=-105, long_scale=0.1,
               samp_den_coeff=[1] + [0] * 19, samp_num_coeff=[0, 1] + [0] * 18, samp_off=10, samp_scale=10)
     with rasterio.open(p, "w", driver="GTiff", width=20, height=20, count=1, dtype="uint8", rpcs=rpc) as dst:
         dst.write(np.ones((1, 20, 20), np.uint8))
-    with pytest.raises(GeoreferenceError, match="rpc.tif: has only RPCs; orthorectify it first"):
-        satsr.open_stack(p)
+    da = satsr.open_stack(p)
+    assert da.attrs["georeferencing"] == RPC_NOTE and da.rio.crs is None
+    (got,) = frame_rpcs(da)
+    assert got["line_num_coeff"][2] == -1 and got["long_off"] == -105 and got["samp_scale"] == 10
+    with pytest.raises(GeoreferenceError, match="rpc.tif: has an RPC sensor model"):
+        satsr.open_stack(p, crs="EPSG:4326", transform=(1, 0, 0, 0, -1, 0))
 
 
 def test_conflicting_user_georeferencing(make_geotiff):
