@@ -37,6 +37,7 @@ import dask
 from dask.callbacks import Callback
 
 from satsr._defaults import DEFAULT_MODEL
+from satsr._folders import make_parent
 from satsr._threads import default_threads, usable_cores
 from satsr._version import package_version
 from satsr.catalog import SR_SUFFIX, CatalogError, Scene, product_item, read_catalog, verify_product
@@ -392,9 +393,7 @@ def run_batch(
     t0 = time.perf_counter()
     scenes = read_catalog(catalog, assets=assets, media_type=media_type)
     out = Path(outdir)
-    if not out.parent.is_dir():
-        raise OutputError(f"{out}: its folder {out.parent} does not exist; create it first")
-    out.mkdir(exist_ok=True)
+    make_parent(out / "catalog.json")  # the output folder and any missing folders above it
     spec = models.get_spec(cfg.model)  # unknown model: one clear error before any work
     scale = int(cfg.scale or spec.scale)
     if retries < 0:

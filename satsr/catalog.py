@@ -36,6 +36,7 @@ from pystac.extensions.raster import RasterExtension
 from rasterio.crs import CRS
 from rasterio.warp import transform_geom
 
+from satsr._folders import check_parent
 from satsr._version import package_version
 from satsr.errors import InputError, SatsrWarning
 from satsr.io import open_stack
@@ -386,8 +387,7 @@ def init_catalog(
         raise CatalogError(f"{root}: not a folder")
     if target.suffix.lower() != ".json":
         raise CatalogError(f"{target}: the catalog must be a .json file (e.g. catalog.json)")
-    if not target.parent.is_dir():
-        raise CatalogError(f"{target}: folder {target.parent} does not exist; create it first")
+    check_parent(target, error=CatalogError)  # created when the catalog is written
     scenes: list[tuple[str, list[Path]]] = []
     for entry in sorted(root.iterdir()):
         if entry.name.startswith("."):

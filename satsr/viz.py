@@ -160,7 +160,7 @@ def compare_png(
     InputError
         Arrays that do not fit together, an out-of-range frame, band or crop, a bad ``max_size``.
     OutputError
-        The folder of ``path`` does not exist, or the file cannot be written.
+        A file stands where the folder of ``path`` should be, or the file cannot be written.
 
     Examples
     --------
@@ -616,7 +616,7 @@ def quicklook(
         Arrays that do not fit together (sizes, bands), an out-of-range frame, band, crop or zoom box, a bad
         layout, stretch or ``max_size``.
     OutputError
-        The folder of ``path`` does not exist, or the file cannot be written.
+        A file stands where the folder of ``path`` should be, or the file cannot be written.
 
     Examples
     --------
@@ -896,7 +896,7 @@ def compare_html(
     InputError
         Arrays that do not fit together, an out-of-range frame, band or crop, a bad stretch or ``max_size``.
     OutputError
-        The folder of ``path`` does not exist, or the file cannot be written.
+        A file stands where the folder of ``path`` should be, or the file cannot be written.
 
     Examples
     --------

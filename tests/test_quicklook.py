@@ -214,8 +214,9 @@ def test_quicklook_errors(scene, tmp_path):
         quicklook(lr, sr, tmp_path / "x.png", layout="grid")
     with pytest.raises(InputError, match="frame 1 is out of range"):
         quicklook(lr, sr, tmp_path / "x.png", frame=1)
-    with pytest.raises(OutputError, match="does not exist"):
-        quicklook(lr, sr, tmp_path / "missing" / "x.png")
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(OutputError, match="is a file, not a folder"):
+        quicklook(lr, sr, tmp_path / "afile" / "x.png")
     assert not (tmp_path / "x.png").exists()
 
 
@@ -286,8 +287,9 @@ def test_cli_quicklook_and_compare(scene, tmp_path):
     assert res.exit_code == 0, res.output
     page = html_out.read_text()
     assert "bicubic" in page and "bicubic" in page.split("tag right")[1][:80]  # sr's model, from its metadata
+    (tmp_path / "no").write_text("a file")
     res = runner.invoke(main, ["compare", str(lr_path), str(sr_path), "-o", str(tmp_path / "no" / "c.html")])
-    assert res.exit_code == 1 and "does not exist" in res.output
+    assert res.exit_code == 1 and "is a file, not a folder" in res.output
 
 
 # -- the page in a real browser -------------------------------------------------------------------------------

@@ -91,8 +91,9 @@ def test_compare_png_errors(scene, tmp_path):
         compare_png(lr, sr, tmp_path / "x.png", crop=(30, 0, 10, 10))
     with pytest.raises(InputError, match="integer multiple"):
         compare_png(lr, sr.isel(x=slice(0, 211)), tmp_path / "x.png")
-    with pytest.raises(OutputError, match="does not exist"):
-        compare_png(lr, sr, tmp_path / "missing" / "x.png")
+    compare_png(lr, sr, tmp_path / "missing" / "x.png")  # missing folders are created
+    assert (tmp_path / "missing" / "x.png").is_file()
+    (tmp_path / "missing" / "x.png").unlink()
     assert not (tmp_path / "x.png").exists()
 
 

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
+from satsr._folders import check_parent, make_parent, remove_made
 from satsr._threads import default_threads
 from satsr.errors import OutputError
 
@@ -24,7 +25,10 @@ TEMP_MARK = ".satsr-"
 
 
 def require_parent(path: Path) -> None:
-    """Raise :class:`OutputError` unless the folder that will hold ``path`` exists.
+    """Raise :class:`OutputError` unless the folder that will hold ``path`` exists or can be created.
+
+    Nothing is created here: :func:`atomic_output` creates the missing folders when it writes (and removes them
+    again if the write fails).
 
     Parameters
     ----------
@@ -34,11 +38,9 @@ def require_parent(path: Path) -> None:
     Raises
     ------
     OutputError
-        When ``path.parent`` is missing or is not a folder.
+        When a file stands where a folder is needed, or the folder cannot be created.
     """
-    parent = path.parent
-    if not parent.is_dir():
-        raise OutputError(f"{path}: folder {parent} does not exist; create it first")
+    check_parent(path)
 
 
 def temp_sibling(path: Path, tag: str = "tmp") -> Path:
@@ -126,10 +128,11 @@ def atomic_output(path: Path) -> Iterator[Path]:
     Raises
     ------
     OutputError
-        When the parent folder does not exist, the block wrote nothing, or the final rename fails.
+        When the parent folder cannot be created, the block wrote nothing, or the final rename fails.
 
     Notes
     -----
+    Missing folders above ``path`` are created (and removed again on failure).
     On any exception in the block (``KeyboardInterrupt`` included) the temporary file or folder, and
     GDAL side files named after it, are deleted and the exception propagates.
 
@@ -139,7 +142,7 @@ def atomic_output(path: Path) -> Iterator[Path]:
     ...     write_something(tmp)
     """
     path = Path(path)
-    require_parent(path)
+    made = make_parent(path)
     tmp = temp_sibling(path)
     try:
         yield tmp
@@ -151,6 +154,7 @@ def atomic_output(path: Path) -> Iterator[Path]:
             raise OutputError(f"{path}: could not move the finished output into place ({err})") from err
     except BaseException:
         remove_path(tmp)
+        remove_made(made)
         raise
 
 

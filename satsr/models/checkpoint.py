@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from satsr._folders import make_parent
 from satsr.errors import CheckpointError
 
 __all__ = ["read_state_dict", "load_weights", "save", "read_metadata"]
@@ -169,8 +170,7 @@ def save(model: nn.Module, path: str | os.PathLike[str]) -> Path:
     p = Path(path)
     if p.suffix.lower() != ".safetensors":
         p = p.with_name(p.name + ".safetensors")
-    if not p.parent.is_dir():
-        raise CheckpointError(f"{p}: folder {p.parent} does not exist; create it first")
+    make_parent(p, error=CheckpointError)
     spec = getattr(model, "spec", None)
     meta = {"format": "satsr"}
     if spec is not None:

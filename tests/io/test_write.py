@@ -276,13 +276,27 @@ def test_multi_frame_stack_to_tif_path_is_refused(frames, tmp_path):
 
 
 @pytest.mark.parametrize("writer", [to_cog, to_geotiff])
-@pytest.mark.parametrize("target", ["missing/sr.tif", "missing/folder"])
-def test_missing_parent_folder_is_refused(frames, tmp_path, writer, target):
-    before = listing(tmp_path)
+@pytest.mark.parametrize("target", ["missing/deeper/sr.tif", "missing/deeper/folder"])
+def test_missing_output_folders_are_created_and_removed_on_failure(frames, tmp_path, writer, target):
     stack = open_stack(frames[:1])
-    with pytest.raises(OutputError, match="does not exist; create it first"):
-        writer(stack, tmp_path / target)
-    assert listing(tmp_path) == before
+    written = writer(stack, tmp_path / "new" / target)
+    assert written[0].is_file() and written[0].parent.parent.name in ("deeper", "missing")
+    np.testing.assert_array_equal(read_all(written[0]), read_all(frames[0]))
+
+    def explode(block):
+        raise RuntimeError("boom")
+
+    before = listing(tmp_path)
+    broken = stack.copy(data=stack.data.map_blocks(explode, dtype=stack.dtype))
+    with pytest.raises(RuntimeError, match="boom"):
+        writer(broken, tmp_path / "gone" / target)
+    assert listing(tmp_path) == before  # the folders it made are gone with the failed output
+
+
+def test_a_file_in_the_way_of_the_output_folder_is_refused(frames, tmp_path):
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(OutputError, match="afile is a file, not a folder"):
+        to_cog(open_stack(frames[:1]), tmp_path / "afile" / "sub" / "sr.tif")
 
 
 def test_file_where_folder_expected_is_refused(frames, tmp_path):
@@ -384,13 +398,18 @@ def test_atomic_output_replaces_folders_and_checks_parent(tmp_path):
         (tmp / "new").write_text("new")
     assert listing(store) == ["new"] and listing(tmp_path) == ["s.zarr"]
 
-    with pytest.raises(OutputError, match=r"folder .*nope does not exist; create it first"):
-        with atomic_output(tmp_path / "nope" / "a.tif"):
-            pass
+    with pytest.raises(RuntimeError):
+        with atomic_output(tmp_path / "nope" / "deeper" / "a.tif") as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("the writer failed")
+    assert not (tmp_path / "nope").exists()  # created for the write, removed with it
+    with atomic_output(tmp_path / "nope" / "deeper" / "a.tif") as tmp:
+        tmp.write_text("whole")
+    assert (tmp_path / "nope" / "deeper" / "a.tif").read_text() == "whole"
     with pytest.raises(OutputError, match="nothing was written"):
         with atomic_output(tmp_path / "empty.tif"):
             pass
-    assert listing(tmp_path) == ["s.zarr"]
+    assert listing(tmp_path) == ["nope", "s.zarr"]
 
 
 def test_compression_level_is_applied_and_checked(tmp_path):
