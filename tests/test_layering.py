@@ -25,12 +25,13 @@ LAYERS = {
     "accessor": {"geo", "pipeline", "tiling", "io", "_defaults"},
     "testing": {"errors", "geo", "io"},
     "viz": {"_folders", "errors", "geo", "io", "pipeline", "radiometry"},
-    "cli": {"_folders", "errors", "geo", "io", "pipeline", "models", "viz", "accessor", "train", "_defaults", "catalog", "batch",
-            "progress"},
+    "cli": {"_folders", "errors", "geo", "io", "pipeline", "models", "viz", "accessor", "train", "_defaults", "catalog",
+            "batch", "progress"},
     "catalog": {"_folders", "errors", "geo", "io", "_version"},
-    "batch": {"_folders", "errors", "io", "pipeline", "models", "catalog", "_defaults", "_version", "progress", "_threads"},
-    "train": {"_folders", "errors", "geo", "io", "degrade", "radiometry", "tiling", "models", "pipeline", "metrics", "train",
-              "progress"},
+    "batch": {"_folders", "errors", "io", "pipeline", "models", "catalog", "_defaults", "_version", "progress",
+              "_threads"},
+    "train": {"_folders", "errors", "geo", "io", "degrade", "radiometry", "tiling", "models", "pipeline", "metrics",
+              "train", "progress"},
 }
 FORBIDDEN = {
     "errors": {"torch", "xarray", "rasterio", "dask"},
