@@ -19,10 +19,12 @@ from satsr import errors as errors
 from satsr._version import package_version as _package_version
 from satsr.geo import Grid as Grid
 from satsr.io import open_stack as open_stack
+from satsr.io import open_video as open_video
 from satsr.io import open_zarr as open_zarr
 from satsr.io import raster_info as raster_info
 from satsr.io import to_cog as to_cog
 from satsr.io import to_geotiff as to_geotiff
+from satsr.io import to_video as to_video
 from satsr.io import to_zarr as to_zarr
 
 if TYPE_CHECKING:
@@ -32,7 +34,8 @@ if TYPE_CHECKING:
 __version__ = _package_version()
 
 __all__ = [
-    "Grid", "errors", "models", "open_stack", "open_zarr", "raster_info", "to_cog", "to_geotiff", "to_zarr",
+    "Grid", "errors", "models", "open_stack", "open_video", "open_zarr", "raster_info", "to_cog", "to_geotiff",
+    "to_video", "to_zarr",
     "upscale", "__version__",
 ]
 

@@ -32,7 +32,10 @@ class SatsrAccessor:
 
     @property
     def grid(self) -> Grid:
-        """The array's :class:`~satsr.geo.Grid` (shape, transform, CRS)."""
+        """The array's :class:`~satsr.geo.Grid` (shape, transform, CRS).
+
+        Read from any convention :func:`satsr.geo.read_georef` reads (satsr, rioxarray, odc-geo, stackstac, CF).
+        """
         return Grid.from_xarray(self._da)
 
     def upscale(

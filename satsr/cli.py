@@ -23,6 +23,7 @@ from pyproj.exceptions import CRSError
 from rasterio.errors import RasterioError
 
 from satsr._defaults import DEFAULT_MODEL
+from satsr._folders import check_parent
 from satsr._version import package_version
 from satsr.errors import InputError, OutputError, SatsrError, SatsrWarning
 
@@ -122,6 +123,8 @@ def _load_inputs(
     crs: str | None = None,
     transform: tuple[float, ...] | None = None,
     allow_ungeoreferenced: bool = False,
+    orthorectify: bool = False,
+    dem: str | None = None,
 ) -> xr.DataArray:
     """Open the command's INPUTS (files, glob patterns, folders) as one lazy ``(time, band, y, x)`` stack.
 
@@ -133,6 +136,8 @@ def _load_inputs(
         Georeferencing for frames without it (``--crs``, ``--transform``).
     allow_ungeoreferenced : bool, default False
         Work in pixel coordinates when frames have no georeferencing.
+    orthorectify : bool, default False
+        Warp RPC frames onto one map grid (``--orthorectify``), optionally with a DEM (``--dem``).
 
     Returns
     -------
@@ -153,7 +158,8 @@ def _load_inputs(
         source = inputs[0]
     else:
         source = [p for item in inputs for p in resolve_paths(item)]
-    return open_stack(source, crs=crs, transform=transform, allow_ungeoreferenced=allow_ungeoreferenced)
+    return open_stack(source, crs=crs, transform=transform, allow_ungeoreferenced=allow_ungeoreferenced,
+                      orthorectify=orthorectify, dem=dem)
 
 
 def _check_output(output: Path, fmt: str) -> bool:
@@ -161,9 +167,7 @@ def _check_output(output: Path, fmt: str) -> bool:
     single = fmt != "zarr" and output.suffix.lower() in _TIFF_SUFFIXES
     if fmt == "zarr" and output.suffix.lower() in _TIFF_SUFFIXES:
         raise OutputError(f"{output}: --format zarr writes a store (a folder), not a .tif; use e.g. out.zarr")
-    parent = output.parent
-    if not parent.is_dir():
-        raise OutputError(f"{output}: output folder {parent} does not exist; create it first")
+    check_parent(output)  # missing folders are created by the writer (and removed again if it fails)
     if single and output.is_dir():
         raise OutputError(f"{output}: is a folder; remove it or choose another file name")
     if not single and fmt != "zarr" and output.exists() and not output.is_dir():
@@ -240,10 +244,12 @@ def _info_text(info: dict[str, Any]) -> str:
     ]
     if info.get("georeferenced"):
         rows.append(("crs", str(info["crs"])))
+    elif info.get("rpcs"):
+        rows.append(("crs", "none: sensor geometry, placed by its RPC model"))
     else:
         rows.append(("crs", f"{info['crs']} (not georeferenced: pixel coordinates)"))
     if info.get("rpcs"):
-        rows.append(("rpcs", "yes (orthorectify before super-resolving)"))
+        rows.append(("rpcs", "yes (carried to the output, rescaled; --orthorectify warps onto a map grid instead)"))
     res = info.get("resolution")
     if res:
         rows.append(("resolution", f"{_fmt_num(res[0])} x {_fmt_num(res[1])} (x, y)"))
@@ -266,6 +272,26 @@ def _info_text(info: dict[str, Any]) -> str:
         lines.append("band descriptions:")
         lines += [f"  {i}: {d or '-'}" for i, d in enumerate(descriptions, 1)]
     return "\n".join(lines)
+
+
+def _video_info_text(info: dict[str, Any]) -> str:
+    """Readable rendering of :func:`satsr.io.video_info`."""
+    fps = "unknown" if info.get("fps") is None else f"{info['fps']:.6g}"
+    vfr = " (variable frame rate)" if info.get("variable_frame_rate") else ""
+    rate = "unknown" if not info.get("bit_rate") else f"{info['bit_rate'] / 1000:.0f} kb/s"
+    rows = [
+        ("file", str(info["path"])), ("container", str(info["container"])),
+        ("codec", f"{info['codec']} ({info['pix_fmt']}), {rate}"), ("size", str(info["size"])),
+        ("frames", f"{info['frames']} ({info['keyframes']} keyframes)"), ("fps", fps + vfr),
+        ("duration", f"{info['duration_s']:.3f} s"),
+    ]
+    if info.get("georeferenced"):
+        t = "(" + ", ".join(_fmt_num(v) for v in info["transform"]) + ")"
+        rows += [("crs", str(info["crs"])), ("transform", t), ("sidecar", str(info["sidecar"]))]
+    else:
+        rows.append(("crs", "none (videos carry none: use --crs/--transform or a .wld/.prj sidecar)"))
+    width = max(len(k) for k, _ in rows) + 1
+    return "\n".join(f"{(k + ':').ljust(width)} {v}" for k, v in rows)
 
 
 # -- commands ------------------------------------------------------------------------------------------------
@@ -410,9 +436,26 @@ def main(ctx: click.Context, debug: bool, quiet: bool, verbose: bool) -> None:
     help="Accept inputs without georeferencing and write outputs in pixel coordinates.",
 )
 @click.option(
+    "--orthorectify", is_flag=True,
+    help="Warp RPC frames onto one map grid (UTM, native resolution) before super-resolution, so that a video's "
+    "frames are aligned. Default: keep each frame's sensor geometry and carry its RPCs, rescaled, to the output.",
+)
+@click.option(
+    "--dem", type=click.Path(exists=True, dir_okay=False), default=None,
+    help="With --orthorectify: DEM raster of heights for the RPC transformer (default: flat terrain at each "
+    "frame's RPC height offset).",
+)
+@click.option(
     "--preview", type=click.Path(path_type=Path, dir_okay=False), default=None,
     help="Also write a side-by-side PNG of the first frame: input (left) and output (right).",
 )
+@click.option(
+    "--video", type=click.Path(path_type=Path, dir_okay=False), default=None,
+    help="Also write the result as a viewable video (.mp4: H.264, yuv420p), read back from the output.",
+)
+@click.option("--video-side-by-side", is_flag=True, help="In --video, show the bicubic upscale on the left.")
+@click.option("--video-fps", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Frame rate of --video; default from the frames' times (needed for frames without times).")
 @click.option("--no-progress", is_flag=True, help="No progress bar (on a terminal) or progress lines (elsewhere).")
 def upscale(
     inputs: tuple[str, ...],
@@ -443,7 +486,12 @@ def upscale(
     crs: str | None,
     transform: tuple[float, ...] | None,
     allow_ungeoreferenced: bool,
+    orthorectify: bool,
+    dem: str | None,
     preview: Path | None,
+    video: Path | None,
+    video_side_by_side: bool,
+    video_fps: float | None,
     no_progress: bool,
 ) -> None:
     """Super-resolve INPUTS and write the result.
@@ -458,6 +506,7 @@ def upscale(
       satsr upscale "frames/*.tif" -o frames_x4/ --model bicubic --scale 2
       satsr upscale frame.png --crs EPSG:32633 --transform 10,0,500000,0,-10,4200000 -o out.tif
       satsr upscale lr.tif --model rgtgan --pretrained G.pth --reference google_2019.tif -o sr.tif
+      satsr upscale clip.mp4 --crs EPSG:32633 --transform 1,0,500000,0,-1,4200000 -o sr/ --video sr.mp4
     """  # noqa: D301 (\b is click's "do not rewrap" marker)
     import satsr
 
@@ -466,9 +515,11 @@ def upscale(
         os.environ["SATSR_THREADS"] = str(threads)
     # Everything that can fail is checked before a single pixel is computed.
     single = _check_output(output, fmt)
-    if preview is not None and not preview.parent.is_dir():
-        raise OutputError(f"{preview}: preview folder {preview.parent} does not exist; create it first")
-    stack = _load_inputs(inputs, crs=crs, transform=transform, allow_ungeoreferenced=allow_ungeoreferenced)
+    for extra in (preview, video):
+        if extra is not None:
+            check_parent(extra)
+    stack = _load_inputs(inputs, crs=crs, transform=transform, allow_ungeoreferenced=allow_ungeoreferenced,
+                         orthorectify=orthorectify, dem=dem)
     n = int(stack.sizes["time"])
     if single and n != 1:
         raise OutputError(f"{output}: {n} input frames cannot go into one .tif; pass an output folder instead")
@@ -538,6 +589,30 @@ def upscale(
             shown_lr = stack.sel(band=list(band_list))
             result = result.assign_coords(band=shown_lr["band"].values)
         click.echo(f"preview: {compare_png(shown_lr, result, preview, crop=crop)} (centre {cw} x {ch} px of the input)")
+    if video is not None:
+        out = _write_video(stack, sr, written, fmt, video, side_by_side=video_side_by_side, fps=video_fps,
+                           bands=band_list, progress=progress)
+        sides = f" (bicubic left, {sr.attrs.get('satsr_model')} right)" if video_side_by_side else ""
+        click.echo(f"video: {out}{sides}")
+
+
+def _write_video(stack: xr.DataArray, sr: xr.DataArray, written: Sequence[Path], fmt: str, path: Path, *,
+                 side_by_side: bool, fps: float | None, bands: list[int] | None, progress: bool) -> Path:
+    """``upscale --video``: encode the written output (read back: cheaper than running the model again)."""
+    import satsr
+    from satsr.io.video import to_video
+
+    if fmt == "zarr":
+        from satsr.io.zarr_cube import open_zarr
+
+        result = open_zarr(written[0])
+    else:
+        result = satsr.open_stack([str(p) for p in written])
+    result = result.assign_coords(time=sr["time"].values)  # the files keep times to the second at best
+    baseline = None
+    if side_by_side:
+        baseline = satsr.upscale(stack, "bicubic", scale=int(sr.attrs.get("satsr_scale", 1)), bands=bands)
+    return to_video(result, path, fps=fps, baseline=baseline, progress=progress)
 
 
 @main.command()
@@ -566,9 +641,18 @@ def models() -> None:
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def info(file: Path, as_json: bool) -> None:
-    """Describe raster FILE: size, bands, dtype, nodata, CRS, resolution, bounds, blocks, overviews, tags."""
-    from satsr.io.read import raster_info
+    """Describe raster FILE: size, bands, dtype, nodata, CRS, resolution, bounds, blocks, overviews, tags.
 
+    For a video file (.mp4, .mkv, .avi...): frames, fps, duration, size, codec, and the georeferencing of its
+    sidecar world file if any.
+    """
+    from satsr.io.read import raster_info
+    from satsr.io.video import is_video, video_info
+
+    if is_video(file):
+        vmeta = video_info(os.fspath(file))
+        click.echo(json.dumps(vmeta, indent=2, default=str) if as_json else _video_info_text(vmeta))
+        return
     meta = raster_info(os.fspath(file))
     if as_json:
         if isinstance(meta.get("satsr"), str):
@@ -811,8 +895,7 @@ def _caption(path: str) -> str:
 
 
 def _check_picture_output(output: Path) -> None:
-    if not output.parent.is_dir():
-        raise OutputError(f"{output}: folder {output.parent} does not exist; create it first")
+    check_parent(output)
     if output.is_dir():
         raise OutputError(f"{output}: is a folder; give a file name")
 

@@ -550,8 +550,8 @@ def _refuse_lost_crs(da: xr.DataArray, label: str) -> None:
             if present:
                 raise GeoreferenceError(
                     f"{label} has no CRS for its grid, but its {kind} {key!r} = {_short(present[0])} says its data "
-                    "had one: an operation dropped the georeferencing (xarray arithmetic drops attributes such as "
-                    "stackstac's 'crs' and 'transform' unless keep_attrs=True). Restore it, e.g. "
+                    "had one: an operation dropped the georeferencing (e.g. xarray with keep_attrs=False drops "
+                    "stackstac's 'crs' and 'transform' attributes). Restore it, e.g. "
                     "da.rio.write_crs(...) (and attrs['transform'] for corner coordinates), or drop the "
                     f"{key!r} {kind} to work in pixel coordinates"
                 )

@@ -33,6 +33,7 @@ from satsr._version import package_version
 from satsr.engine import Compile, Device, Precision, Runner, make_runner, resolve_device
 from satsr.errors import GeoreferenceError, InputError, SatsrWarning
 from satsr.geo import Grid
+from satsr.io.conventions import as_frames, normalize, restore_dims
 from satsr.io.coords import assign_grid, frame_rpcs
 from satsr.io.reference import Matching, PreparedReference, prepare_reference
 from satsr.radiometry import Radiometry, fill_nearest, nodata_mask, upsample_mask
@@ -168,7 +169,7 @@ def _blocks(n: int, size: int) -> list[tuple[int, int]]:
 
 
 def upscale(
-    da: xr.DataArray,
+    da: xr.DataArray | xr.Dataset,
     model: str | nn.Module = DEFAULT_MODEL,
     *,
     scale: int | None = None,
@@ -196,8 +197,14 @@ def upscale(
 
     Parameters
     ----------
-    da : xarray.DataArray
-        ``(time, band, y, x)`` (or ``(band, y, x)``) as returned by :func:`satsr.open_stack`; NumPy or dask.
+    da : xarray.DataArray or xarray.Dataset
+        Dims ``(time, band, y, x)`` (as :func:`satsr.open_stack` returns), ``(band, y, x)`` or ``(y, x)``;
+        NumPy or dask. Its georeferencing may come in any convention :func:`satsr.geo.read_georef` reads:
+        satsr's, rioxarray's or odc-geo's ``spatial_ref``, a CF grid-mapping variable of another name, stackstac's
+        ``crs``/``transform`` attributes with pixel-centre or corner coordinates; a non-numeric ``band``
+        coordinate (stackstac's asset ids) becomes the ``description`` and bands are then numbered 1..n. A
+        Dataset gives its data variable, or its band variables stacked (odc-stac's layout; see
+        :func:`satsr.io.conventions.normalize`).
     model : str or torch.nn.Module, default "lgtd-s"
         A registered name (see ``satsr.models.list_models()``) or a module described by
         ``satsr.models.wrap``. The default, ``"lgtd-s"``, is satsr's own trained x4 model for RGB (3 bands):
@@ -264,6 +271,7 @@ def upscale(
     xarray.DataArray
         Lazy (dask) array of the same dims and dtype, ``scale`` times larger in ``y`` and ``x``, with the same
         CRS, the transform ``transform * Affine.scale(1 / scale)`` and the same outer bounds; nodata stays nodata.
+        Its georeferencing is satsr's (pixel-centre ``x``/``y`` and ``spatial_ref``), whatever the input's was.
         ``attrs`` gain ``satsr_model``, ``satsr_scale``, ``satsr_version``, ``satsr_halo``, ``satsr_tile``; with
         a reference also ``satsr_reference``, ``satsr_reference_matching``, ``satsr_reference_shift``,
         ``satsr_reference_coverage`` (fraction of LR pixels covered), ``satsr_fallback`` and
@@ -278,8 +286,9 @@ def upscale(
     ModelError
         A scale the model does not support, unknown model options.
     GeoreferenceError
-        Rotated or sheared grids; a reference without CRS, not overlapping the scene, or (with
-        ``uncovered="error"``) not covering all of it.
+        Missing, unreadable, ambiguous or conflicting georeferencing (a CRS is never dropped: an input whose
+        metadata had one but whose grid has none is refused); rotated or sheared grids; a reference without CRS,
+        not overlapping the scene, or (with ``uncovered="error"``) not covering all of it.
     CheckpointError
         A ``pretrained`` file that cannot be read or does not fit the model.
 
@@ -288,11 +297,9 @@ def upscale(
     >>> sr = satsr.upscale(satsr.open_stack("scene.tif"), model="bicubic", scale=4)  # doctest: +SKIP
     >>> satsr.to_cog(sr, "scene_x4.tif")  # doctest: +SKIP
     """
-    squeeze = False
-    if da.dims == ("band", "y", "x"):
-        da, squeeze = da.expand_dims("time"), True
-    if da.dims != ("time", "band", "y", "x"):
-        raise InputError(f"expected dims (time, band, y, x) or (band, y, x), got {da.dims}")
+    da = normalize(da)  # any georeferencing convention in, satsr's own (spatial_ref, band numbers) from here on
+    dims_in = tuple(da.dims)
+    da = as_frames(da)  # (time, band, y, x); the output gets dims_in back
     if bands is not None:
         have = [int(b) for b in da["band"].values]
         missing = [b for b in bands if int(b) not in have]
@@ -385,7 +392,7 @@ def upscale(
     if r > 1:
         out.attrs["satsr_time_scale"] = r
     out.attrs.update(ref_attrs)
-    return out.isel(time=0) if squeeze else out
+    return restore_dims(out, dims_in)
 
 
 @dataclass(frozen=True)

@@ -252,17 +252,9 @@ def _empty_glob(make_geotiff, tmp_path, out):
     return [str(tmp_path / "nothing" / "*.tif"), "-o", str(out)], ["no files match"]
 
 
-def _missing_output_folder(make_geotiff, tmp_path, out):
-    return [str(make_geotiff()), "-o", str(out / "missing" / "x.tif")], [str(out / "missing"), "does not exist"]
-
-
-def _missing_output_parent(make_geotiff, tmp_path, out):
-    return [str(make_geotiff()), "-o", str(out / "missing" / "frames")], [str(out / "missing"), "does not exist"]
-
-
-def _missing_preview_folder(make_geotiff, tmp_path, out):
-    args = [str(make_geotiff()), "-o", str(out / "x.tif"), "--preview", str(out / "nope" / "p.png")]
-    return args, [str(out / "nope"), "does not exist"]
+def _output_below_a_file(make_geotiff, tmp_path, out):
+    (out / "afile").write_text("x")
+    return [str(make_geotiff()), "-o", str(out / "afile" / "x.tif")], [str(out / "afile"), "is a file, not a folder"]
 
 
 def _several_frames_to_one_tif(make_geotiff, tmp_path, out):
@@ -282,7 +274,7 @@ def _unknown_device(make_geotiff, tmp_path, out):
 
 BAD_INPUTS = [
     _mismatched_crs, _not_a_raster, _truncated, _png_without_georeferencing, _unknown_model, _unsupported_scale,
-    _empty_glob, _missing_output_folder, _missing_output_parent, _missing_preview_folder, _several_frames_to_one_tif,
+    _empty_glob, _output_below_a_file, _several_frames_to_one_tif,
     _output_replaces_inputs, _unknown_device,
 ]
 
@@ -416,3 +408,19 @@ def test_upscale_band_selection(runner, make_geotiff, out):
         np.testing.assert_array_equal(ds.read(1)[::2, ::2], s.read(3))
     res = runner.invoke(main, ["upscale", str(src), "-o", str(out / "x.tif"), "--bands", "3,x"])
     assert res.exit_code == 1 and "error: --bands '3,x'" in res.output
+
+
+def test_missing_output_folders_are_created_by_every_output_option(runner, make_geotiff, tmp_path):
+    src = make_geotiff()
+    new = tmp_path / "new"
+    res = runner.invoke(main, ["upscale", str(src), "-m", "bicubic", "-o", str(new / "a" / "x.tif"),
+                               "--preview", str(new / "b" / "p.png"), "--device", "cpu", "--no-progress"])
+    assert res.exit_code == 0, res.output
+    assert (new / "a" / "x.tif").is_file() and (new / "b" / "p.png").is_file()
+    res = runner.invoke(main, ["upscale", str(src), "-m", "bicubic", "-o", str(new / "c" / "frames"), "--device",
+                               "cpu", "--no-progress"])
+    assert res.exit_code == 0, res.output
+    assert [p.name for p in (new / "c" / "frames").iterdir()] == [src.name]
+    res = runner.invoke(main, ["catalog", "init", str(src.parent), "-o", str(new / "products" / "catalog.json")])
+    assert res.exit_code == 0, res.output
+    assert (new / "products" / "catalog.json").is_file()

@@ -229,8 +229,8 @@ def test_errors(make_geotiff):
         satsr.upscale(da, models.wrap(_conv_net(2), scale=2, bands=3))
     with pytest.raises(ModelError, match="upscales by 2"):
         satsr.upscale(da, models.wrap(_conv_net(2), scale=2), scale=4)
-    with pytest.raises(InputError, match="expected dims"):
-        satsr.upscale(da.isel(time=0, band=0), "bicubic")
+    with pytest.raises(InputError, match=r"satsr takes \(y, x\), \(band, y, x\)"):
+        satsr.upscale(da.transpose("band", "time", "y", "x"), "bicubic")
     with pytest.raises(InputError, match="device"):
         satsr.upscale(da, "bicubic", device="tpu")
 

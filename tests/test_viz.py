@@ -5,7 +5,7 @@ import pytest
 import rasterio
 
 import satsr
-from satsr.errors import InputError, OutputError
+from satsr.errors import InputError
 from satsr.viz import GAP, compare_png
 
 pytestmark = pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")

@@ -26,6 +26,7 @@ from rasterio.warp import reproject, transform_bounds
 
 from satsr.errors import GeoreferenceError, InputError
 from satsr.geo import Grid, phase_shift
+from satsr.io.conventions import as_frames, normalize
 from satsr.io.read import open_stack
 
 __all__ = [
@@ -40,12 +41,14 @@ _STRIP = 1024
 
 
 def _as_stack(ref: xr.DataArray | str | os.PathLike[str]) -> xr.DataArray:
-    da = open_stack(ref) if not isinstance(ref, xr.DataArray) else ref
-    if da.dims == ("band", "y", "x"):
-        da = da.expand_dims("time")
-    if da.dims != ("time", "band", "y", "x"):
-        raise InputError(f"{_name(ref)}: expected dims (time, band, y, x) or (band, y, x), got {da.dims}")
-    return da
+    if not isinstance(ref, xr.DataArray):
+        return open_stack(ref)
+    try:
+        return as_frames(normalize(ref))  # any georeferencing convention (stackstac's, rioxarray's...), any dims
+    except GeoreferenceError as err:
+        raise GeoreferenceError(f"{_name(ref)}: {err}") from None
+    except InputError as err:
+        raise InputError(f"{_name(ref)}: {err}") from None
 
 
 def _name(ref: object) -> str:

@@ -30,12 +30,14 @@ from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from rasterio.rpc import RPC
 from rasterio.windows import Window
 
+from satsr._folders import make_parent, remove_made
 from satsr._version import package_version
 from satsr.errors import InputError, OutputError
 from satsr.geo import RPC_KEYS, Grid, rpc_for_pixels
-from satsr.io.coords import frame_rpcs
 from satsr.io._atomic import atomic_output, drained_dask_threads, remove_path, require_parent, temp_sibling
 from satsr.io._overviews import OverviewPyramid, overview_factors
+from satsr.io.conventions import as_frames, normalize
+from satsr.io.coords import frame_rpcs
 from satsr.progress import dask_progress
 
 __all__ = ["to_cog", "to_geotiff"]
@@ -87,8 +89,10 @@ def to_cog(
     Parameters
     ----------
     sr : xarray.DataArray
-        Dims ``(time, band, y, x)``, as returned by :func:`satsr.io.read.open_stack` or a model; dask-backed
-        arrays are streamed chunk by chunk and never loaded whole.
+        Dims ``(time, band, y, x)``, ``(band, y, x)`` or ``(y, x)``, as :func:`satsr.upscale` or
+        :func:`satsr.io.read.open_stack` return them; georeferenced in any convention
+        :func:`satsr.geo.read_georef` reads (stackstac's, rioxarray's, odc-stac's...). Dask-backed arrays are
+        streamed chunk by chunk and never loaded whole.
     path : str or path
         A ``.tif``/``.tiff`` file (the array must then have exactly one time step), or a folder that receives
         one COG per time step. The folder is created if missing, but its parent must exist. Files are named
@@ -121,7 +125,9 @@ def to_cog(
         Wrong dims, a dtype GDAL cannot store, a ``_FillValue`` that does not fit the dtype, bad ``compress``,
         ``blocksize`` or ``tags``.
     GeoreferenceError
-        When the array carries neither a ``spatial_ref`` transform nor regular ``x``/``y`` coordinates.
+        When the array carries neither a transform nor regular ``x``/``y`` coordinates, or georeferencing that
+        is unreadable, ambiguous or self-contradictory, or whose CRS was lost (see
+        :func:`satsr.geo.read_georef`): no file is written without the CRS its array had.
     OutputError
         A ``.tif`` path for several time steps, a missing parent folder, or a failed write. Nothing is left
         under the final names when the write fails; exceptions raised while computing the array propagate
@@ -170,7 +176,7 @@ def to_geotiff(
     Parameters
     ----------
     sr : xarray.DataArray
-        Dims ``(time, band, y, x)``; see :func:`to_cog`.
+        Dims ``(time, band, y, x)``, ``(band, y, x)`` or ``(y, x)``; see :func:`to_cog`.
     path : str or path
         A ``.tif``/``.tiff`` file for a single time step, or a folder; same naming rules as :func:`to_cog`.
     compress : str, default "deflate"
@@ -208,7 +214,7 @@ def to_geotiff(
 
 # -- helpers shared with satsr.io.zarr_cube --------------------------------------------------------------------
 def check_stack(sr: xr.DataArray) -> None:
-    """Check that ``sr`` is a non-empty DataArray with dims ``(time, band, y, x)``.
+    """Check that ``sr`` is a non-empty DataArray with dims ``(y, x)``, ``(band, y, x)`` or ``(time, band, y, x)``.
 
     Parameters
     ----------
@@ -222,14 +228,7 @@ def check_stack(sr: xr.DataArray) -> None:
     """
     if not isinstance(sr, xr.DataArray):
         raise InputError(f"expected an xarray.DataArray with dims {STACK_DIMS}, got {type(sr).__name__}")
-    if tuple(sr.dims) != STACK_DIMS:
-        raise InputError(
-            f"array {sr.name!r} has dims {tuple(sr.dims)}; writers need {STACK_DIMS}: reorder with "
-            ".transpose('time', 'band', 'y', 'x') and add missing ones with .expand_dims"
-        )
-    empty = [d for d in STACK_DIMS if sr.sizes[d] == 0]
-    if empty:
-        raise InputError(f"array {sr.name!r} is empty along {', '.join(empty)}; nothing to write")
+    as_frames(sr)  # raises on other dims or an empty one
 
 
 def jsonable(value: Any) -> Any:
@@ -275,6 +274,7 @@ def _write_frames(
 ) -> list[Path]:
     """Validate, plan the file names, stream the data, convert to COG if asked; all or nothing."""
     check_stack(sr)
+    sr = as_frames(normalize(sr))  # any georeferencing convention in (satsr.io.conventions); 4-D from here on
     codec = _check_compress(compress, cog)
     level = _check_level(codec, level)
     _check_blocksize(blocksize)
@@ -336,7 +336,7 @@ def _write_frames(
         if codec in _PREDICTOR_COMPRESS and dtype.kind in "iuf":
             profile["predictor"] = 3 if dtype.kind == "f" else 2
 
-    outputs, made_folder = _plan_outputs(sr, Path(os.fspath(path)))
+    outputs, made = _plan_outputs(sr, Path(os.fspath(path)))
     try:
         with rasterio.Env(GDAL_CACHEMAX=_GDAL_CACHE_BYTES, GDAL_NUM_THREADS="ALL_CPUS"), ExitStack() as stack:
             # Every final file goes through atomic_output, entered here so that the renames happen only after
@@ -378,9 +378,7 @@ def _write_frames(
                         w.on_done = functools.partial(conv.submit, i)
                     _store([data[i] for i in range(len(outputs))], writers, progress)
     except BaseException:
-        if made_folder:
-            with contextlib.suppress(OSError):
-                made_folder.rmdir()  # only succeeds when empty, as it should
+        remove_made(made)  # only the folders this call created, and only where still empty
         raise
     return outputs
 
@@ -695,8 +693,8 @@ def _frame_names(sr: xr.DataArray) -> list[str]:
     return [f"frame_{i:04d}.tif" for i in range(n)]
 
 
-def _plan_outputs(sr: xr.DataArray, path: Path) -> tuple[list[Path], Path | None]:
-    """Final paths, and the folder this call created (to remove on failure) or ``None``."""
+def _plan_outputs(sr: xr.DataArray, path: Path) -> tuple[list[Path], list[Path]]:
+    """Final paths, and the folders this call created (to remove on failure), outermost first."""
     n = int(sr.sizes["time"])
     if path.suffix.lower() in _TIFF_SUFFIXES:
         if n != 1:
@@ -707,19 +705,12 @@ def _plan_outputs(sr: xr.DataArray, path: Path) -> tuple[list[Path], Path | None
         require_parent(path)
         if path.is_dir():
             raise OutputError(f"{path}: is a folder; remove it or choose another file name")
-        return [path], None
+        return [path], []
     if path.exists() and not path.is_dir():
         raise OutputError(
             f"{path}: exists and is not a folder; pass a folder (one file per time step) or a .tif file name"
         )
-    require_parent(path)
-    made = None
-    if not path.exists():
-        try:
-            path.mkdir()
-        except OSError as err:
-            raise OutputError(f"{path}: cannot create the output folder ({err})") from err
-        made = path
+    made = make_parent(path / "frame.tif")  # the folder and any missing folders above it
     return [path / name for name in _frame_names(sr)], made
 
 

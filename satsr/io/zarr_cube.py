@@ -8,6 +8,7 @@ The store holds one group with the data variable, its coordinates (``time``, ``b
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from pyproj import CRS
 from satsr.errors import InputError, OutputError
 from satsr.geo import Grid
 from satsr.io._atomic import atomic_output, drained_dask_threads, require_parent
+from satsr.io.conventions import as_frames, normalize
 from satsr.io.coords import assign_grid
 from satsr.io.write import STACK_DIMS, check_stack, jsonable
 from satsr.progress import dask_progress
@@ -43,9 +45,10 @@ def to_zarr(sr: xr.DataArray, path: PathLike, *, progress: bool = False) -> Path
     Parameters
     ----------
     sr : xarray.DataArray
-        Dims ``(time, band, y, x)``, as returned by :func:`satsr.io.read.open_stack` or a model.
+        Dims ``(time, band, y, x)``, ``(band, y, x)`` or ``(y, x)`` (stored as ``(time, band, y, x)`` with
+        length-one dims added), georeferenced in any convention :func:`satsr.geo.read_georef` reads.
     path : str or path
-        The store (a folder, conventionally ``*.zarr``). Its parent folder must exist. An existing zarr
+        The store (a folder, conventionally ``*.zarr``); missing folders above it are created. An existing zarr
         store there is replaced once the new one is complete; any other existing file or folder is refused.
     progress : bool, default False
         Show a tqdm progress bar over the dask tasks.
@@ -58,7 +61,7 @@ def to_zarr(sr: xr.DataArray, path: PathLike, *, progress: bool = False) -> Path
     Raises
     ------
     InputError
-        When ``sr`` does not have dims ``(time, band, y, x)``.
+        When ``sr`` has other dims.
     GeoreferenceError
         When the array has no usable grid.
     OutputError
@@ -73,6 +76,7 @@ def to_zarr(sr: xr.DataArray, path: PathLike, *, progress: bool = False) -> Path
     to lists, numbers and strings rather than failing the write.
     """
     check_stack(sr)
+    sr = as_frames(normalize(sr))  # any georeferencing convention in; stored as (time, band, y, x)
     grid = Grid.from_xarray(sr)
     path = Path(os.fspath(path))
     _check_target(path)
@@ -213,6 +217,10 @@ def _prepare(sr: xr.DataArray, grid: Grid) -> xr.DataArray:
         if coord.dtype.kind in "UT":
             # Fixed-width NumPy strings have no zarr v3 specification (zarr warns); variable-length ones do.
             coord = coord.astype(object)
+        elif coord.dtype.kind == "O" and not all(isinstance(v, str) for v in coord.values.flat):
+            # Python objects (stackstac's STAC metadata: dicts, lists) cannot be stored; their JSON text can.
+            text = [v if isinstance(v, str) else json.dumps(jsonable(v)) for v in coord.values.flat]
+            coord = coord.copy(data=np.array(text, dtype=object).reshape(coord.shape))
         small[key] = coord
     arr = arr.assign_coords(small)
     attrs = {k: jsonable(v) for k, v in sr.attrs.items() if k not in _ENCODING_ATTRS}
