@@ -25,6 +25,7 @@ from satsr.errors import GeoreferenceError, GridMismatchError, InputError
 from satsr.geo import Grid
 from satsr.io.coords import PIXEL_COORDS_NOTE, RPC_NOTE, assign_grid, rpc_to_json
 from satsr.io.ortho import open_orthorectified
+from satsr.io.video import open_video, video_source
 
 __all__ = ["open_stack", "raster_info", "resolve_paths", "RASTER_SUFFIXES"]
 
@@ -317,9 +318,7 @@ def open_stack(
     >>> stack.dims
     ('time', 'band', 'y', 'x')
     """
-    from satsr.io.video import _video_source, open_video
-
-    video = _video_source(source)  # one video file (.mp4, .mkv, .avi...): see satsr.io.video
+    video = video_source(source)  # one video file (.mp4, .mkv, .avi...): see satsr.io.video
     if video is not None:
         return open_video(video, crs=crs, transform=transform, allow_ungeoreferenced=allow_ungeoreferenced,
                           times=times, chunks=chunks)

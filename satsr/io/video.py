@@ -46,7 +46,10 @@ from satsr.io._atomic import atomic_output
 from satsr.io.coords import PIXEL_COORDS_NOTE, assign_grid
 from satsr.progress import bar
 
-__all__ = ["VIDEO_SUFFIXES", "is_video", "open_video", "to_video", "video_info", "read_sidecar", "write_sidecar"]
+__all__ = [
+    "VIDEO_SUFFIXES", "is_video", "open_video", "to_video", "video_info", "video_source", "read_sidecar",
+    "write_sidecar",
+]
 
 #: File suffixes opened as videos by :func:`satsr.open_stack` and ``satsr info``.
 VIDEO_SUFFIXES = (
@@ -666,7 +669,7 @@ def open_video(
     return arr
 
 
-def _video_source(source: Any) -> str | None:
+def video_source(source: Any) -> str | None:
     """For :func:`satsr.open_stack`: the path when ``source`` is one video file; refuse videos in lists."""
     if isinstance(source, (str, os.PathLike)):
         s = os.fspath(source)
