@@ -62,7 +62,7 @@ def test_every_public_module_has_a_page() -> None:
     pages = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "docs" / "api").glob("*.md"))
     modules = [
         "satsr.geo", "satsr.io.read", "satsr.io.write", "satsr.io.zarr_cube", "satsr.io.reference", "satsr.io.video",
-        "satsr.tiling",
+        "satsr.io.ortho", "satsr.io.conventions", "satsr.tiling", "satsr.train.config", "satsr.train.fit",
         "satsr.radiometry", "satsr.models.registry", "satsr.models.checkpoint", "satsr.pipeline", "satsr.accessor",
         "satsr.catalog", "satsr.batch", "satsr.metrics", "satsr.degrade", "satsr.train.data", "satsr.train.loop",
         "satsr.train.evaluate", "satsr.train.gan", "satsr.train.refsr", "satsr.viz", "satsr.errors", "satsr.progress",

@@ -30,8 +30,8 @@ LAYERS = {
     "catalog": {"_folders", "errors", "geo", "io", "_version"},
     "batch": {"_folders", "errors", "io", "pipeline", "models", "catalog", "_defaults", "_version", "progress",
               "_threads"},
-    "train": {"_folders", "errors", "geo", "io", "degrade", "radiometry", "tiling", "models", "pipeline", "metrics",
-              "train", "progress"},
+    "train": {"_folders", "errors", "geo", "io", "degrade", "radiometry", "tiling", "models", "engine", "pipeline",
+              "metrics", "train", "progress"},
 }
 FORBIDDEN = {
     "errors": {"torch", "xarray", "rasterio", "dask"},

@@ -1,7 +1,8 @@
 """Training of reference-based SR models (RGTGAN's generator) on HR / LR / Ref triplets.
 
-The loop of :mod:`satsr.train.loop` for models called ``model(lr, ref)`` (``spec.needs_reference``): the same
-config file, checkpoints, ``log.csv``, learning-rate schedules and exact resume, with these differences:
+:class:`RefSRTask` is the task of the one training skeleton (:func:`satsr.train.fit.fit`) for models called
+``model(lr, ref)`` (``spec.needs_reference``): the same config file, checkpoints, ``log.csv``, learning-rate
+schedules, autocast and exact resume as video models, with these differences:
 
 * data and validation sets are Ref-SR folders (:class:`satsr.train.data.RefSRTriplets`), config entries
   ``{type: refsr, root: [...], crop: 64, augment: true}``;
@@ -35,11 +36,8 @@ Example config (``satsr/train/configs/rgtgan-s.yaml``)::
 
 from __future__ import annotations
 
-import dataclasses
 import os
-import time
-from collections.abc import Callable, Sequence
-from pathlib import Path
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -50,10 +48,11 @@ from torch import nn
 from satsr import models
 from satsr.errors import InputError
 from satsr.metrics import evaluate as evaluate_pair
-from satsr.train.loop import TrainConfig, _checkpoint, _lr_lambda, _open_log, _restore, charbonnier
+from satsr.train.config import DataSpec, TrainConfig
+from satsr.train.fit import charbonnier, fit
 
 __all__ = ["train_refsr", "train_refsr_config", "validate_refsr", "build_refsr_dataset", "RefSRSteps",
-           "zero_last_conv"]
+           "RefSRTask", "zero_last_conv"]
 
 PathLike = str | os.PathLike[str]
 
@@ -75,7 +74,7 @@ def zero_last_conv(model: nn.Module) -> nn.Module:
 
 
 # -- data ----------------------------------------------------------------------------------------------------
-def build_refsr_dataset(spec: dict[str, Any], *, scale: int, seed: int, train: bool) -> Any:
+def build_refsr_dataset(spec: Mapping[str, Any], *, scale: int, seed: int, train: bool) -> Any:
     """A :class:`~satsr.train.data.RefSRTriplets` from a config entry ``{type: refsr, root, crop, augment, limit}``.
 
     ``limit`` (validation only) keeps that many samples, evenly spaced over the sorted list, for a quick check.
@@ -83,8 +82,9 @@ def build_refsr_dataset(spec: dict[str, Any], *, scale: int, seed: int, train: b
     """
     from satsr.train.data import RefSRTriplets
 
-    spec = dict(spec)
-    kind = spec.pop("type", None)
+    ds_spec = DataSpec.parse(spec)
+    kind = ds_spec.kind
+    spec = ds_spec.kwargs()
     if kind != "refsr":
         raise InputError(f"dataset type {kind!r}: a reference-based model trains on 'refsr' data")
     if "root" not in spec:
@@ -303,101 +303,88 @@ def train_refsr(
     return train_refsr_config(cfg, resume=resume, until=until, progress=progress, log=log, zero_init=zero_init)
 
 
+class RefSRTask:
+    """The training task of reference-based models (``model(lr, ref)``).
+
+    Adam (the authors'), RGTGAN's warm-up loss (or L1 / Charbonnier), validation beside the supplied bicubic
+    ``LR_UX4`` with RGTGAN's protocol.
+
+    Parameters
+    ----------
+    cfg : TrainConfig
+        The run; checked here (a model that takes a reference, one frame, crops the model can take, the loss).
+    zero_init : bool, default True
+        Zero the generator's last convolution (:func:`zero_last_conv`) unless ``cfg.init`` is given.
+    """
+
+    val_fields = ("psnr", "ssim", "bicubic_psnr", "bicubic_ssim")
+
+    def __init__(self, cfg: TrainConfig, zero_init: bool = True) -> None:
+        spec = models.get_spec(cfg.model)
+        if not spec.needs_reference:
+            raise InputError(f"{cfg.model} takes no reference image; train it with satsr.train.loop.train")
+        if spec.scale != cfg.scale or cfg.frames != 1:
+            raise InputError(f"{cfg.model} takes 1 frame at x{spec.scale}; the config says frames={cfg.frames}, "
+                             f"scale={cfg.scale}")
+        if cfg.loss not in ("rgtgan-warmup", "l1", "charbonnier"):
+            raise InputError(f"loss must be 'rgtgan-warmup', 'l1' or 'charbonnier' for a Ref-SR model, got "
+                             f"{cfg.loss!r}")
+        for d in cfg.data:
+            crop = d.get("crop")
+            if crop is not None and int(crop) % (cfg.scale * spec.multiple_of):
+                raise InputError(f"crop {crop}: the HR patch must be a multiple of {cfg.scale * spec.multiple_of} "
+                                 f"(LR patches a multiple of {spec.multiple_of})")
+        self.cfg, self.zero_init = cfg, zero_init
+        self.val_ds: Any = None
+        if cfg.loss == "rgtgan-warmup":
+            from satsr.train.gan import GeneratorLoss
+
+            warm = GeneratorLoss(perceptual_weight=0.0, gan_weight=0.0, gradient_gan_weight=0.0)
+            self.loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = (
+                lambda a, b: warm(a, b, warmup=True)[0]
+            )
+        else:
+            self.loss_fn = charbonnier if cfg.loss == "charbonnier" else F.l1_loss
+
+    def build(self, cfg: TrainConfig, device: torch.device) -> nn.Module:
+        """Check the config against the model, build it and the validation set."""
+        model = models.create(cfg.model, pretrained=cfg.init or False, **cfg.model_options)
+        if self.zero_init and not cfg.init:
+            zero_last_conv(model)
+        if cfg.val is not None:
+            self.val_ds = build_refsr_dataset(cfg.val, scale=cfg.scale, seed=cfg.seed, train=False)
+        return model.to(device).train()
+
+    def optimizer(self, model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+        """Adam (the authors') over all parameters, with the config's learning rate, betas and weight decay."""
+        return torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+
+    def batches(self, cfg: TrainConfig) -> RefSRSteps:
+        """The batch of each step, a pure function of ``(seed, step)``."""
+        return RefSRSteps([build_refsr_dataset(d, scale=cfg.scale, seed=cfg.seed, train=True) for d in cfg.data],
+                          cfg.batch_size, cfg.seed)
+
+    def loss(self, model: nn.Module, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """The loss of one batch."""
+        return self.loss_fn(model(batch["lr"], batch["ref"]).float(), batch["hr"])
+
+    def validate(self, model: nn.Module, device: torch.device) -> dict[str, float] | None:
+        """Mean scores on the validation set (``None`` without one)."""
+        return None if self.val_ds is None else validate_refsr(model, self.val_ds, device)
+
+    def describe(self, val: Mapping[str, float]) -> str:
+        """One progress line for a validation."""
+        return (f"val PSNR {val['psnr']:.3f} dB (bicubic {val['bicubic_psnr']:.3f}), "
+                f"SSIM {val['ssim']:.4f} (bicubic {val['bicubic_ssim']:.4f})")
+
+
 def train_refsr_config(cfg: TrainConfig, *, resume: bool = False, progress: bool = True, until: int | None = None,
                        log: Callable[[dict[str, Any]], None] | None = None, zero_init: bool = True
                        ) -> dict[str, Any]:
-    """Run a Ref-SR training from a :class:`~satsr.train.loop.TrainConfig` (what ``satsr train`` calls).
+    """Run a Ref-SR training from a :class:`~satsr.train.config.TrainConfig`.
 
-    :func:`satsr.train.loop.train` hands configs of reference models here. See :func:`train_refsr` for the
-    parameters; ``zero_init`` applies unless ``cfg.init`` is given.
+    :func:`satsr.train.loop.train` does the same for any model.
+
+    See :func:`train_refsr` for the parameters; ``zero_init`` applies unless ``cfg.init`` is given.
     """
-    from satsr.pipeline import resolve_device
-    from satsr.progress import bar as progress_bar
-
-    spec = models.get_spec(cfg.model)
-    if not spec.needs_reference:
-        raise InputError(f"{cfg.model} takes no reference image; train it with satsr.train.loop.train")
-    if spec.scale != cfg.scale or cfg.frames != 1:
-        raise InputError(f"{cfg.model} takes 1 frame at x{spec.scale}; the config says frames={cfg.frames}, "
-                         f"scale={cfg.scale}")
-    if cfg.loss not in ("rgtgan-warmup", "l1", "charbonnier"):
-        raise InputError(f"loss must be 'rgtgan-warmup', 'l1' or 'charbonnier' for a Ref-SR model, got {cfg.loss!r}")
-    for d in cfg.data:
-        crop = d.get("crop")
-        if crop is not None and int(crop) % (cfg.scale * spec.multiple_of):
-            raise InputError(f"crop {crop}: the HR patch must be a multiple of {cfg.scale * spec.multiple_of} "
-                             f"(LR patches a multiple of {spec.multiple_of})")
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    device = resolve_device(cfg.device)
-    torch.manual_seed(cfg.seed)
-    model = models.create(cfg.model, pretrained=cfg.init or False, **cfg.model_options)
-    if zero_init and not cfg.init:
-        zero_last_conv(model)
-    model = model.to(device).train()
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg))
-    last = out / "last.pt"
-    start = _restore(last, model, opt, sched, device) if resume else 0
-
-    batches = RefSRSteps([build_refsr_dataset(d, scale=cfg.scale, seed=cfg.seed, train=True) for d in cfg.data],
-                         cfg.batch_size, cfg.seed)
-    val_ds = build_refsr_dataset(cfg.val, scale=cfg.scale, seed=cfg.seed, train=False) if cfg.val else None
-    if cfg.loss == "rgtgan-warmup":
-        from satsr.train.gan import GeneratorLoss
-
-        warm = GeneratorLoss(perceptual_weight=0.0, gan_weight=0.0, gradient_gan_weight=0.0)
-        loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = lambda a, b: warm(a, b, warmup=True)[0]  # noqa: E731
-    else:
-        loss_fn = charbonnier if cfg.loss == "charbonnier" else F.l1_loss
-
-    csv_path = out / "log.csv"
-    fields = ["step", "loss", "lr", "seconds_per_step", "val_psnr", "val_ssim", "val_bicubic_psnr",
-              "val_bicubic_ssim", "seconds"]
-    fh, writer = _open_log(csv_path, fields, resume)
-    bar = progress_bar(total=cfg.steps, initial=start, enabled=progress, desc=f"train {cfg.model}", unit="step")
-    t0 = time.perf_counter()
-    running: float | None = None
-    val: dict[str, float] | None = None
-    step = start
-    try:
-        while step < cfg.steps and step != until:
-            tick = time.perf_counter()
-            batch = batches[step]
-            lr_t, ref_t, hr_t = (batch[k].to(device) for k in ("lr", "ref", "hr"))
-            loss = loss_fn(model(lr_t, ref_t).float(), hr_t)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.grad_clip:
-                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            opt.step()
-            sched.step()
-            step += 1
-            value = float(loss.detach())
-            if not np.isfinite(value):
-                raise FloatingPointError(f"step {step}: the loss is {value}")
-            running = value if running is None else 0.95 * running + 0.05 * value
-            now = time.perf_counter()
-            row: dict[str, Any] = {"step": step, "loss": value, "lr": sched.get_last_lr()[0],
-                                   "seconds_per_step": now - tick, "seconds": now - t0}
-            bar.set_postfix(loss=f"{running:.4f}", s_step=f"{now - tick:.1f}")
-            bar.update(1)
-            if val_ds is not None and (step % cfg.val_every == 0 or step == cfg.steps):
-                val = validate_refsr(model, val_ds, device)
-                row.update({f"val_{k}": v for k, v in val.items()})
-                bar.write(f"step {step}: val PSNR {val['psnr']:.3f} dB (bicubic {val['bicubic_psnr']:.3f}), "
-                          f"SSIM {val['ssim']:.4f} (bicubic {val['bicubic_ssim']:.4f})")
-            if step % cfg.ckpt_every == 0 or step == cfg.steps or step == until:
-                _checkpoint(last, model, opt, sched, step, cfg)
-            writer.writerow(row)
-            fh.flush()  # the log is read while the run goes on
-            if log is not None:
-                log(row)
-    finally:
-        bar.close()
-        fh.close()
-    model.eval()
-    if step >= cfg.steps:
-        models.save(model, out / "final.safetensors")
-    return {"step": step, "loss": running, "val": val, "model": model, "seconds": time.perf_counter() - t0,
-            "config": dataclasses.asdict(cfg)}
+    return fit(cfg, RefSRTask(cfg, zero_init), resume=resume, progress=progress, until=until, log=log)

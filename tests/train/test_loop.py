@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ from click.testing import CliRunner
 
 import satsr
 from satsr.errors import InputError
-from satsr.train.loop import _StepBatches, build_dataset, load_config, train
+from satsr.train.loop import StepBatches, build_dataset, load_config, train
 
 CONFIG = Path(satsr.__file__).parent / "train" / "configs" / "lgtd-s.yaml"
 
@@ -20,9 +21,8 @@ def tiny(shared_data: Path, out: Path, **extra):
     """The shipped config, shrunk: 64 px HR crops, batch 2, 4 steps, one validation frame."""
     settings = {"steps": 4, "batch_size": 2, "warmup": 0, "ckpt_every": 2, "val_every": 4, "device": "cpu", **extra}
     cfg = load_config(CONFIG, data_root=str(shared_data), out=str(out), **settings)
-    cfg.data = [{**d, "crop": 64, "samples_per_image": 2} for d in cfg.data]
-    cfg.val = {**cfg.val, "centres": [3]}
-    return cfg
+    return replace(cfg, data=[{**d, "crop": 64, "samples_per_image": 2} for d in cfg.data],
+                   val={**cfg.val, "centres": [3]})
 
 
 def test_shipped_config_parses_and_resolves_paths(shared_data):
@@ -56,7 +56,7 @@ def test_config_errors(tmp_path):
 @pytest.mark.slow
 def test_loss_goes_down_and_resume_is_exact(shared_data, tmp_path):
     cfg = tiny(shared_data, tmp_path / "straight")
-    batches = _StepBatches([build_dataset(d, scale=4, frames=5, seed=0) for d in cfg.data], 2, 0)
+    batches = StepBatches([build_dataset(d, scale=4, frames=5, seed=0) for d in cfg.data], 2, 0)
     probe, first = batches[0], batches[1]
     assert probe["lr"].shape == (2, 5, 3, 16, 16) and probe["hr"].shape == (2, 3, 64, 64)
     assert not torch.equal(probe["lr"], first["lr"])  # steps draw different samples
@@ -93,9 +93,8 @@ def test_loss_goes_down_on_a_fixed_batch(shared_data, tmp_path):
     with rasterio.open(png, "w", driver="PNG", width=64, height=64, count=3, dtype="uint8") as dst:
         dst.write(crop)
     cfg = tiny(shared_data, tmp_path / "fit", steps=40, ckpt_every=40, val_every=40)
-    cfg.data = [{"type": "pseudo_video", "images": [str(png)], "crop": 64, "drift": 0, "jitter": 0,
-                 "rotation": 0, "movers": 0}]
-    cfg.val = None
+    cfg = replace(cfg, data=[{"type": "pseudo_video", "images": [str(png)], "crop": 64, "drift": 0, "jitter": 0,
+                              "rotation": 0, "movers": 0}], val=None)
     rows = []
     train(cfg, progress=False, log=rows.append)
     losses = [r["loss"] for r in rows]

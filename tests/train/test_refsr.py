@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -72,8 +73,7 @@ def test_config_dispatch_and_exact_resume(shared_data, tmp_path):
     assert cfg.model == "rgtgan" and cfg.model_options == {"n_blocks": 2} and cfg.loss == "rgtgan-warmup"
     assert all(Path(p).is_dir() for p in cfg.data[0]["root"]) and "val_3rd" in cfg.val["root"]
     assert not any("val_3rd" in p or "kagglesrd" in p for p in cfg.data[0]["root"])  # held aside
-    cfg.model_options, cfg.val = {"n_blocks": 1}, None
-    cfg.data = [{**cfg.data[0], "crop": 32}]
+    cfg = replace(cfg, model_options={"n_blocks": 1}, val=None, data=[{**cfg.data[0], "crop": 32}])
     part = train(cfg, progress=False, until=1)  # satsr.train.loop.train hands Ref-SR configs to refsr
     assert part["step"] == 1 and not (tmp_path / "split" / "final.safetensors").exists()
     resumed = train(cfg, progress=False, resume=True)
