@@ -63,6 +63,7 @@ def test_every_public_module_has_a_page() -> None:
     modules = [
         "satsr.geo", "satsr.io.read", "satsr.io.write", "satsr.io.zarr_cube", "satsr.io.reference", "satsr.io.video",
         "satsr.io.ortho", "satsr.io.conventions", "satsr.tiling", "satsr.train.config", "satsr.train.fit",
+        "satsr.train.video_clips",
         "satsr.radiometry", "satsr.models.registry", "satsr.models.checkpoint", "satsr.pipeline", "satsr.accessor",
         "satsr.catalog", "satsr.batch", "satsr.metrics", "satsr.degrade", "satsr.train.data", "satsr.train.loop",
         "satsr.train.evaluate", "satsr.train.gan", "satsr.train.refsr", "satsr.viz", "satsr.errors", "satsr.progress",

@@ -73,10 +73,11 @@ __all__ = ["TrainConfig", "DataSpec", "load_config", "train", "build_dataset", "
 def build_dataset(spec: Mapping[str, Any], *, scale: int, frames: int, seed: int) -> Any:
     """A training or validation dataset from a config entry (``type`` plus the class's arguments)."""
     from satsr.train import data as D
+    from satsr.train.video_clips import VideoClips
 
     kinds: dict[str, Callable[..., Any]] = {
         "jilin189": D.Jilin189, "vimeo": D.VimeoSeptuplet, "frame_folders": D.FrameFolders,
-        "geo_stacks": D.GeoStacks, "pseudo_video": D.PseudoVideo,
+        "geo_stacks": D.GeoStacks, "pseudo_video": D.PseudoVideo, "video_clips": VideoClips,
     }
     ds = DataSpec.parse(spec)
     if ds.kind not in kinds:

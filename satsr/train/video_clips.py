@@ -1,0 +1,336 @@
+"""Real satellite video as training data: consecutive frames, LR made on the fly with varied degradations.
+
+:class:`VideoClips` reads clips stored as folders of consecutive frames (``<root>/<clip>/GT/*.jpg`` as in
+``../shared/data/satvideo``, or ``<root>/<clip>/*.png``) and makes each sample's LR frames on the fly:
+
+* **Held-aside frames.** ``split="train"`` draws 5-frame windows (``frames``) lying wholly within the first
+  ``1 - holdout`` of each clip; ``split="val"`` only windows wholly within the last ``holdout``. No frame is in
+  both. (Keep the Jilin-1 clip out of ``root`` altogether: it is the test clip.)
+* **JPEG sources.** Published satellite video is JPEG-compressed in 8 px blocks. Each frame is first reduced by
+  ``prescale`` (area average, 2 by default) to make the HR: the block edges fall every 4 HR pixels and are
+  averaged down, so the model does not learn to draw them; crops start anywhere.
+* **Varied degradations.** Per sample, one resampler for all its frames (MATLAB's antialiased bicubic, bicubic
+  without antialiasing, area averaging, or Pillow's bicubic), then optional Gaussian blur, noise and JPEG
+  compression of the LR frames. A model trained so keeps its gain on LR made by other tools than MATLAB.
+* **Exact resume.** ``sample(i, rng)`` is a pure function of ``i`` and the generator, as
+  :class:`satsr.train.loop.StepBatches` needs.
+"""
+
+from __future__ import annotations
+
+import io
+import operator
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from scipy import ndimage
+from torch.utils.data import Dataset
+
+from satsr.degrade import imresize
+from satsr.errors import InputError
+
+__all__ = ["VideoClips", "RESAMPLERS", "downscale"]
+
+#: Resamplers that make LR frames (``downscale``'s ``method``).
+RESAMPLERS = ("bicubic", "bicubic_noaa", "area", "pil_bicubic")
+_FRAME_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp")
+
+
+def downscale(img: np.ndarray, scale: int, method: str) -> np.ndarray:
+    """Shrink ``(..., rows, cols)`` float images in ``[0, 1]`` by the integer ``scale`` with one of :data:`RESAMPLERS`.
+
+    Parameters
+    ----------
+    img : numpy.ndarray
+        Float array, the last two axes are rows and columns (both multiples of ``scale``).
+    scale : int
+        Integer factor.
+    method : str
+        ``"bicubic"`` (MATLAB's ``imresize``, antialiased: the papers' LR), ``"bicubic_noaa"`` (the same kernel
+        without widening: aliased, as naive resizers do), ``"area"`` (block means: a sensor's pixel integration)
+        or ``"pil_bicubic"`` (Pillow's ``Image.resize`` bicubic, antialiased with its own support).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(..., rows // scale, cols // scale)``, float32.
+
+    Raises
+    ------
+    InputError
+        Unknown method, or sizes that are not multiples of ``scale``.
+    """
+    h, w = img.shape[-2:]
+    if h % scale or w % scale:
+        raise InputError(f"image {h}x{w} is not a multiple of scale {scale}")
+    a = np.asarray(img, dtype=np.float32)
+    if method == "bicubic":
+        return imresize(a, 1 / scale).astype(np.float32)
+    if method == "bicubic_noaa":
+        return imresize(a, 1 / scale, antialias=False).astype(np.float32)
+    if method == "area":
+        return a.reshape(*a.shape[:-2], h // scale, scale, w // scale, scale).mean(axis=(-3, -1))
+    if method == "pil_bicubic":
+        flat = a.reshape(-1, h, w)
+        out = np.stack([np.asarray(Image.fromarray(p, mode="F").resize((w // scale, h // scale), Image.BICUBIC))
+                        for p in flat])
+        return out.reshape(*a.shape[:-2], h // scale, w // scale).astype(np.float32)
+    raise InputError(f"method {method!r} is not one of {', '.join(RESAMPLERS)}")
+
+
+def _jpeg(frames: np.ndarray, quality: int) -> np.ndarray:
+    """Each ``(3, h, w)`` frame through 8-bit JPEG at ``quality`` (4:2:0, as cameras and publishers store it)."""
+    out = np.empty_like(frames)
+    for i, f in enumerate(frames):
+        rgb = np.clip(np.round(f.transpose(1, 2, 0) * 255), 0, 255).astype(np.uint8)
+        buf = io.BytesIO()
+        Image.fromarray(rgb).save(buf, format="JPEG", quality=int(quality))
+        out[i] = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB")).transpose(2, 0, 1) / 255.0
+    return out
+
+
+class _FrameCache:
+    """Prescaled HR frames of this process, least recently used first out, at most ``limit`` bytes."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.nbytes = limit, 0
+        self.items: OrderedDict[Any, np.ndarray] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key: Any, load: Any) -> np.ndarray:
+        with self.lock:
+            hit = self.items.get(key)
+            if hit is not None:
+                self.items.move_to_end(key)
+                return hit
+        value = load()
+        with self.lock:
+            self.items[key] = value
+            self.nbytes += value.nbytes
+            while self.nbytes > self.limit and len(self.items) > 1:
+                _, old = self.items.popitem(last=False)
+                self.nbytes -= old.nbytes
+        return value
+
+
+class VideoClips(Dataset):
+    """Windows of consecutive real video frames; LR frames degraded on the fly (see the module docstring).
+
+    Parameters
+    ----------
+    root : str, path or sequence of them
+        Folders of clips: each clip is a folder of frames (``<clip>/GT/`` when it has one), in name order.
+        A folder that holds frames itself is one clip.
+    split : {"train", "val", "all"}, default "train"
+        Which windows: within the first ``1 - holdout`` of each clip, within the last ``holdout``, or any.
+    holdout : float, default 0.2
+        Share of each clip's frames kept for validation.
+    scale : int, default 4
+    frames : int, default 5
+        Frames per window (odd; the centre frame is the target).
+    crop : int or None, default 96
+        HR crop size (a multiple of ``scale``); ``None``: whole (prescaled) frames, for validation.
+    prescale : int, default 2
+        Area reduction of the source frames that makes the HR (1: none).
+    resamplers : sequence of str, default all of :data:`RESAMPLERS`
+        Drawn uniformly per sample.
+    blur_sigma, noise_sigma : (low, high) or float or None
+        Gaussian blur of the HR before shrinking (HR pixels) and noise of the LR, drawn per sample; 0 or
+        ``None``: none.
+    jpeg : (low, high) or None, default None
+        Quality range of JPEG compression of the LR frames, applied with probability ``jpeg_p``.
+    jpeg_p : float, default 0.5
+    augment : bool, default True
+        Random flips and transposes (the same for every frame).
+    limit : int, optional
+        Keep that many windows, evenly spaced (quick validation).
+    seed : int, default 0
+        Seed of ``ds[i]`` (the training loop passes its own generator to :meth:`sample`).
+    cache_mb : float, default 512
+        Prescaled frames kept in memory.
+
+    Raises
+    ------
+    InputError
+        Missing folders, clips without frames or too short for one window of the split, bad settings.
+    """
+
+    def __init__(
+        self,
+        root: str | Path | Sequence[str | Path],
+        *,
+        split: str = "train",
+        holdout: float = 0.2,
+        scale: int = 4,
+        frames: int = 5,
+        crop: int | None = 96,
+        prescale: int = 2,
+        resamplers: Sequence[str] = RESAMPLERS,
+        blur_sigma: Any = None,
+        noise_sigma: Any = None,
+        jpeg: Sequence[int] | None = None,
+        jpeg_p: float = 0.5,
+        augment: bool = True,
+        limit: int | None = None,
+        seed: int = 0,
+        cache_mb: float = 512,
+    ) -> None:
+        if split not in ("train", "val", "all"):
+            raise InputError(f"VideoClips: split must be 'train', 'val' or 'all', got {split!r}")
+        if not 0 <= float(holdout) < 1:
+            raise InputError(f"VideoClips: holdout must be in [0, 1), got {holdout!r}")
+        if int(frames) < 1 or int(frames) % 2 == 0:
+            raise InputError(f"VideoClips: frames must be a positive odd number, got {frames!r}")
+        if crop is not None and (int(crop) < scale or int(crop) % scale):
+            raise InputError(f"VideoClips: crop must be a positive multiple of scale={scale}, got {crop!r}")
+        bad = [r for r in resamplers if r not in RESAMPLERS]
+        if bad or not resamplers:
+            raise InputError(f"VideoClips: resamplers must be among {', '.join(RESAMPLERS)}, got {list(resamplers)}")
+        self.scale, self.frames, self.prescale = int(scale), int(frames), int(prescale)
+        self.crop = None if crop is None else int(crop)
+        self.resamplers = tuple(resamplers)
+        self.blur_sigma, self.noise_sigma = blur_sigma, noise_sigma
+        self.jpeg = None if jpeg is None else (int(jpeg[0]), int(jpeg[1]))
+        self.jpeg_p, self.augment, self.seed = float(jpeg_p), bool(augment), int(seed)
+        self._cache = _FrameCache(int(cache_mb * 2**20))
+        roots = [root] if isinstance(root, (str, Path)) else list(root)
+        self.clips: list[tuple[str, list[Path]]] = []
+        for r in roots:
+            self.clips.extend(self._find_clips(Path(r)))
+        half = self.frames // 2
+        self.windows: list[tuple[int, int]] = []  # (clip, centre)
+        for ci, (name, paths) in enumerate(self.clips):
+            n = len(paths)
+            cut = int(np.floor(n * (1 - float(holdout))))
+            lo, hi = {"train": (0, cut), "val": (cut, n), "all": (0, n)}[split]
+            centres = range(lo + half, hi - half)
+            if not len(centres):
+                raise InputError(f"{name}: {hi - lo} frames in the {split} part, fewer than one {self.frames}-frame "
+                                 "window")
+            self.windows.extend((ci, c) for c in centres)
+        if limit is not None and int(limit) < len(self.windows):
+            keep = np.unique(np.linspace(0, len(self.windows) - 1, int(limit)).round().astype(int))
+            self.windows = [self.windows[i] for i in keep]
+
+    @staticmethod
+    def _find_clips(root: Path) -> list[tuple[str, list[Path]]]:
+        if not root.is_dir():
+            raise InputError(f"{root}: no such folder")
+
+        def frames_in(folder: Path) -> list[Path]:
+            folder = folder / "GT" if (folder / "GT").is_dir() else folder
+            return sorted(p for p in folder.iterdir() if p.suffix.lower() in _FRAME_SUFFIXES)
+
+        own = frames_in(root)
+        if own:
+            return [(root.name, own)]
+        clips = [(d.name, frames_in(d)) for d in sorted(root.iterdir()) if d.is_dir()]
+        clips = [c for c in clips if c[1]]
+        if not clips:
+            raise InputError(f"{root}: no clip folders with frames ({', '.join(_FRAME_SUFFIXES)})")
+        return clips
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_cache"] = _FrameCache(self._cache.limit)  # a worker process starts with an empty cache
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def _hr_frame(self, ci: int, t: int) -> np.ndarray:
+        """Frame ``t`` of clip ``ci``, ``(3, H, W)`` float32 in ``[0, 1]``, area-reduced by ``prescale``."""
+
+        def load() -> np.ndarray:
+            path = self.clips[ci][1][t]
+            try:
+                with Image.open(path) as im:
+                    a = np.asarray(im.convert("RGB"), dtype=np.float32).transpose(2, 0, 1) / 255.0
+            except OSError as err:
+                raise InputError(f"{path}: not a readable image ({err})") from err
+            p = self.prescale
+            h, w = (a.shape[1] // p) * p, (a.shape[2] // p) * p
+            if p > 1:
+                a = a[:, :h, :w].reshape(3, h // p, p, w // p, p).mean(axis=(2, 4))
+            s = self.scale
+            return np.ascontiguousarray(a[:, : a.shape[1] // s * s, : a.shape[2] // s * s])
+
+        return self._cache.get((ci, t), load)
+
+    @staticmethod
+    def _draw(value: Any, rng: np.random.Generator) -> float:
+        if value is None:
+            return 0.0
+        if np.ndim(value) == 0:
+            return float(value)
+        lo, hi = value
+        return float(rng.uniform(lo, hi))
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        i = operator.index(index)
+        return self.sample(i, np.random.default_rng([self.seed, i]))
+
+    def sample(self, index: int, rng: np.random.Generator) -> dict[str, Any]:
+        """Window ``index``: ``lr`` ``(frames, 3, h, w)``, ``hr`` ``(3, H, W)`` and ``key``, drawn with ``rng``.
+
+        Validation sets (``augment=False``, one resampler, no blur, noise or JPEG) are deterministic.
+        """
+        ci, c = self.windows[index]
+        half, s = self.frames // 2, self.scale
+        ids = list(range(c - half, c + half + 1))
+        big = [self._hr_frame(ci, t) for t in ids]
+        h, w = big[0].shape[1:]
+        if self.crop:
+            ch = cw = self.crop
+            if self.augment:
+                y0, x0 = int(rng.integers(0, (h - ch) // s + 1)) * s, int(rng.integers(0, (w - cw) // s + 1)) * s
+            else:
+                y0, x0 = (h - ch) // (2 * s) * s, (w - cw) // (2 * s) * s
+        else:
+            y0, x0, ch, cw = 0, 0, h, w
+        method = self.resamplers[int(rng.integers(len(self.resamplers)))] if len(self.resamplers) > 1 \
+            else self.resamplers[0]
+        blur = self._draw(self.blur_sigma, rng)
+        noise = self._draw(self.noise_sigma, rng)
+        quality = None
+        if self.jpeg is not None and rng.random() < self.jpeg_p:
+            quality = int(rng.integers(self.jpeg[0], self.jpeg[1] + 1))
+        # Degrade a window with context around the crop (whole LR pixels), then trim: no border effects.
+        m = 4 * s + int(np.ceil(3 * blur)) // s * s + s
+        wy0, wy1 = max(0, y0 - m), min(h, y0 + ch + m)
+        wx0, wx1 = max(0, x0 - m), min(w, x0 + cw + m)
+        window = np.stack([f[:, wy0:wy1, wx0:wx1] for f in big])
+        if blur > 0:
+            window = ndimage.gaussian_filter(window, sigma=(0, 0, blur, blur), mode="nearest", truncate=3.0)
+        lr = downscale(window, s, method)
+        oy, ox = (y0 - wy0) // s, (x0 - wx0) // s
+        lr = lr[:, :, oy : oy + ch // s, ox : ox + cw // s]
+        if noise > 0:
+            lr = lr + rng.normal(0.0, noise, lr.shape).astype(np.float32)
+        lr = np.clip(lr, 0.0, 1.0)
+        if quality is not None:
+            lr = _jpeg(lr, quality)
+        hr = big[half][:, y0 : y0 + ch, x0 : x0 + cw]
+        if self.augment:
+            hflip, vflip, transpose = rng.random(3) < 0.5
+            if hflip:
+                lr, hr = lr[..., ::-1], hr[..., ::-1]
+            if vflip:
+                lr, hr = lr[..., ::-1, :], hr[..., ::-1, :]
+            if transpose and ch == cw:
+                lr, hr = lr.swapaxes(-1, -2), hr.swapaxes(-1, -2)
+        name = self.clips[ci][0]
+        return {
+            "lr": torch.from_numpy(np.ascontiguousarray(lr, dtype=np.float32)),
+            "hr": torch.from_numpy(np.ascontiguousarray(hr, dtype=np.float32)),
+            "key": f"{name}/{self.clips[ci][1][c].stem}",
+        }
