@@ -75,23 +75,51 @@ def find_clips(root: str | Path) -> list[Path]:
     return clips
 
 
-def _read_frames(folder: Path) -> np.ndarray:
-    frames = [_read_raster(p) for p in _list_rasters(folder)]
+def _read_frames(folder: Path, which: slice | None = None) -> np.ndarray:
+    paths = _list_rasters(folder)
+    frames = [_read_raster(p) for p in (paths[which] if which is not None else paths)]
     shapes = {a.shape for a in frames}
     if len(shapes) > 1:
         raise InputError(f"{folder}: frames differ in size {sorted(shapes)}")
     return np.stack(frames)
 
 
-def load_clip(clip: str | Path, scale: int = 4) -> tuple[np.ndarray, np.ndarray]:
-    """``(lr, gt)`` float32 in ``[0, 1]``, ``(T, C, h, w)`` and ``(T, C, h*scale, w*scale)``."""
+def load_clip(clip: str | Path, scale: int = 4, *, lr_method: str | None = None, prescale: int = 1,
+              frames: slice | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(lr, gt)`` float32 in ``[0, 1]``, ``(T, C, h, w)`` and ``(T, C, h*scale, w*scale)``.
+
+    Parameters
+    ----------
+    clip : path
+        A clip folder with ``GT/`` (and optionally ``LR{scale}x/``).
+    scale : int, default 4
+    lr_method : str, optional
+        Make the LR from GT with this resampler (:data:`satsr.train.video_clips.RESAMPLERS`, e.g.
+        ``"pil_bicubic"``) instead of reading ``LR{scale}x/`` (or, without it, MATLAB's bicubic).
+    prescale : int, default 1
+        Area-reduce the GT frames first (2 for JPEG-published video such as ``satvideo``: see
+        :class:`satsr.train.video_clips.VideoClips`); the LR is then always made from the reduced GT.
+    frames : slice, optional
+        Read only these frames (long clips); indices of the result start at the slice's start.
+    """
+    from satsr.train.video_clips import downscale
+
     clip = Path(clip)
-    gt_raw = _read_frames(clip / "GT")
+    gt_raw = _read_frames(clip / "GT", frames)
     top = float(np.iinfo(gt_raw.dtype).max) if gt_raw.dtype.kind in "ui" else 1.0
     gt = gt_raw.astype(np.float32) / top
+    if prescale > 1:
+        t, c, h, w = gt.shape
+        h, w = h // prescale * prescale, w // prescale * prescale
+        gt = gt[:, :, :h, :w].reshape(t, c, h // prescale, prescale, w // prescale, prescale).mean(axis=(3, 5))
+    if lr_method is not None or prescale > 1:
+        h, w = gt.shape[-2] // scale * scale, gt.shape[-1] // scale * scale
+        gt = np.ascontiguousarray(gt[:, :, :h, :w])
+        lr = np.clip(downscale(gt, scale, lr_method or "bicubic"), 0, 1)
+        return lr, gt
     lr_dir = clip / f"LR{scale}x"
     if lr_dir.is_dir():
-        lr = _read_frames(lr_dir).astype(np.float32) / top
+        lr = _read_frames(lr_dir, frames).astype(np.float32) / top
     else:
         lr = degrade(gt, scale)
     t, c, h, w = lr.shape
@@ -116,8 +144,16 @@ def evaluate_clips(
     pretrained: dict[str, str] | None = None,
     model_options: dict[str, dict[str, Any]] | None = None,
     progress: bool = False,
+    lr_method: str | None = None,
+    prescale: int = 1,
+    holdout: float | None = None,
+    temporal: bool = True,
 ) -> list[ClipScore]:
     """Score each candidate model on each clip.
+
+    Besides the protocol's metrics, each score has ``temporal_gain``: the model's PSNR minus its PSNR when every
+    frame of its input window is the centre frame (what the neighbouring frames add; 0 for single-frame
+    models, NaN for space-time models).
 
     Parameters
     ----------
@@ -134,6 +170,16 @@ def evaluate_clips(
         Per label: checkpoint path and builder options for registered names.
     progress : bool, default False
         Count the (clip, model) runs done (:func:`satsr.progress.bar`).
+    lr_method : str, optional
+        Make the LR from GT with another resampler (e.g. ``"pil_bicubic"``; see :func:`load_clip`), to measure
+        robustness to how the LR was made.
+    prescale : int, default 1
+        Area-reduce GT first (2 for JPEG-published video; see :func:`load_clip`).
+    holdout : float, optional
+        Score only the centre frames whose windows lie within the last ``holdout`` share of each clip (the frames
+        :class:`satsr.train.video_clips.VideoClips` keeps out of training); exclusive with ``centres``.
+    temporal : bool, default True
+        Also score each multi-frame model on its centre frame alone (``temporal_gain``).
 
     Returns
     -------
@@ -141,29 +187,65 @@ def evaluate_clips(
     """
     from satsr.progress import bar
 
+    if holdout is not None and centres is not None:
+        raise InputError("give centres or holdout, not both")
     out = []
     clips = find_clips(data)
+    half = max(get_spec(m).frames_in for m in candidates.values()) // 2
     counter = bar(total=len(clips) * len(candidates), desc="clip x model", unit="run", enabled=progress)
     for clip in clips:
-        lr, gt = load_clip(clip, scale)
-        idx = tuple(range(len(lr))) if centres is None else tuple(int(i) for i in centres)
-        bad = [i for i in idx if not 0 <= i < len(lr)]
+        n = len(_list_rasters(clip / "GT"))
+        if holdout is not None:
+            cut = int(np.floor(n * (1 - float(holdout))))
+            idx = tuple(range(cut + half, n - half))
+            if not idx:
+                raise InputError(f"{clip}: the last {holdout:.0%} of its {n} frames hold no whole window")
+        else:
+            idx = tuple(range(n)) if centres is None else tuple(int(i) for i in centres)
+        bad = [i for i in idx if not 0 <= i < n]
         if bad:
-            raise InputError(f"{clip}: centre frames {bad} outside 0..{len(lr) - 1}")
+            raise InputError(f"{clip}: centre frames {bad} outside 0..{n - 1}")
+        # Only the frames the chosen windows need are read (long clips), neighbours included.
+        lo, hi = max(0, min(idx) - half), min(n, max(idx) + half + 1)
+        whole = lo == 0 and hi == n
+        lr, gt = load_clip(clip, scale, lr_method=lr_method, prescale=prescale,
+                           frames=None if whole else slice(lo, hi))
+        local = [t - lo for t in idx]
         stack = _as_stack(lr)
         for label, model in candidates.items():
             kw: dict[str, Any] = {}
             if isinstance(model, str):
                 kw = {"pretrained": (pretrained or {}).get(label), "model_options": (model_options or {}).get(label)}
             # Only the chosen frames are computed (dask), each from its own time window.
-            sr = upscale(stack, model, scale=scale, device=device, **kw).isel(time=list(idx)).values
+            sr = upscale(stack, model, scale=scale, device=device, **kw).isel(time=local).values
             rows = [evaluate_pair(np.clip(sr[k], 0, 1), gt[t], protocol=protocol, scale=scale)
-                    for k, t in enumerate(idx)]
+                    for k, t in enumerate(local)]
             scores = {key: float(np.mean([r[key] for r in rows])) for key in rows[0]}
+            if temporal:
+                scores["temporal_gain"] = _temporal_gain(model, lr, gt, local, scores["psnr"], protocol, scale,
+                                                         device, kw)
             out.append(ClipScore(clip.name, label, idx, scores))
             counter.update(1)
     counter.close()
     return out
+
+
+def _temporal_gain(model: str | nn.Module, lr: np.ndarray, gt: np.ndarray, local: list[int], psnr: float,
+                   protocol: str, scale: int, device: str, kw: dict[str, Any]) -> float:
+    """``psnr`` minus the model's PSNR when each window holds only its centre frame, repeated."""
+    spec = get_spec(model)
+    if spec.time_scale != 1:
+        return float("nan")
+    k = spec.frames_in
+    if k == 1:
+        return 0.0
+    # Frame t repeated k times, one block per centre: the window centred in each block sees frame t alone.
+    still = np.repeat(lr[local], k, axis=0)
+    sr = upscale(_as_stack(still), model, scale=scale, device=device, **kw)
+    sr = sr.isel(time=[j * k + k // 2 for j in range(len(local))]).values
+    alone = [evaluate_pair(np.clip(sr[j], 0, 1), gt[t], protocol=protocol, scale=scale)["psnr"]
+             for j, t in enumerate(local)]
+    return float(psnr - np.mean(alone))
 
 
 def _set_labels(folders: Sequence[Path]) -> list[str]:
@@ -330,6 +412,12 @@ def format_gains(scores: list[ClipScore], baseline: str = "bicubic") -> str:
     """One line per model: its mean gain over the baseline, e.g. ``lgtd-s over bicubic: +1.79 dB PSNR ...``."""
     lines = []
     for label, diff in gains(scores, baseline).items():
-        parts = [f"{v:+.2f} dB {k.upper()}" if "psnr" in k else f"{v:+.4f} {k.upper()}" for k, v in diff.items()]
+        parts = [f"{v:+.2f} dB {k.upper()}" if "psnr" in k else f"{v:+.4f} {k.upper()}" for k, v in diff.items()
+                 if k != "temporal_gain"]
         lines.append(f"{label} over {baseline}: " + ", ".join(parts))
+    for label in dict.fromkeys(s.model for s in scores):
+        tg = [s.scores["temporal_gain"] for s in scores if s.model == label and "temporal_gain" in s.scores]
+        if tg and np.isfinite(tg).all() and any(tg):
+            lines.append(f"{label} from its neighbouring frames: {np.mean(tg):+.2f} dB PSNR (against the same model "
+                         "on the centre frame alone)")
     return "\n".join(lines)
