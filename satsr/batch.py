@@ -271,8 +271,9 @@ def process_scene(
     """
     import torch
 
+    from satsr.engine import resolve_device
     from satsr.io.write import to_cog
-    from satsr.pipeline import resolve_device, upscale
+    from satsr.pipeline import upscale
 
     start = time.perf_counter()
     out = Path(outdir)

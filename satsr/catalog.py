@@ -38,9 +38,9 @@ from rasterio.warp import transform_geom
 
 from satsr._folders import check_parent
 from satsr._version import package_version
-from satsr.errors import InputError, SatsrWarning
+from satsr.errors import CatalogError, InputError, SatsrWarning
 from satsr.io import open_stack
-from satsr.io.read import _read_meta
+from satsr.io.read import read_meta
 
 __all__ = [
     "CatalogError", "Scene", "read_catalog", "init_catalog", "product_item", "verify_product", "file_checksum",
@@ -54,10 +54,6 @@ SR_SUFFIX = "_sr_x{scale}"
 _RASTER_MEDIA = ("image/tiff", "image/png", "image/jp2", "image/jpeg", "application/x-hdf")
 _RASTER_SUFFIXES = {".tif", ".tiff", ".png", ".jp2", ".jpg", ".jpeg"}
 _NOT_DATA_ROLES = {"thumbnail", "overview", "visual-preview", "metadata"}
-
-
-class CatalogError(InputError):
-    """A catalog, item or asset that cannot be read or used."""
 
 
 @dataclass(frozen=True)
@@ -295,7 +291,7 @@ def _raster_bands(meta: Any) -> list[dict[str, Any]]:
 
 
 def _folder_item(name: str, files: list[Path], crs: Any, transform: Any) -> pystac.Item:
-    metas = [_read_meta(str(f)) for f in files]
+    metas = [read_meta(str(f)) for f in files]
     first = metas[0]
     georef = first.crs is not None
     icrs = first.crs if georef else (CRS.from_user_input(crs) if crs is not None else None)

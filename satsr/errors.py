@@ -12,6 +12,7 @@ __all__ = [
     "InputError",
     "GeoreferenceError",
     "GridMismatchError",
+    "CatalogError",
     "UnknownModelError",
     "ModelError",
     "CheckpointError",
@@ -35,6 +36,10 @@ class GeoreferenceError(InputError):
 
 class GridMismatchError(InputError):
     """Frames of one stack disagree on CRS, grid, shape, band count or dtype."""
+
+
+class CatalogError(InputError):
+    """A STAC catalog, item or asset that cannot be read or used."""
 
 
 class UnknownModelError(SatsrError, LookupError):

@@ -28,8 +28,8 @@ LAYERS = {
     "cli": {"_folders", "errors", "geo", "io", "pipeline", "models", "viz", "accessor", "train", "_defaults", "catalog",
             "batch", "progress"},
     "catalog": {"_folders", "errors", "geo", "io", "_version"},
-    "batch": {"_folders", "errors", "io", "pipeline", "models", "catalog", "_defaults", "_version", "progress",
-              "_threads"},
+    "batch": {"_folders", "errors", "io", "pipeline", "engine", "models", "catalog", "_defaults", "_version",
+              "progress", "_threads"},
     "train": {"_folders", "errors", "geo", "io", "degrade", "radiometry", "tiling", "models", "engine", "pipeline",
               "metrics", "train", "progress"},
 }

@@ -27,7 +27,7 @@ from satsr.io.coords import PIXEL_COORDS_NOTE, RPC_NOTE, assign_grid, rpc_to_jso
 from satsr.io.ortho import open_orthorectified
 from satsr.io.video import open_video, video_source
 
-__all__ = ["open_stack", "raster_info", "resolve_paths", "RASTER_SUFFIXES"]
+__all__ = ["open_stack", "raster_info", "resolve_paths", "read_meta", "FrameMeta", "RASTER_SUFFIXES"]
 
 #: File suffixes picked up when ``open_stack`` is given a folder.
 RASTER_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".jp2", ".vrt", ".img")
@@ -36,7 +36,9 @@ PathLike = str | os.PathLike[str]
 
 
 @dataclass(frozen=True)
-class _FrameMeta:
+class FrameMeta:
+    """What :func:`read_meta` learns of one frame: size, bands, dtype, georeferencing, nodata, names, time."""
+
     path: str
     shape: tuple[int, int]
     count: int
@@ -119,7 +121,14 @@ def _gdal_message(err: BaseException) -> str:
     return "; ".join(dict.fromkeys(msgs)) or "unknown GDAL error"
 
 
-def _read_meta(path: str) -> _FrameMeta:
+def read_meta(path: str) -> FrameMeta:
+    """Read one raster's metadata (and touch its last block, so that a truncated file fails here).
+
+    Raises
+    ------
+    InputError
+        When the file is not a readable raster, or is truncated.
+    """
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
@@ -134,7 +143,7 @@ def _read_meta(path: str) -> _FrameMeta:
                     # GDAL reports the RPC model's ground CRS (WGS 84) as the dataset's: it is not the pixels' grid.
                     crs = None
                 georef = crs is not None or transform != Affine.identity()
-                return _FrameMeta(
+                return FrameMeta(
                     path=path,
                     shape=(src.height, src.width),
                     count=src.count,
@@ -215,7 +224,7 @@ class _StackReader:
         return out[tuple(rest)]
 
 
-def _check_same(first: _FrameMeta, m: _FrameMeta) -> None:
+def _check_same(first: FrameMeta, m: FrameMeta) -> None:
     def fail(what: str, got: object, want: object, hint: str) -> None:
         raise GridMismatchError(f"{m.path}: {what} {got} differs from {want} in {first.path}; {hint}")
 
@@ -323,7 +332,7 @@ def open_stack(
         return open_video(video, crs=crs, transform=transform, allow_ungeoreferenced=allow_ungeoreferenced,
                           times=times, chunks=chunks)
     paths = resolve_paths(source)
-    metas = [_read_meta(p) for p in paths]
+    metas = [read_meta(p) for p in paths]
     first = metas[0]
     if orthorectify:
         if crs is not None or transform is not None:
@@ -408,7 +417,7 @@ def open_stack(
     return arr
 
 
-def _time_coord(metas: Sequence[_FrameMeta], times: Sequence[Any] | None) -> np.ndarray:
+def _time_coord(metas: Sequence[FrameMeta], times: Sequence[Any] | None) -> np.ndarray:
     """The given times, else the files' date tags when every frame has one, else frame indices."""
     n = len(metas)
     if times is not None:
@@ -443,7 +452,7 @@ def raster_info(path: PathLike) -> dict[str, Any]:
         When the file does not exist or is not a readable raster.
     """
     p = resolve_paths(path)[0]
-    meta = _read_meta(p)
+    meta = read_meta(p)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
         with rasterio.open(p) as src:

@@ -48,7 +48,8 @@ from satsr.io import open_stack
 from satsr.io.read import RASTER_SUFFIXES, resolve_paths
 from satsr.train.pseudo import make_clip
 
-__all__ = ["Jilin189", "VimeoSeptuplet", "FrameFolders", "GeoStacks", "PseudoVideo", "RefSRTriplets", "find_refsr_sets"]
+__all__ = ["Jilin189", "VimeoSeptuplet", "FrameFolders", "GeoStacks", "PseudoVideo", "RefSRTriplets", "find_refsr_sets",
+           "list_rasters", "read_raster"]
 
 Sigma = float | tuple[float, float] | None
 PathLike = str | os.PathLike[str]
@@ -59,7 +60,7 @@ def _open_error(path: str, err: BaseException) -> InputError:
     return InputError(f"{path}: not a readable raster ({err})")
 
 
-def _read_raster(path: str) -> np.ndarray:
+def read_raster(path: str) -> np.ndarray:
     """All bands of a raster, native dtype ``(C, H, W)``."""
     try:
         with warnings.catch_warnings():
@@ -81,7 +82,8 @@ def _raster_header(path: str) -> tuple[int, int, int, str]:
         raise _open_error(path, err) from err
 
 
-def _list_rasters(folder: Path) -> list[str]:
+def list_rasters(folder: Path) -> list[str]:
+    """The rasters in ``folder``, sorted by name (``InputError`` when it is missing or holds none)."""
     if not folder.is_dir():
         raise InputError(f"{folder}: no such folder")
     paths = sorted(str(p) for p in folder.iterdir() if p.is_file() and p.suffix.lower() in RASTER_SUFFIXES)
@@ -300,7 +302,7 @@ class _FrameDataset(_Sampled):
         return count, h, w
 
     def _load(self, clip: _Clip, i: int) -> np.ndarray:
-        return _read_raster(clip.frames[i])
+        return read_raster(clip.frames[i])
 
     def _where(self, clip: _Clip, i: int) -> str:
         return str(clip.frames[i])
@@ -350,7 +352,7 @@ class _FrameDataset(_Sampled):
 
     def _lr_window(self, clip: _Clip, i: int, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
         def load() -> np.ndarray:
-            a = _read_raster(clip.lr[i])  # type: ignore[index]
+            a = read_raster(clip.lr[i])  # type: ignore[index]
             want = (clip.raw_shape[0], clip.raw_shape[1] // self.scale, clip.raw_shape[2] // self.scale)  # type: ignore[index]
             if a.shape != want:
                 raise InputError(f"{clip.lr[i]}: LR frame is {a.shape}, expected {want} (bands, rows, cols)")  # type: ignore[index]
@@ -462,11 +464,11 @@ class Jilin189(_FrameDataset):
                 raise InputError(f"{root}: no clip folders with a GT/ subfolder (Jilin-189 layout <clip>/GT/*.png)")
         centres = None if centres is None else list(centres)
         for name in clips:
-            gt = _list_rasters(root / name / "GT")
+            gt = list_rasters(root / name / "GT")
             lr_dir = root / name / f"LR{self.scale}x"
             lr = None
             if use_disk_lr and not blur_sigma and lr_dir.is_dir():
-                lr = _list_rasters(lr_dir)
+                lr = list_rasters(lr_dir)
                 if [Path(p).name for p in lr] != [Path(p).name for p in gt]:
                     raise InputError(f"{lr_dir}: LR frames do not have the file names of {root / name / 'GT'}")
             self._add_clip(_Clip(name, gt, lr), centres, _keys(name, gt))
@@ -594,9 +596,9 @@ class FrameFolders(_FrameDataset):
             if p.is_dir() and any(q.suffix.lower() in RASTER_SUFFIXES for q in p.iterdir() if q.is_file())
         )
         if not folders:
-            folders = [root]  # _list_rasters says so if it holds no frames either
+            folders = [root]  # list_rasters says so if it holds no frames either
         for folder in folders:
-            paths = _list_rasters(folder)
+            paths = list_rasters(folder)
             name = folder.name if folder != root else root.name
             self._add_clip(_Clip(name, paths), None, _keys(name, paths))
         self._finish_init(str(root))
@@ -795,7 +797,7 @@ class PseudoVideo(_Sampled):
         name, src = self._stills[k]
         if isinstance(src, np.ndarray):
             return src
-        return self._cache.get(k, lambda: self._checked(_read_raster(src), src))
+        return self._cache.get(k, lambda: self._checked(read_raster(src), src))
 
     def sample(self, index: int, rng: np.random.Generator) -> dict[str, Any]:  # noqa: D102 (see _Sampled)
         index = self._index(index)
@@ -901,7 +903,7 @@ class RefSRTriplets(Dataset):
             if dirs[role] is None and role in ("hr", "lr", "ref"):
                 raise InputError(f"{folder}: no {' or '.join(names)}/ folder (a Ref-SR set needs HR, LR and Ref)")
         items = []
-        for hr in _list_rasters(dirs["hr"]):  # type: ignore[arg-type]
+        for hr in list_rasters(dirs["hr"]):  # type: ignore[arg-type]
             name = Path(hr).name
             item: dict[str, str | None] = {"key": f"{folder.name}/{Path(name).stem}"}
             for role, d in dirs.items():
@@ -924,7 +926,7 @@ class RefSRTriplets(Dataset):
         from satsr.models.rgtgan import derive_inputs
 
         item = self.items[index]
-        imgs = {r: _to_unit(_read_raster(p), None) for r, p in item.items() if r != "key" and p is not None}
+        imgs = {r: _to_unit(read_raster(p), None) for r, p in item.items() if r != "key" and p is not None}
         h, w = imgs["lr"].shape[-2:]
         s = self.scale
         for role in ("hr", "ref", "lr_ux4", "ref_dux4"):

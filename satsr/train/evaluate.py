@@ -26,14 +26,15 @@ from affine import Affine
 from torch import nn
 
 from satsr.degrade import degrade
+from satsr.engine import resolve_device
 from satsr.errors import InputError
 from satsr.geo import Grid
 from satsr.io.coords import assign_grid
 from satsr.metrics import evaluate as evaluate_pair
 from satsr.models import create, get_spec
 from satsr.models.rgtgan import RGTNet
-from satsr.pipeline import resolve_device, upscale
-from satsr.train.data import RefSRTriplets, _list_rasters, _read_raster, find_refsr_sets
+from satsr.pipeline import upscale
+from satsr.train.data import RefSRTriplets, find_refsr_sets, list_rasters, read_raster
 
 __all__ = [
     "ClipScore",
@@ -76,8 +77,8 @@ def find_clips(root: str | Path) -> list[Path]:
 
 
 def _read_frames(folder: Path, which: slice | None = None) -> np.ndarray:
-    paths = _list_rasters(folder)
-    frames = [_read_raster(p) for p in (paths[which] if which is not None else paths)]
+    paths = list_rasters(folder)
+    frames = [read_raster(p) for p in (paths[which] if which is not None else paths)]
     shapes = {a.shape for a in frames}
     if len(shapes) > 1:
         raise InputError(f"{folder}: frames differ in size {sorted(shapes)}")
@@ -194,7 +195,7 @@ def evaluate_clips(
     half = max(get_spec(m).frames_in for m in candidates.values()) // 2
     counter = bar(total=len(clips) * len(candidates), desc="clip x model", unit="run", enabled=progress)
     for clip in clips:
-        n = len(_list_rasters(clip / "GT"))
+        n = len(list_rasters(clip / "GT"))
         if holdout is not None:
             cut = int(np.floor(n * (1 - float(holdout))))
             idx = tuple(range(cut + half, n - half))
