@@ -18,6 +18,10 @@ For every (model, precision) case, each in a fresh process (peak memory is per p
 * **peers** (``--peers``): ``opensr-utils`` and ``sen2sr``'s ``predict_large`` on the same model and the centre
   frame, run by ``benchmarks/peers/run_peer.py`` in their own environment (``benchmarks/peers/setup_env.sh``).
 
+``--vs-defaults`` runs only this instead: per model, e2e in fp32 with ``--tile`` against e2e with the defaults
+(``precision="auto"``, ``tile=None``), alternated ``--repeat`` times in one run; the speed ratio of the median
+times and the PSNR of the defaults' output against fp32's.
+
 Seam error: max and RMS difference, in stored units (DN of the input's dtype), against the seed way's whole
 frame, over the interior (``halo * scale`` output pixels from the border, at most a quarter of the side, are left
 out: there the whole frame sees the model's zero padding and a tile sees reflected pixels, both legitimate edge
@@ -188,7 +192,14 @@ def child_e2e(spec: dict) -> dict:
     wall = time.perf_counter() - t0
     h1.remove()
     h2.remove()
+    if spec.get("keep"):  # every output frame, for the PSNR between two ways (--vs-defaults)
+        arrs = []
+        for f in sorted(files):
+            with rasterio.open(f) as src:
+                arrs.append(src.read())
+        np.save(spec["keep"], np.stack(arrs))
     res = {"e2e_s": wall, "forward_busy_s": busy["s"], "forwards": shapes, "precision": runner.precision,
+           "tile": int(sr.attrs["satsr_tile"]),
            "compile_state": runner.compile_state, "runner_events": runner.events,
            "output_shape": list(sr.shape), "halo": int(sr.attrs["satsr_halo"]), **_peak()}
     res["output_mpx"] = sr.shape[0] * sr.shape[-2] * sr.shape[-1] / 1e6
@@ -353,7 +364,18 @@ def child_peer_seam(spec: dict) -> dict:
     return _seam(got, ref, spec["border"])
 
 
-CHILDREN = {"gen": child_gen, "e2e": child_e2e, "bare": child_bare, "seed": child_seed,
+def child_psnr(spec: dict) -> dict:
+    """PSNR (dB, peak = the stored dtype's maximum) and max difference of one way's output against another's."""
+    import numpy as np
+
+    a, ref = np.load(spec["pred"]), np.load(spec["ref"])
+    d = a.astype(np.float64) - ref.astype(np.float64)
+    mse = float((d**2).mean())
+    peak = float(np.iinfo(ref.dtype).max)
+    return {"psnr_db": math.inf if mse == 0 else 10 * math.log10(peak**2 / mse), "max_diff": float(np.abs(d).max())}
+
+
+CHILDREN = {"gen": child_gen, "psnr": child_psnr, "e2e": child_e2e, "bare": child_bare, "seed": child_seed,
             "peer_input": child_peer_input, "peer_seam": child_peer_seam}
 
 
@@ -419,6 +441,58 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def vs_defaults(a: argparse.Namespace, cases: dict, device: str, work: Path, results: dict, step) -> int:
+    """``--vs-defaults``: fp32 with the case's tile against the defaults, alternated in one run."""
+    compile_ = {"auto": "auto", "on": True, "off": False}[a.compile]
+    rows = results["rows"]
+    for model, (size, frames, tile) in cases.items():
+        kind = "jilin" if model not in ("bicubic", "bilinear", "nearest", "rgtgan") else "landsat"
+        frames = (a.frames or frames) if kind == "jilin" else 1
+        size, tile = a.size or size, a.tile or tile
+        base = {"model": model, "size": size, "frames": frames, "tile": tile, "kind": kind, "device": device,
+                "data": str(a.data), "workdir": str(work), "batch": a.batch, "compile": compile_}
+        base["frames"] = step("gen", base)["frames"]
+        ways = {"fp32": {"precision": "fp32", "tile": tile}, "defaults": {"precision": "auto", "tile": None}}
+        runs: dict[str, list[dict]] = {w: [] for w in ways}
+        for i in range(a.repeat):
+            for w, kw in (ways.items() if i % 2 == 0 else reversed(ways.items())):  # ABBA: drift hits both
+                log(f"{model} {size}x{size}x{frames}: {w} (run {i + 1} of {a.repeat})")
+                keep = str(work / f"keep_{model}_{w}.npy") if i == 0 else None
+                runs[w].append(step("e2e", {**base, **kw, "tag": f"{model}_{w}", "keep": keep}))
+        errors = [r["error"] for rs in runs.values() for r in rs if "error" in r]
+        row = {"model": model, "scene": f"{size}x{size}x{frames}", "kind": kind, "raw": runs}
+        if errors:
+            row["error"] = errors[0]
+        else:
+            for w, rs in runs.items():
+                times = sorted(r["e2e_s"] for r in rs)
+                row[w] = {"e2e_s": times[len(times) // 2] if len(times) % 2 else sum(times[len(times) // 2 - 1:
+                          len(times) // 2 + 1]) / 2, "all_s": times, "precision": rs[0]["precision"],
+                          "tile": rs[0]["tile"], "windows": [json.loads(k)[0] for k in rs[0]["forwards"]],
+                          "forwards": sum(rs[0]["forwards"].values()), "peak_rss_mb": max(r["peak_rss_mb"] for r in rs),
+                          "mpx_s": rs[0]["output_mpx"] * len(times) / sum(times)}
+            row["speedup"] = row["fp32"]["e2e_s"] / row["defaults"]["e2e_s"]
+            row.update(step("psnr", {"pred": str(work / f"keep_{model}_defaults.npy"),
+                                     "ref": str(work / f"keep_{model}_fp32.npy")}))
+        rows.append(row)
+    results["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    a.out.write_text(json.dumps(results, indent=1, default=str))
+    print("| model | scene | way | precision | tile | e2e s (median) | Mpx/s | peak RSS MB | speedup | PSNR dB |\n"
+          "|---|---|---|---|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        if r.get("error"):
+            print(f"| {r['model']} | {r['scene']} | error: {r['error']} |")
+            continue
+        for w in ("fp32", "defaults"):
+            x = r[w]
+            print(f"| {r['model']} | {r['scene']} | {w} | {x['precision']} | {x['tile']} | {x['e2e_s']:.1f} | "
+                  f"{x['mpx_s']:.3f} | {x['peak_rss_mb']:.0f} | {'1' if w == 'fp32' else format(r['speedup'], '.2f')} "
+                  f"| {'reference' if w == 'fp32' else format(r['psnr_db'], '.1f')} |")
+    print(f"\nJSON: {a.out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--child"]:
@@ -453,6 +527,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--wait-idle", type=float, default=0.0, help="wait up to this many s for idle CPUs per step")
     ap.add_argument("--timeout", type=float, default=None, help="seconds per child process")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    ap.add_argument("--vs-defaults", action="store_true",
+                    help="only this: per model, fp32 at --tile against the defaults (precision 'auto', the default "
+                         "tile), end to end, alternated --repeat times in one run; speed ratio and PSNR between them")
+    ap.add_argument("--repeat", type=int, default=2, help="runs of each way with --vs-defaults (median time)")
     a = ap.parse_args(argv)
 
     probe = subprocess.run([sys.executable, "-c", "import torch;print(int(torch.cuda.is_available()))"],
@@ -484,6 +562,9 @@ def main(argv: list[str] | None = None) -> int:
         res = spawn(role, spec, scratch, timeout=a.timeout, **kw)
         res.update(waited_s=waited, cpu_pressure_before=pressure)
         return res
+
+    if a.vs_defaults:
+        return vs_defaults(a, cases, device, work, results, step)
 
     def one_case(model: str, size: int, frames: int, tile: int, ways: list[str]) -> None:
         from_model = {"lgtd", "lgtd-s", "lgtd-arc", "mtdo", "lgfn", "mstt", "mstt-40"}

@@ -344,7 +344,8 @@ def main(ctx: click.Context, debug: bool, quiet: bool, verbose: bool) -> None:
 )
 @click.option(
     "--tile", type=click.IntRange(min=1), default=None,
-    help="Tile size in input pixels; default the model's (256; 64 for rgtgan).",
+    help="Tile size in input pixels; default sized to the model's halo (window at most 1.3x the pixels kept, "
+    "e.g. 572 for lgtd-s), within a quarter of the available memory, at least the model's declared tile.",
 )
 @click.option(
     "--halo", type=click.IntRange(min=0), default=None,
@@ -391,7 +392,8 @@ def main(ctx: click.Context, debug: bool, quiet: bool, verbose: bool) -> None:
 )
 @click.option(
     "--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default="auto", show_default=True,
-    help="Autocast dtype of the forward: auto is bf16 on a CUDA GPU (fp16 where it lacks bf16), fp32 on CPU.",
+    help="Autocast dtype of the forward: auto is bf16 on a CUDA GPU (fp16 where it lacks bf16), and on a CPU "
+    "with native bf16 (AVX512-BF16 or AMX; SATSR_CPU_BF16=0/1 overrides), fp32 on other CPUs.",
 )
 @click.option(
     "--compile/--no-compile", "compile_", default=None,
@@ -712,10 +714,20 @@ def train(config: Path, resume: bool, steps: int | None, out: Path | None, data_
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--json", "json_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Also write the scores as JSON.")
+@click.option("--lr-resampler", type=click.Choice(["bicubic", "bicubic_noaa", "area", "pil_bicubic"]), default=None,
+              help="Make the LR from GT with this resampler (robustness: e.g. pil_bicubic) instead of the clip's LR "
+                   "frames or MATLAB's bicubic.")
+@click.option("--prescale", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Area-reduce GT first (2 for JPEG-published video such as satvideo).")
+@click.option("--holdout", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
+              help="Score only windows within the last HOLDOUT share of each clip (the frames kept out of training).")
+@click.option("--no-temporal", is_flag=True,
+              help="Skip the temporal_gain column (each model again on its centre frame alone).")
 @click.option("--no-progress", is_flag=True, help="No progress bar or progress lines.")
 def evaluate(model_names: tuple[str, ...], pretrained: str | None, options: tuple[str, ...],
              data_roots: tuple[Path, ...], protocol: str, centres: str | None, limit: int | None, scale: int,
-             device: str, json_path: Path | None, no_progress: bool) -> None:
+             device: str, json_path: Path | None, lr_resampler: str | None, prescale: int, holdout: float | None,
+             no_temporal: bool, no_progress: bool) -> None:
     """Score models on clips with ground truth: a table per clip and the mean, as the papers report.
 
     With --protocol rgtgan on Ref-SR sets (RGTGAN's val.py): a table per set, the baseline "bicubic" being each
@@ -751,7 +763,8 @@ def evaluate(model_names: tuple[str, ...], pretrained: str | None, options: tupl
         picked = [int(v) for v in centres.split(",") if v.strip()] if centres else None
         scores = [s for data in data_roots for s in evaluate_clips(
             data, candidates, protocol=protocol, scale=scale, centres=picked, device=device,
-            progress=not no_progress, **trained)]
+            progress=not no_progress, lr_method=lr_resampler, prescale=prescale, holdout=holdout,
+            temporal=not no_temporal, **trained)]
     click.echo(format_table(scores, unit="set" if refsr else "clip"))
     if summary := format_gains(scores):
         click.echo(summary)
@@ -759,7 +772,8 @@ def evaluate(model_names: tuple[str, ...], pretrained: str | None, options: tupl
         where: str | list[str] = str(data_roots[0]) if len(data_roots) == 1 else [str(p) for p in data_roots]
         rows = ([{"set": s.clip, "model": s.model, "images": len(s.frames), **s.scores} for s in scores] if refsr
                 else [{"clip": s.clip, "model": s.model, "frames": list(s.frames), **s.scores} for s in scores])
-        payload = {"protocol": protocol, "data": where, "scale": scale, "scores": rows}
+        payload = {"protocol": protocol, "data": where, "scale": scale, "lr_resampler": lr_resampler or "as stored",
+                   "prescale": prescale, "holdout": holdout, "scores": rows}
         tmp = json_path.with_name(json_path.name + ".tmp")
         tmp.write_text(json.dumps(payload, indent=2))
         os.replace(tmp, json_path)

@@ -8,9 +8,10 @@ and process.
   (``torch`` intra-op threads); the dask threads read, gather, stitch and write meanwhile, mostly in GDAL, zlib
   and NumPy code that releases the GIL. On CUDA the host-to-device copy (from pinned memory, on a side stream)
   and the device-to-host copy run on the dask threads, so they overlap the next forward.
-* **Precision** ``"auto"``: bf16 autocast on a CUDA device that supports it (fp16 otherwise), fp32 on the CPU
-  (where bf16 is slower than fp32 on most processors). ``"fp32"``, ``"bf16"`` and ``"fp16"`` force a choice on
-  any device. Outputs are always returned as float32.
+* **Precision** ``"auto"``: bf16 autocast on a CUDA device that supports it (fp16 otherwise); on the CPU bf16
+  where the processor computes it natively (AVX512-BF16 or AMX, :func:`cpu_has_native_bf16`), fp32 elsewhere
+  (emulated bf16 is slower than fp32). ``"fp32"``, ``"bf16"`` and ``"fp16"`` force a choice on any device.
+  Outputs are always returned as float32.
 * **channels_last** for 4-D inputs on CUDA (tensor cores want NHWC); the CPU keeps NCHW by default.
 * **torch.compile** (``compile=True``; ``"auto"`` is on for CUDA): compiled on the first batch and checked
   against the eager model on that batch; an op Dynamo/Inductor cannot handle, or a result that differs, falls
@@ -30,10 +31,14 @@ the thread that runs each forward.)
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
+import pickle
 import threading
+import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -53,6 +58,8 @@ __all__ = [
     "Precision",
     "Runner",
     "ThreadPlan",
+    "available_memory",
+    "cpu_has_native_bf16",
     "is_out_of_memory",
     "resolve_device",
     "resolve_precision",
@@ -69,6 +76,27 @@ _DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 #: Largest window (frames x rows x cols) that the CPU runs four at a time by default.
 CPU_BATCH_PIXELS = 512 * 512
+
+#: Share of the device's available memory that one window of the default tile may take (see
+#: :meth:`Runner.window_budget`).
+WINDOW_MEMORY_SHARE = 0.25
+
+
+def available_memory(device: torch.device) -> int | None:
+    """Bytes free for a forward: CUDA's free memory, or the host's available memory; ``None`` if unknown."""
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
 
 
 def resolve_device(device: Device | torch.device = "auto") -> torch.device:
@@ -93,8 +121,41 @@ def resolve_device(device: Device | torch.device = "auto") -> torch.device:
     return dev
 
 
+#: CPU flags (``/proc/cpuinfo``, Linux) of processors with bf16 arithmetic: AVX512-BF16 dot products, AMX tiles.
+_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+@functools.cache
+def _detect_cpu_bf16() -> bool:
+    probes = [getattr(torch.cpu, n, None) for n in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    if all(callable(p) for p in probes):  # torch's own CPU probe (cpuinfo), on any OS
+        return any(p() for p in probes)
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        return False
+    return any(flag in flags for flag in _BF16_FLAGS)
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX), so that bf16 autocast beats fp32 on it.
+
+    Detected once per process: torch's CPU capability probe where this torch has it, else the ``flags`` of
+    ``/proc/cpuinfo``; ``False`` where neither answers (bf16 is then emulated, and slower than fp32).
+    ``SATSR_CPU_BF16=1`` or ``=0`` overrides the detection (read on every call).
+    """
+    env = os.environ.get("SATSR_CPU_BF16", "").strip()
+    if env in ("0", "1"):
+        return env == "1"
+    return _detect_cpu_bf16()
+
+
 def resolve_precision(precision: Precision, device: torch.device) -> str:
-    """``"fp32"``, ``"bf16"`` or ``"fp16"`` for ``precision`` on ``device`` (``"auto"``: bf16 on CUDA, fp32 on CPU).
+    """``"fp32"``, ``"bf16"`` or ``"fp16"`` for ``precision`` on ``device``.
+
+    ``"auto"``: bf16 on a CUDA device that supports it (fp16 otherwise); on the CPU bf16 where
+    :func:`cpu_has_native_bf16`, else fp32.
 
     Raises
     ------
@@ -104,6 +165,8 @@ def resolve_precision(precision: Precision, device: torch.device) -> str:
     if precision not in ("auto", *_DTYPES):
         raise InputError(f"precision must be auto, fp32, bf16 or fp16, got {precision!r}")
     if precision == "auto":
+        if device.type == "cpu":
+            return "bf16" if cpu_has_native_bf16() else "fp32"
         if device.type != "cuda":
             return "fp32"
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
@@ -208,7 +271,13 @@ class Runner:
         if self._ref is not None:
             name, scale, options = self._ref
             return cached_runner, (name, scale, options, str(self.device), self.batch_size, *self._asked)
-        return Runner, (self.model, self.device, self.batch_size, None, *self._asked)
+        # A user's module travels as bytes under a token, serialised once; each process that receives it builds one
+        # runner per token and reuses it (module_runner), however many tasks carry it (the processes scheduler
+        # pickles it into every task).
+        token = self.__dict__.setdefault("_token", uuid.uuid4().hex)
+        if "_blob" not in self.__dict__:
+            self._blob = _dump_module(self.model)
+        return module_runner, (token, self._blob, str(self.device), self.batch_size, *self._asked)
 
     @property
     def compile_state(self) -> str:
@@ -295,6 +364,19 @@ class Runner:
             log.debug("%s: batch %d for windows %s (%.0f MB a tile, %.0f MB free)", self.spec.name,
                       self._auto[window], window, per_tile / 2**20, free / 2**20)
             return self._auto[window]
+
+    def window_budget(self) -> int:
+        """Largest window (frames x rows x cols) the default tile may use on this device.
+
+        ``WINDOW_MEMORY_SHARE`` of the available memory (:func:`available_memory`) over the model's declared
+        ``spec.bytes_per_pixel``; for a model that declares none, or where the memory is unknown, four of the
+        CPU's batched windows (``4 * CPU_BATCH_PIXELS``), the pixels a CPU batch holds by default.
+        """
+        bpp = self.spec.bytes_per_pixel
+        avail = available_memory(self.device) if bpp else None
+        if not avail:
+            return 4 * CPU_BATCH_PIXELS
+        return int(WINDOW_MEMORY_SHARE * avail / bpp)
 
     def _layout(self, t: torch.Tensor) -> torch.Tensor:
         return t.contiguous(memory_format=torch.channels_last) if self.channels_last and t.ndim == 4 else t
@@ -446,6 +528,37 @@ class Runner:
 
 _CACHE: dict[tuple[Any, ...], Runner] = {}
 _CACHE_LOCK = threading.Lock()
+#: Runners of users' modules that came from another process, by token, most recently used last (a few kept).
+_MODULE_RUNNERS: OrderedDict[str, Runner] = OrderedDict()
+_MODULE_RUNNERS_KEPT = 4
+
+
+def _dump_module(model: nn.Module) -> bytes:
+    """The module as pickle bytes; cloudpickle (dask's serialiser) also takes classes defined in ``__main__``."""
+    try:
+        import cloudpickle
+    except ImportError:  # pragma: no cover - installed with dask
+        return pickle.dumps(model)
+    return bytes(cloudpickle.dumps(model))
+
+
+def module_runner(token: str, blob: bytes, device: str, batch_size: int | None, precision: Precision = "auto",
+                  compile: Compile = "auto",  # noqa: A002
+                  channels_last: bool | None = None) -> Runner:
+    """The process-wide runner of a user's module pickled by :meth:`Runner.__reduce__` (built once per token)."""
+    with _CACHE_LOCK:
+        runner = _MODULE_RUNNERS.get(token)
+        if runner is None:
+            runner = Runner(pickle.loads(blob), torch.device(device), batch_size, None, precision, compile,
+                            channels_last)
+            runner._token, runner._blob = token, blob  # passed on as it came, without pickling the module again
+            _MODULE_RUNNERS[token] = runner
+            while len(_MODULE_RUNNERS) > _MODULE_RUNNERS_KEPT:
+                _MODULE_RUNNERS.popitem(last=False)
+        else:
+            _MODULE_RUNNERS.move_to_end(token)
+            runner.batch_size = batch_size
+    return runner
 
 
 def cached_runner(name: str, scale: int, options: tuple[tuple[str, Any], ...], device: str, batch_size: int | None,

@@ -33,7 +33,7 @@ from satsr.errors import InputError
 
 __all__ = [
     "TilePlan", "reflect_index", "pad_reflect", "gather", "Stitcher", "Blend", "TimePadding", "time_window",
-    "space_time_windows",
+    "space_time_windows", "default_tile", "halo_overhead", "MAX_HALO_OVERHEAD",
 ]
 
 Blend = Literal["crop", "feather"]
@@ -191,6 +191,85 @@ class TilePlan:
         if stop < n:
             w = np.minimum(w, (stop * s - centres) / (2 * f * s))
         return w
+
+
+#: Largest window area over kept area that :func:`default_tile` aims for.
+MAX_HALO_OVERHEAD = 1.3
+
+
+def halo_overhead(tile: int, halo: int, multiple_of: int = 1, feather: int = 0) -> float:
+    """Pixels a tile's window computes per pixel the tile keeps: ``((t + 2 * margin) / t) ** 2``.
+
+    ``t`` is ``tile`` and ``margin`` is ``halo + feather``, both rounded up to ``multiple_of``, as in
+    :class:`TilePlan` (an interior tile; tiles clamped at the image border differ).
+    """
+    t, margin = _round_up(tile, multiple_of), _round_up(halo + feather, multiple_of)
+    return ((t + 2 * margin) / t) ** 2
+
+
+def default_tile(
+    halo: int,
+    multiple_of: int = 1,
+    *,
+    feather: int = 0,
+    shape: tuple[int, int] | None = None,
+    frames: int = 1,
+    max_window_pixels: int | None = None,
+    min_tile: int = 1,
+    overhead: float = MAX_HALO_OVERHEAD,
+) -> int:
+    """The tile size ``upscale`` uses by default: sized to the halo, within a memory budget, at most the image.
+
+    1. The smallest multiple of ``multiple_of`` whose :func:`halo_overhead` is at most ``overhead``
+       (``t >= 2 * margin / (sqrt(overhead) - 1)``, about 14.3 margins for 1.3), and at least ``min_tile``
+       (the model's declared tile: fewer, larger forwards for models with a small halo).
+    2. Capped so that one window, ``frames x (t + 2 * margin) ** 2`` pixels, stays within
+       ``max_window_pixels`` (the device's memory budget for this model), but never below ``min_tile``.
+    3. At most the image's longer side (rounded up to ``multiple_of``): a small image is one tile. A larger one
+       gets as many tiles along that side as the size from 1-2 asks for, evened out (``ceil(side / n)``), so
+       the last tile is not a sliver whose window costs as much as a full one.
+
+    Parameters
+    ----------
+    halo, feather : int
+        Context and overlap pixels per tile side (``margin = halo + feather``, rounded up to ``multiple_of``).
+    multiple_of : int
+        The tile and margin are multiples of it.
+    shape : tuple of int, optional
+        ``(height, width)`` of the image.
+    frames : int
+        Frames per window (a video model's input frames).
+    max_window_pixels : int, optional
+        Largest ``frames x rows x cols`` of one window; ``None``: no cap.
+    min_tile : int
+        Smallest tile returned (before the image cap).
+    overhead : float
+        Target window area over kept area (> 1).
+
+    Raises
+    ------
+    InputError
+        For ``overhead <= 1`` or ``multiple_of < 1``.
+    """
+    if not overhead > 1:
+        raise InputError(f"overhead must be > 1 (window area over kept area), got {overhead}")
+    if multiple_of < 1:
+        raise InputError(f"multiple_of must be >= 1, got {multiple_of}")
+    m = multiple_of
+    margin = _round_up(halo + feather, m)
+    t = _round_up(max(1, math.floor(2 * margin / (math.sqrt(overhead) - 1))), m)
+    while halo_overhead(t, halo, m, feather) > overhead:  # float rounding at the bound
+        t += m
+    floor_ = _round_up(max(1, min_tile), m)
+    t = max(t, floor_)
+    if max_window_pixels is not None:
+        side = math.isqrt(max(0, max_window_pixels // max(1, frames)))
+        cap = (side - 2 * margin) // m * m
+        t = max(min(t, cap), floor_)
+    if shape is not None:
+        side = max(1, *shape)
+        t = min(t, _round_up(math.ceil(side / math.ceil(side / t)), m))
+    return t
 
 
 def time_window(t: int, n: int, frames: int, padding: TimePadding = "clamp") -> list[int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ from torch import nn
 
 import satsr
 from satsr import metrics, models
-from satsr.engine import Runner, make_runner, resolve_precision, thread_plan
+from satsr.engine import Runner, cpu_has_native_bf16, make_runner, resolve_precision, thread_plan
 from satsr.errors import InputError, ModelError
 
 CPU = torch.device("cpu")
@@ -42,8 +43,13 @@ class _Tight(nn.Module):
 
 
 # -- precision -----------------------------------------------------------------------------------------------
-def test_precision_resolution():
+def test_precision_resolution(monkeypatch):
+    monkeypatch.delenv("SATSR_CPU_BF16", raising=False)
+    assert resolve_precision("auto", CPU) == ("bf16" if cpu_has_native_bf16() else "fp32")  # what the detector says
+    monkeypatch.setenv("SATSR_CPU_BF16", "0")
     assert resolve_precision("auto", CPU) == "fp32"
+    monkeypatch.setenv("SATSR_CPU_BF16", "1")
+    assert resolve_precision("auto", CPU) == "bf16"
     assert resolve_precision("bf16", CPU) == "bf16"
     with pytest.raises(InputError, match="precision must be"):
         resolve_precision("int8", CPU)  # type: ignore[arg-type]
@@ -51,10 +57,18 @@ def test_precision_resolution():
         make_runner("bicubic", None, None, CPU, None, precision="fp64")  # type: ignore[arg-type]
 
 
+@pytest.mark.skipif(not Path("/proc/cpuinfo").is_file(), reason="no /proc/cpuinfo to check the detector against")
+def test_cpu_bf16_detection_agrees_with_cpuinfo(monkeypatch):
+    monkeypatch.delenv("SATSR_CPU_BF16", raising=False)
+    text = Path("/proc/cpuinfo").read_text(errors="replace")
+    flags = next((ln.split(":", 1)[1].split() for ln in text.splitlines() if ln.startswith("flags")), [])
+    assert cpu_has_native_bf16() == any(f in flags for f in ("avx512_bf16", "amx_bf16", "amx_tile"))
+
+
 def test_bf16_on_cpu_through_upscale(make_geotiff):
     da = satsr.open_stack(make_geotiff("p.tif", shape=(3, 40, 40), dtype="float32"))
     net = models.wrap(_conv_net(), scale=2, halo=3)
-    a = satsr.upscale(da, net, device="cpu")
+    a = satsr.upscale(da, net, device="cpu", precision="fp32")
     b = satsr.upscale(da, net, device="cpu", precision="bf16")
     assert a.attrs["satsr_precision"] == "fp32" and b.attrs["satsr_precision"] == "bf16"
     d = np.abs(a.values - b.values)
@@ -101,6 +115,37 @@ def test_half_precision_accuracy_every_model(name, jilin_crop):
         out = Runner(model, CPU, 1, None, precision=p, compile=False)(inp)
         assert out.dtype == np.float32 and out.shape == fp32.shape
         assert _psnr(out, fp32) > 50, (name, p)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not cpu_has_native_bf16(), reason="this CPU has no native bf16 (AVX512-BF16 or AMX): "
+                    "precision='auto' runs fp32 here, so there is no bf16 default to check")
+@pytest.mark.parametrize("name", models.list_models())
+def test_auto_precision_on_a_bf16_cpu_stays_45_db_from_fp32(name, jilin_crop, monkeypatch):
+    """The CPU default (``"auto"``, bf16 here) against fp32, every model, real frames: >= 45 dB PSNR."""
+    monkeypatch.delenv("SATSR_CPU_BF16", raising=False)
+    torch.manual_seed(0)
+    model = models.create(name)
+    spec = models.get_spec(model)
+    n = -(-48 // spec.multiple_of) * spec.multiple_of  # 48 x 48 pixels, 80 x 80 for MSTT
+    o = (jilin_crop.shape[-1] - n) // 2
+    crop = jilin_crop[..., o : o + n, o : o + n]
+    x = crop[: spec.frames_in][None] if spec.frames_in > 1 else crop[3][None]
+    inp = (x, np.repeat(np.repeat(crop[3][None], spec.scale, -1), spec.scale, -2)) if spec.needs_reference else x
+    auto = Runner(model, CPU, 1, None, compile=False)
+    assert auto.precision == "bf16"
+    fp32 = Runner(model, CPU, 1, None, precision="fp32", compile=False)(inp)
+    assert _psnr(auto(inp), fp32) >= 45, name
+
+
+def test_autocast_leaves_interpolators_exact():
+    """bicubic, bilinear and nearest have no weights: bf16 autocast must not touch their arithmetic."""
+    x = np.random.default_rng(0).random((2, 3, 24, 20), dtype=np.float32)
+    for name in ("bicubic", "bilinear", "nearest"):
+        model = models.create(name)
+        a = Runner(model, CPU, 2, None, precision="fp32", compile=False)(x)
+        b = Runner(model, CPU, 2, None, precision="bf16", compile=False)(x)
+        np.testing.assert_array_equal(a, b, err_msg=name)
 
 
 # -- out of memory ---------------------------------------------------------------------------------------------

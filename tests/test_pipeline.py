@@ -57,7 +57,8 @@ def test_tiled_equals_whole_conv_net(shape, tile, batch):
     net = _conv_net(3)
     model = models.wrap(net, scale=3, halo=3, bands=3)
     img = np.random.default_rng(2).random((3, *shape), dtype=np.float32)
-    sr = satsr.upscale(_stack(img), model, tile=tile, batch_size=batch, device="cpu").values[0]
+    # fp32: exact arithmetic against the fp32 whole image (the CPU default may be bf16)
+    sr = satsr.upscale(_stack(img), model, tile=tile, batch_size=batch, device="cpu", precision="fp32").values[0]
     ref = _whole(net, img, halo=3, scale=3)
     assert np.abs(sr - ref).max() <= 1e-5
 
@@ -76,7 +77,8 @@ def test_feather_is_exact_with_enough_halo_and_independent_of_chunking():
     img = np.random.default_rng(3).random((3, 47, 58), dtype=np.float32)
     ref = _whole(net, img, halo=3, scale=2)
     outs = [
-        satsr.upscale(_stack(img), model, tile=tile, blend="feather", feather=2, batch_size=b, device="cpu").values[0]
+        satsr.upscale(_stack(img), model, tile=tile, blend="feather", feather=2, batch_size=b, device="cpu",
+                      precision="fp32").values[0]  # exact arithmetic, not the CPU's default precision
         for tile, b in ((16, 1), (16, 4), (20, 9))
     ]
     for o in outs:
@@ -313,3 +315,16 @@ def test_default_model_names_the_way_out_for_other_band_counts(make_geotiff):
     with pytest.raises(InputError, match=r"lgtd-s takes 3 bands, the stack has 4.*bands=\[.*model='bicubic'"):
         satsr.upscale(da, device="cpu")
     assert satsr.upscale(da, "bicubic", device="cpu").sizes["band"] == 4
+
+
+def test_default_tile_is_sized_to_the_halo_and_an_explicit_tile_wins(make_geotiff):
+    from satsr.tiling import default_tile
+
+    net = models.wrap(_conv_net(2), scale=2, halo=20, bands=3)
+    da = satsr.open_stack(make_geotiff("t.tif", shape=(3, 300, 700), dtype="float32"))
+    sr = satsr.upscale(da, net, device="cpu")
+    assert default_tile(20, min_tile=256) == 286  # 14.3 halos; over 700 px: three tiles of 234
+    assert sr.attrs["satsr_tile"] == default_tile(20, shape=(300, 700), min_tile=256) == 234
+    assert satsr.upscale(da, net, device="cpu", tile=64).attrs["satsr_tile"] == 64
+    small = satsr.open_stack(make_geotiff("s.tif", shape=(3, 40, 52), dtype="float32"))
+    assert satsr.upscale(small, net, device="cpu").attrs["satsr_tile"] == 52  # one tile

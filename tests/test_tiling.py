@@ -4,7 +4,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from satsr.errors import InputError
-from satsr.tiling import Stitcher, TilePlan, gather, pad_reflect, reflect_index
+from satsr.tiling import (
+    MAX_HALO_OVERHEAD,
+    Stitcher,
+    TilePlan,
+    default_tile,
+    gather,
+    halo_overhead,
+    pad_reflect,
+    reflect_index,
+)
 
 
 def test_reflect_index_matches_numpy_pad():
@@ -106,3 +115,48 @@ def test_bad_plans(kw, match):
     args = {"shape": (20, 20), "tile": 16, "halo": 2, "scale": 2, **kw}
     with pytest.raises(InputError, match=match):
         TilePlan(**args)
+
+
+# -- the default tile ------------------------------------------------------------------------------------------
+def test_default_tile_is_the_smallest_within_the_overhead():
+    t = default_tile(40, 4)
+    assert t == 572 and halo_overhead(t, 40, 4) <= MAX_HALO_OVERHEAD < halo_overhead(t - 4, 40, 4)
+    assert default_tile(0) == 1 and default_tile(2, min_tile=256) == 256  # a small halo keeps the model's tile
+    assert default_tile(48, 16, feather=16) % 16 == 0 and halo_overhead(default_tile(48, 16, feather=16), 48, 16,
+                                                                        16) <= MAX_HALO_OVERHEAD
+
+
+def test_default_tile_budget_and_image_caps():
+    # A budget of 5 frames x 400 x 400 pixels: the window (tile + 2 x 40) fits it; never below min_tile.
+    assert default_tile(40, 4, frames=5, max_window_pixels=5 * 400 * 400) == 320
+    assert default_tile(40, 4, frames=5, max_window_pixels=5 * 100 * 100, min_tile=256) == 256
+    assert default_tile(40, 4, shape=(160, 90)) == 160  # an image smaller than the tile is one tile
+    assert default_tile(40, 16, shape=(161, 90)) == 176
+    assert default_tile(40, 4, shape=(1024, 300)) == 512  # two even tiles, not 572 + 452
+
+
+@pytest.mark.parametrize("kw, match", [(dict(overhead=1.0), "overhead"), (dict(multiple_of=0), "multiple_of")])
+def test_default_tile_bad_arguments(kw, match):
+    with pytest.raises(InputError, match=match):
+        default_tile(8, **kw)
+
+
+def test_every_model_default_tile_keeps_the_halo_overhead_within_budget():
+    """Each registered model's default tile on this CPU: overhead <= 1.3, unless the memory budget caps it."""
+    import torch
+
+    from satsr import models
+    from satsr.engine import make_runner
+
+    for name in models.list_models():
+        spec = models.get_spec(name)
+        fw = spec.feather
+        free = default_tile(spec.halo, spec.multiple_of, feather=fw, min_tile=spec.tile)
+        assert halo_overhead(free, spec.halo, spec.multiple_of, fw) <= MAX_HALO_OVERHEAD, name
+        budget = make_runner(name, None, None, torch.device("cpu"), None).window_budget()
+        t = default_tile(spec.halo, spec.multiple_of, feather=fw, frames=spec.frames_in, max_window_pixels=budget,
+                         min_tile=spec.tile)
+        margin = -(-(spec.halo + fw) // spec.multiple_of) * spec.multiple_of
+        capped = spec.frames_in * (t + spec.multiple_of + 2 * margin) ** 2 > budget
+        assert t == free or (t < free and (capped or t == spec.tile)), name
+        assert halo_overhead(t, spec.halo, spec.multiple_of, fw) <= MAX_HALO_OVERHEAD or capped or t == spec.tile

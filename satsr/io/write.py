@@ -5,6 +5,11 @@ the dask array is streamed chunk by chunk with :func:`dask.array.store` into til
 in one ``store`` call so that the (expensive, model-inference) graph is computed once. A COG is then made
 from that intermediate file with GDAL's COG driver, which builds overviews and lays the file out in COG
 order. Every final file is written under a hidden temporary name and renamed into place only when complete.
+
+Any dask scheduler works. Under the threaded and synchronous ones the chunks are written from dask's threads
+(``da.store``). Under schedulers whose tasks run in other processes (``"processes"``, a dask.distributed
+``Client``, local or remote) the workers compute the blocks and this process writes them as they arrive, with
+the same writers, so the files are the same (see :func:`_store`).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import contextlib
 import functools
 import json
 import os
+import sys
 import threading
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -38,7 +44,7 @@ from satsr.io._atomic import atomic_output, drained_dask_threads, remove_path, r
 from satsr.io._overviews import OverviewPyramid, overview_factors
 from satsr.io.conventions import as_frames, normalize
 from satsr.io.coords import frame_rpcs
-from satsr.progress import dask_progress
+from satsr.progress import bar, dask_progress
 
 __all__ = ["to_cog", "to_geotiff"]
 
@@ -129,9 +135,10 @@ def to_cog(
         is unreadable, ambiguous or self-contradictory, or whose CRS was lost (see
         :func:`satsr.geo.read_georef`): no file is written without the CRS its array had.
     OutputError
-        A ``.tif`` path for several time steps, a missing parent folder, or a failed write. Nothing is left
-        under the final names when the write fails; exceptions raised while computing the array propagate
-        unchanged, with the same guarantee.
+        A ``.tif`` path for several time steps, a missing parent folder, an unsupported dask scheduler (see
+        Notes), or a failed write. Nothing is left under the final names when the write fails; exceptions
+        raised while computing the array (on this process or on a worker) propagate unchanged, with the same
+        guarantee.
 
     Notes
     -----
@@ -146,6 +153,14 @@ def to_cog(
     intermediate GeoTIFFs (hidden files next to the outputs), then converted one by one; plan for the
     uncompressed size of the whole stack plus one compressed frame. :func:`to_geotiff` needs no
     intermediate.
+
+    Schedulers: the threaded (default) and synchronous schedulers write from dask's threads. Under the
+    ``"processes"`` scheduler or a dask.distributed ``Client`` (local or remote; the active one, as for
+    ``dask.compute``) the workers compute the blocks and this process gathers them one at a time, as they
+    finish, and writes them: the files are identical to the threaded scheduler's, the output folder needs to be
+    reachable from this process only, and this process holds one block of the array at a time. A worker that
+    dies mid-run costs only time: dask re-runs its tasks elsewhere and a block that arrives twice is written
+    once. Other scheduler functions are refused with :class:`~satsr.errors.OutputError` before anything runs.
 
     Examples
     --------
@@ -203,8 +218,13 @@ def to_geotiff(
     GeoreferenceError
         When the array has no usable grid.
     OutputError
-        A ``.tif`` path for several time steps, a missing parent folder, or a failed write (nothing is left
-        under the final names).
+        A ``.tif`` path for several time steps, a missing parent folder, an unsupported dask scheduler, or a
+        failed write (nothing is left under the final names).
+
+    Notes
+    -----
+    Works under the threaded, synchronous and processes schedulers and under a dask.distributed ``Client``,
+    with identical files; under the latter two the workers compute and this process writes (see :func:`to_cog`).
     """
     return _write_frames(
         sr, path, cog=False, compress=compress, level=level, overviews=False, blocksize=blocksize, tags=tags,
@@ -359,7 +379,7 @@ def _write_frames(
                     for f, p, t, rpc in zip(finals, outputs, frame_tags, rpcs or [None] * len(outputs))
                 ]
             if not cog:
-                _store([data[i] for i in range(len(outputs))], writers, progress)
+                _store(data, writers, progress)
             else:
                 def convert(i: int) -> None:
                     stage, pyr = stages[i], pyramids[i]
@@ -376,7 +396,7 @@ def _write_frames(
                 with _Converter(convert, len(outputs)) as conv:
                     for i, w in enumerate(writers):
                         w.on_done = functools.partial(conv.submit, i)
-                    _store([data[i] for i in range(len(outputs))], writers, progress)
+                    _store(data, writers, progress)
     except BaseException:
         remove_made(made)  # only the folders this call created, and only where still empty
         raise
@@ -518,17 +538,169 @@ class _FrameWriter:
             self.close()
 
 
-def _store(sources: list[da.Array], writers: list[_FrameWriter], progress: bool) -> None:
-    """One ``da.store`` over every frame, so shared upstream tasks (model inference) run once."""
+def _store(data: da.Array, writers: list[_FrameWriter], progress: bool) -> None:
+    """Compute ``data`` (time, band, y, x) once, in one pass over its graph, and write frame ``t`` with ``writers[t]``.
+
+    On the threaded and synchronous schedulers the writers are ``da.store`` targets, called from dask's threads.
+    Any other scheduler (processes, dask.distributed) runs tasks in other processes, where the writers (open
+    GDAL datasets, locks, the COG converter) cannot go: there the blocks are computed by the scheduler and
+    written here as they arrive (:func:`_pull_blocks`). Either way shared upstream tasks (model inference) run
+    once and the files are byte for byte the same.
+    """
+    get = _active_get()
     try:
-        # a failure aborts the writers only once no task still writes
-        with dask_progress("writing", enabled=progress), drained_dask_threads():
-            da.store(sources, writers, lock=False, compute=True)  # each writer locks its own file
+        if get is None:
+            # a failure aborts the writers only once no task still writes
+            with dask_progress("writing", enabled=progress), drained_dask_threads():
+                sources = [data[i] for i in range(len(writers))]
+                da.store(sources, writers, lock=False, compute=True)  # each writer locks its own file
+        else:
+            _pull_blocks(data, writers, get, progress)
         for w in writers:
             w.close()  # all closed already when every chunk arrived; this surfaces flush errors otherwise
     except BaseException:
         for w in writers:
             w.abort()
+        raise
+
+
+# -- schedulers whose tasks run in other processes: the workers compute, this process writes -------------------
+def _active_get() -> Callable[..., Any] | None:
+    """The active dask scheduler's ``get`` when its tasks run outside this process's threads, else ``None``.
+
+    ``None`` stands for the collection's default (threads), the threaded or synchronous scheduler, and a
+    ``concurrent.futures.ThreadPoolExecutor`` given as the scheduler: there the ``da.store`` targets are called
+    in this process. Everything else (``"processes"``, a process pool, a dask.distributed ``Client``, local or
+    remote) is returned.
+    """
+    import dask.local
+    import dask.threaded
+    from dask.base import get_scheduler
+
+    get = get_scheduler()
+    if get is None or get is dask.threaded.get or get is dask.local.get_sync:
+        return None
+    if isinstance(get, functools.partial) and get.func is dask.local.get_async and get.args:
+        from concurrent.futures import ThreadPoolExecutor
+
+        if isinstance(getattr(get.args[0], "__self__", None), ThreadPoolExecutor):
+            return None
+    return get
+
+
+def _client_of(get: Callable[..., Any]) -> Any:
+    """The dask.distributed ``Client`` whose ``get`` this is, else ``None``."""
+    owner = getattr(get, "__self__", None)
+    if owner is None or "distributed" not in sys.modules:
+        return None
+    from distributed import Client
+
+    return owner if isinstance(owner, Client) else None
+
+
+def _discard(block: Any) -> None:
+    """Sink task after each block under a local process scheduler: lets the scheduler free the block."""
+    return None
+
+
+def _pull_blocks(data: da.Array, writers: list[_FrameWriter], get: Callable[..., Any], progress: bool) -> None:
+    """Compute the blocks of ``data`` on the scheduler ``get`` and write each here as it arrives.
+
+    The whole graph is handed to the scheduler once, so every task (model inference included) runs once, as
+    under ``da.store``; this process holds one block at a time and writes it with the same writers, in whatever
+    order blocks finish. A block delivered twice (a task re-run after a worker died) is written once.
+    """
+    import dask
+    import dask.local
+    import dask.multiprocessing
+    from dask.core import flatten
+
+    client = _client_of(get)
+    local = get is dask.multiprocessing.get or (isinstance(get, functools.partial) and get.func is dask.local.get_async)
+    if client is None and not local:
+        name = getattr(get, "__qualname__", type(get).__name__)
+        raise OutputError(
+            f"{writers[0].label}: the active dask scheduler ({name}) is not supported for writing GeoTIFFs; use the "
+            "threaded or processes scheduler or a dask.distributed Client, e.g. with "
+            "dask.config.set(scheduler='threads') around the write"
+        )
+    (data,) = dask.optimize(data)
+    keys = list(flatten(data.__dask_keys__()))
+    starts = [np.cumsum((0, *c))[:-1].tolist() for c in data.chunks]
+    written: set[Any] = set()
+    with bar(total=len(keys), desc="writing", unit="block", enabled=progress) as counter:
+
+        def put(key: Any, block: Any) -> None:
+            if key in written:
+                return
+            written.add(key)
+            t0, b0, y0, x0 = (starts[axis][i] for axis, i in enumerate(key[1:]))
+            block = np.asarray(block)
+            nb, h, w = block.shape[1:]
+            for dt in range(block.shape[0]):
+                writers[t0 + dt][b0 : b0 + nb, y0 : y0 + h, x0 : x0 + w] = block[dt]
+            counter.update(1)
+
+        if client is not None:
+            _pull_distributed(client, data, keys, put)
+        else:
+            _pull_local(get, data, keys, put)
+    if len(written) != len(keys):  # not expected: every scheduler above delivers every block
+        raise OutputError(
+            f"{writers[0].label}: the scheduler delivered {len(written)} of {len(keys)} blocks; nothing was written"
+        )
+
+
+def _pull_local(get: Callable[..., Any], data: da.Array, keys: list[Any], put: Callable[[Any, Any], None]) -> None:
+    """Local process scheduler (``"processes"``, a process pool): results come back to this process anyway.
+
+    Each block is taken from dask's ``posttask`` callback, which runs in this thread; a sink task after each
+    block lets the scheduler release it, so memory holds the blocks in flight, not the output.
+    """
+    import dask.multiprocessing
+    from dask.callbacks import Callback
+
+    wanted = set(keys)
+    dsk = dict(data.__dask_graph__())
+    sinks = []
+    for key in keys:
+        sink = ("satsr-written-" + data.name, *key[1:])
+        dsk[sink] = (_discard, key)
+        sinks.append(sink)
+
+    class _Take(Callback):  # type: ignore[misc]
+        def _posttask(self, key: Any, result: Any, dsk: Any, state: Any, worker_id: Any) -> None:
+            if key in wanted:
+                put(key, result)
+
+    # No fusing: a block fused into its sink would never be reported.
+    options = {"optimize_graph": False} if get is dask.multiprocessing.get else {}
+    with _Take():
+        get(dsk, sinks, **options)
+
+
+def _pull_distributed(client: Any, data: da.Array, keys: list[Any], put: Callable[[Any, Any], None]) -> None:
+    """dask.distributed: gather blocks one by one as they complete, releasing each once written.
+
+    The workers keep finished blocks until this process has gathered them (distributed spills them to disk under
+    memory pressure); writing is much faster than inference, so few wait. A worker that dies takes its running
+    tasks and held blocks with it; the scheduler re-runs them elsewhere and the futures here just complete later.
+    """
+    from distributed import as_completed
+
+    futures = client.get(data.__dask_graph__(), keys, sync=False)
+    pending = {f.key: f for f in futures}
+    done = as_completed(futures, loop=client.loop)
+    del futures
+    try:
+        for fut in done:
+            key = fut.key
+            put(key, fut.result())
+            pending.pop(key, None)
+            del fut  # the last reference: the cluster may free the block
+    except BaseException:
+        client.cancel(list(pending.values()))
+        done.clear()
         raise
 
 

@@ -50,7 +50,7 @@ class Interpolate(nn.Module):
 
 
 @register(
-    "nearest", scale=4, scales=_SCALES, bands=None, halo=0, scale_is_argument=True,
+    "nearest", scale=4, scales=_SCALES, bands=None, halo=0, scale_is_argument=True, bytes_per_pixel=200,
     description="nearest neighbour (pixel replication); exact, no new detail",
 )
 def nearest(scale: int = 4) -> Interpolate:
@@ -59,7 +59,7 @@ def nearest(scale: int = 4) -> Interpolate:
 
 
 @register(
-    "bilinear", scale=4, scales=_SCALES, bands=None, halo=1, scale_is_argument=True,
+    "bilinear", scale=4, scales=_SCALES, bands=None, halo=1, scale_is_argument=True, bytes_per_pixel=200,
     description="bilinear interpolation (2x2 taps)",
 )
 def bilinear(scale: int = 4) -> Interpolate:
@@ -68,7 +68,7 @@ def bilinear(scale: int = 4) -> Interpolate:
 
 
 @register(
-    "bicubic", scale=4, scales=_SCALES, bands=None, halo=2, scale_is_argument=True,
+    "bicubic", scale=4, scales=_SCALES, bands=None, halo=2, scale_is_argument=True, bytes_per_pixel=200,
     description="bicubic interpolation (4x4 taps, a=-0.75); the classical baseline",
 )
 def bicubic(scale: int = 4) -> Interpolate:

@@ -226,7 +226,7 @@ class LGFN(nn.Module):
 
 
 @register(
-    "lgfn", scale=4, frames_in=7, bands=3, halo=32, multiple_of=1, time_padding="far-side",
+    "lgfn", scale=4, frames_in=7, bands=3, halo=32, multiple_of=1, time_padding="far-side", bytes_per_pixel=2200,
     description="LGFN (Su et al., IEEE Access 2020): deformable alignment + local/global fusion, 7 RGB frames, x4",
 )
 def lgfn() -> LGFN:

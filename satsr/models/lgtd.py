@@ -23,16 +23,10 @@ from torch import nn
 
 from satsr.errors import InputError
 from satsr.models.hat import HAT
-from satsr.models.ops import MSD, ConvBlock, ResnetBlock, TSAFusion
+from satsr.models.ops import MSD, ConvBlock, ResnetBlock, TSAFusion, up2
 from satsr.models.registry import Weights, register
 
 __all__ = ["LGTD", "LGTDArc", "TDMS", "TDML"]
-
-
-def _up2(x: torch.Tensor, align_corners: bool) -> torch.Tensor:
-    # The authors upsample with align_corners=True, which places samples by the image size: the network is then
-    # not translation-equivariant, and a tile's output differs from the whole image's (see LGTD's Notes).
-    return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=align_corners)
 
 
 class TDMS(nn.Module):
@@ -68,8 +62,8 @@ class TDMS(nn.Module):
         diff = (first - frames[:, k:t:k][:, : first.shape[1]]).reshape(-1, c, h, w)
         diff = self.avg_diff(self.feat_diff(diff)).reshape(b, -1, h // 2, w // 2)
         s = (self.conv1 if k == 1 else self.conv1_2)(diff)
-        u1 = _up2(self.res_feat1(s), self.align_corners)
-        u2 = _up2(s, self.align_corners)
+        u1 = up2(self.res_feat1(s), self.align_corners)
+        u2 = up2(s, self.align_corners)
         comp = self.res_feat2(self.alpha * self.feat0(frames[:, t // 2]) + self.beta * u2)
         return self.alpha * comp + self.beta * u1
 
@@ -98,7 +92,7 @@ class TDML(nn.Module):
             self.fus = nn.Conv2d(base * 2, base, 3, 1, 1)
 
     def _branch(self, fea: torch.Tensor, diff: torch.Tensor) -> torch.Tensor:
-        up = _up2(self.conv3(self.avg_diff(fea)), self.align_corners)
+        up = up2(self.conv3(self.avg_diff(fea)), self.align_corners)
         return torch.sigmoid(self.conv4(diff + self.conv2(fea) + up))
 
     def forward(self, feats: list[torch.Tensor]) -> torch.Tensor:
@@ -239,7 +233,7 @@ class LGTDArc(LGTD):
 
 
 @register(
-    "lgtd", scale=4, frames_in=5, bands=3, halo=48, multiple_of=16, feather=16,
+    "lgtd", scale=4, frames_in=5, bands=3, halo=48, multiple_of=16, feather=16, bytes_per_pixel=10500,
     description="LGTD (Xiao et al., TCSVT 2023): local-global temporal differences + HAT, 5 RGB frames, x4",
 )
 def lgtd(faithful: bool = True, align_corners: bool = True) -> LGTD:
@@ -248,7 +242,7 @@ def lgtd(faithful: bool = True, align_corners: bool = True) -> LGTD:
 
 
 @register(
-    "lgtd-arc", scale=4, frames_in=5, bands=3, halo=64, multiple_of=4, feather=16,
+    "lgtd-arc", scale=4, frames_in=5, bands=3, halo=64, multiple_of=4, feather=16, bytes_per_pixel=2100,
     description="LGTD_arc's class LGTD (same features, conv reconstruction), 5 RGB frames, x4",
 )
 def lgtd_arc(faithful: bool = True, align_corners: bool = True) -> LGTDArc:
@@ -257,7 +251,7 @@ def lgtd_arc(faithful: bool = True, align_corners: bool = True) -> LGTDArc:
 
 
 @register(
-    "lgtd-s", scale=4, frames_in=5, bands=3, halo=40, multiple_of=4,
+    "lgtd-s", scale=4, frames_in=5, bands=3, halo=40, multiple_of=4, bytes_per_pixel=1100,
     weights=(Weights(
         tag="satsr-pseudovideo-v1", source="trained by satsr: satsr/train/configs/lgtd-s.yaml (model card "
         "satsr/weights/lgtd-s.md)", sha256="b85b3e80a706305d6920c235dc53322ef05a9f54e75d492fa6104d5f29bb6f9e",

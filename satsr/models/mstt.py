@@ -241,7 +241,8 @@ class MSTT(nn.Module):
         return out.view(b, t, -1, 4 * h, 4 * w)
 
 
-_MSTT_SPEC = dict(scale=4, frames_in=4, time_scale=2, bands=3, halo=40, multiple_of=80, feather=16)
+_MSTT_SPEC = dict(scale=4, frames_in=4, time_scale=2, bands=3, halo=40, multiple_of=80, feather=16,
+                  bytes_per_pixel=25000)
 
 
 @register(

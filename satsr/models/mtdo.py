@@ -18,8 +18,8 @@ from torch import nn
 
 from satsr.errors import InputError
 from satsr.models.hat import HAT
-from satsr.models.lgtd import TDMS, _up2
-from satsr.models.ops import MSD, ConvBlock, ResnetBlock, TSAFusion
+from satsr.models.lgtd import TDMS
+from satsr.models.ops import MSD, ConvBlock, ResnetBlock, TSAFusion, up2
 from satsr.models.registry import register
 
 __all__ = ["MTDO", "CTDM", "TDROM"]
@@ -57,7 +57,7 @@ class TDROM(nn.Module):
         self.avg_diff = nn.AvgPool2d(2, 2)
 
     def _gate(self, c: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.conv7(c + self.conv5(c) + _up2(self.conv6(self.avg_diff(c)), self.align_corners)))
+        return torch.sigmoid(self.conv7(c + self.conv5(c) + up2(self.conv6(self.avg_diff(c)), self.align_corners)))
 
     def forward(self, centre: torch.Tensor, a: torch.Tensor, s: torch.Tensor, cf: torch.Tensor, cb: torch.Tensor,
                 feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -66,7 +66,7 @@ class TDROM(nn.Module):
         sa = torch.cat((a, lr_f0), dim=1)
         ss = torch.cat((s, lr_f0), dim=1)
         f1 = self.conv4(sa)
-        f3 = self.conv4(ss + self.conv2(ss) + _up2(self.conv3(self.avg_diff(ss)), self.align_corners))
+        f3 = self.conv4(ss + self.conv2(ss) + up2(self.conv3(self.avg_diff(ss)), self.align_corners))
         r12 = self.alpha * f1 + self.beta * f3
         att = self._gate(cf) + self._gate(cb)
         return r12, att * feats + feats
@@ -135,7 +135,7 @@ class MTDO(nn.Module):
 
 
 @register(
-    "mtdo", scale=4, frames_in=5, bands=3, halo=48, multiple_of=16, feather=16,
+    "mtdo", scale=4, frames_in=5, bands=3, halo=48, multiple_of=16, feather=16, bytes_per_pixel=12000,
     description="MTDO (JSTARS 2025): multi-temporal differences + dynamic optimisation + HAT, 5 RGB frames, x4",
 )
 def mtdo(faithful: bool = True, align_corners: bool = True) -> MTDO:

@@ -24,8 +24,17 @@ from satsr.errors import ModelError
 
 __all__ = [
     "ConvBlock", "DCNSep", "DCNv3", "MSD", "ResnetBlock", "TSAFusion", "dcnv3_core", "deform_conv2d_sampled",
-    "set_dcn_impl", "zero_dcn_offsets",
+    "set_dcn_impl", "up2", "zero_dcn_offsets",
 ]
+
+
+def up2(x: torch.Tensor, align_corners: bool) -> torch.Tensor:
+    """Bilinear x2 upsampling of feature maps, as LGTD's and MTDO's temporal-difference branches use it.
+
+    The authors upsample with ``align_corners=True``, which places samples by the image size: the network is then
+    not translation-equivariant, and a tile's output differs from the whole image's (see LGTD's Notes).
+    """
+    return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=align_corners)
 
 
 class ConvBlock(nn.Module):

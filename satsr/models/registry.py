@@ -102,7 +102,12 @@ class ModelSpec:
         A reference-based model: called ``model(lr, ref)`` with ``ref`` ``(B, C, H*scale, W*scale)``, a sharper
         image of the same place on the output grid (``satsr.upscale(..., reference=...)``).
     tile : int
-        Default tile size in input pixels (smaller for models whose memory grows fast with the tile).
+        Smallest default tile in input pixels (:func:`satsr.tiling.default_tile` grows it to the halo, within
+        the device's memory budget); smaller for models whose memory grows fast with the tile.
+    bytes_per_pixel : int
+        Peak memory of a forward per input pixel (frames x rows x cols of a window), measured in fp32 on the
+        CPU (``benchmarks/window_memory.py``); sets how large a default tile fits a device's memory. ``0``:
+        unknown (the default tile's window then stays within four of the CPU's batched windows).
     value_range : tuple of float
         Range of input/output values the model works in.
     description : str
@@ -123,6 +128,7 @@ class ModelSpec:
     time_scale: int = 1
     needs_reference: bool = False
     tile: int = 256
+    bytes_per_pixel: int = 0
     value_range: tuple[float, float] = (0.0, 1.0)
     description: str = ""
     weights: tuple[Weights, ...] = ()
