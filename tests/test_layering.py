@@ -99,3 +99,55 @@ def test_import_satsr_does_not_load_torch():
 
     code = "import sys, satsr; assert 'torch' not in sys.modules; satsr.models; assert 'torch' in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def _module_name(path: Path) -> str:
+    parts = ["satsr", *path.relative_to(PKG).with_suffix("").parts]
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _satsr_imports(path: Path, modules: set[str]) -> tuple[set[str], list[str]]:
+    """Modules of satsr that ``path`` imports at run time (inside functions too), and the private names it takes."""
+    deps, private = set(), []
+    for node in _runtime_nodes(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0 and node.module.startswith("satsr"):
+            for alias in node.names:
+                full = f"{node.module}.{alias.name}"
+                if full in modules:
+                    deps.add(full)
+                    continue
+                deps.add(node.module)
+                if alias.name.startswith("_") and not alias.name.startswith("__"):
+                    private.append(f"{_module_name(path)} takes {node.module}.{alias.name}")
+        elif isinstance(node, ast.Import):
+            deps |= {a.name for a in node.names if a.name in modules}
+    return deps & modules, private
+
+
+def test_imports_form_a_dag_and_no_private_names_cross_modules():
+    """No import cycle between modules, even through imports inside functions; no ``_private`` name taken."""
+    paths = {_module_name(p): p for p in PKG.rglob("*.py")}
+    modules = set(paths)
+    edges, private = {}, []
+    for name, path in paths.items():
+        deps, taken = _satsr_imports(path, modules)
+        # A package and its own submodules (re-exports in __init__) are one unit here.
+        edges[name] = {d for d in deps if d != name and not d.startswith(name + ".") and not name.startswith(d + ".")}
+        private += taken
+    assert not private, "\n".join(private)
+    state: dict[str, int] = {}
+    cycles: list[str] = []
+
+    def visit(node: str, trail: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(edges[node]):
+            if state.get(nxt) == 1:
+                cycles.append(" -> ".join([*trail[trail.index(nxt):], nxt]) if nxt in trail else f"{node} -> {nxt}")
+            elif nxt not in state:
+                visit(nxt, [*trail, nxt])
+        state[node] = 2
+
+    for name in sorted(edges):
+        if name not in state:
+            visit(name, [name])
+    assert not cycles, "import cycles:\n" + "\n".join(cycles)

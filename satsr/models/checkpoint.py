@@ -22,6 +22,7 @@ from torch import nn
 
 from satsr._folders import make_parent
 from satsr.errors import CheckpointError
+from satsr.models.registry import iter_specs
 
 __all__ = ["read_state_dict", "load_weights", "save", "read_metadata"]
 
@@ -109,10 +110,9 @@ def _diff(model: nn.Module, sd: Mapping[str, torch.Tensor]) -> tuple[list[str], 
 
 def _best_match(keys: set[str]) -> str | None:
     """The registered model whose state_dict keys overlap ``keys`` most (built on the meta device: no memory)."""
-    from satsr.models.registry import _REGISTRY
-
     best, score = None, 0.0
-    for name, spec in _REGISTRY.items():
+    for spec in iter_specs():
+        name = spec.name
         try:
             with torch.device("meta"):
                 other = set(spec.build().state_dict())

@@ -1,8 +1,9 @@
-"""Model registry: typed :class:`ModelSpec` entries, ``register``, ``create``, ``list_models``, ``wrap``.
+"""Model registry: typed :class:`ModelSpec` entries, ``register``, ``get_spec``, ``list_models``, ``wrap``.
 
 Every model the pipeline runs carries a ``spec`` attribute (a :class:`ModelSpec`) describing what it needs:
-``scale``, ``frames_in``, ``bands``, ``halo``. ``create`` attaches it to registered models and ``wrap`` to a
-user's own ``nn.Module``.
+``scale``, ``frames_in``, ``bands``, ``halo``. :func:`satsr.models.factory.create` attaches it to registered
+models and ``wrap`` to a user's own ``nn.Module``. The layout follows timm's: specs and lookup here, the factory in
+:mod:`satsr.models.factory`, checkpoint I/O in :mod:`satsr.models.checkpoint`; this module imports neither.
 
 Tensor convention: single-frame models (``frames_in == 1``) take ``(B, C, H, W)``; video models take
 ``(B, T, C, H, W)`` with ``T == frames_in`` and return the centre frame. Outputs are ``(B, C, H*s, W*s)``.
@@ -13,11 +14,8 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
-import inspect
-import json
-import os
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -25,7 +23,7 @@ from torch import nn
 
 from satsr.errors import ModelError, RegistryError, UnknownModelError
 
-__all__ = ["ModelSpec", "Weights", "register", "create", "list_models", "get_spec", "wrap"]
+__all__ = ["ModelSpec", "Weights", "register", "list_models", "get_spec", "iter_specs", "wrap", "bundled_weights"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +183,11 @@ def register(name: str, **spec: Any) -> Callable[[B], B]:
     return deco
 
 
+def iter_specs() -> list[ModelSpec]:
+    """Every registered :class:`ModelSpec`, in registration order."""
+    return list(_REGISTRY.values())
+
+
 def list_models(pattern: str = "*") -> list[str]:
     """Names of registered models matching a shell-style ``pattern``, sorted.
 
@@ -220,83 +223,6 @@ def get_spec(name_or_model: str | nn.Module) -> ModelSpec:
         raise UnknownModelError(
             f"unknown model {name_or_model!r}{hint} (registered: {', '.join(list_models())})"
         ) from None
-
-
-def create(
-    name: str,
-    *,
-    scale: int | None = None,
-    pretrained: str | os.PathLike[str] | bool | None = None,
-    strict: bool = True,
-    trusted: bool = False,
-    **kwargs: Any,
-) -> nn.Module:
-    """Build a registered model, with its ``spec`` attached, in eval mode, optionally loading weights.
-
-    Parameters
-    ----------
-    name : str
-        Registry key (see :func:`list_models`).
-    scale : int, optional
-        Upscaling factor; must be one of ``spec.scales``. Default ``spec.scale``.
-    pretrained : str, path or bool, optional
-        Checkpoint to load (see :mod:`satsr.models.checkpoint` for the layouts read). A file written by
-        :func:`satsr.models.save` also restores the builder options it was saved with, unless given here.
-        Default (``None``): the weights shipped with satsr when the model has them (``lgtd-s``) and no options
-        are given, else the random initialisation. ``True`` asks for the shipped weights, ``False`` for random.
-    strict : bool, default True
-        Refuse checkpoints with missing or unexpected keys.
-    trusted : bool, default False
-        Allow pickled checkpoints that need arbitrary code to load.
-    **kwargs
-        Options of the model's builder, checked against its signature.
-
-    Returns
-    -------
-    torch.nn.Module
-        The model, with ``model.spec`` describing it (``scale`` set to the chosen factor).
-
-    Raises
-    ------
-    UnknownModelError
-        Unknown ``name``.
-    ModelError
-        Unsupported ``scale`` or unknown keyword argument.
-    """
-    spec = get_spec(name)
-    if pretrained is None or pretrained is True:
-        shipped = bundled_weights(spec)
-        if pretrained is True and shipped is None:
-            raise ModelError(f"{name}: satsr ships no weights for this model; pass a checkpoint path")
-        pretrained = shipped if (pretrained is True or not kwargs) else None
-    elif pretrained is False:
-        pretrained = None
-    if pretrained is not None and not kwargs:
-        from satsr.models.checkpoint import read_metadata
-
-        saved = read_metadata(pretrained).get("options")
-        kwargs = dict(json.loads(saved)) if saved else {}
-    s = spec.scale if scale is None else scale
-    if not isinstance(s, int) or isinstance(s, bool) or s not in spec.scales:
-        raise ModelError(f"{name}: scale {s!r} is not supported (supported: {_fmt_scales(spec.scales)})")
-    params = inspect.signature(spec.build).parameters
-    accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-    for key in kwargs:
-        if key not in params and not accepts_any:
-            close = difflib.get_close_matches(key, [p for p in params if p != "scale"], n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ModelError(f"{name}: unknown argument {key!r}{hint}")
-    options = dict(kwargs)
-    if spec.scale_is_argument:
-        kwargs["scale"] = s
-    model = spec.build(**kwargs)
-    model.spec = replace(spec, scale=s)
-    model.satsr_options = options
-    if pretrained is not None:
-        from satsr.models.checkpoint import load_weights
-
-        load_weights(model, pretrained, strict=strict, trusted=trusted)
-    return model.eval()
 
 
 def wrap(
@@ -367,9 +293,3 @@ def wrap(
         needs_reference=bool(needs_reference),
     )
     return module.eval()
-
-
-def _fmt_scales(scales: tuple[int, ...]) -> str:
-    if len(scales) > 4 and scales == tuple(range(scales[0], scales[-1] + 1)):
-        return f"{scales[0]}..{scales[-1]}"
-    return ", ".join(str(s) for s in scales)
