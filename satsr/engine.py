@@ -151,11 +151,12 @@ def cpu_has_native_bf16() -> bool:
     return _detect_cpu_bf16()
 
 
-def resolve_precision(precision: Precision, device: torch.device) -> str:
+def resolve_precision(precision: Precision, device: torch.device, cpu_bf16: bool = True) -> str:
     """``"fp32"``, ``"bf16"`` or ``"fp16"`` for ``precision`` on ``device``.
 
     ``"auto"``: bf16 on a CUDA device that supports it (fp16 otherwise); on the CPU bf16 where
-    :func:`cpu_has_native_bf16`, else fp32.
+    :func:`cpu_has_native_bf16` and the model allows it (``cpu_bf16``, its spec's: some models run slower in
+    bf16 on a CPU), else fp32.
 
     Raises
     ------
@@ -166,7 +167,7 @@ def resolve_precision(precision: Precision, device: torch.device) -> str:
         raise InputError(f"precision must be auto, fp32, bf16 or fp16, got {precision!r}")
     if precision == "auto":
         if device.type == "cpu":
-            return "bf16" if cpu_has_native_bf16() else "fp32"
+            return "bf16" if cpu_bf16 and cpu_has_native_bf16() else "fp32"
         if device.type != "cuda":
             return "fp32"
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
@@ -248,7 +249,8 @@ class Runner:
                  precision: Precision = "auto", compile: Compile = "auto",  # noqa: A002 (torch's own word)
                  channels_last: bool | None = None) -> None:
         self.device = device
-        self.precision = resolve_precision(precision, device)
+        spec = getattr(model, "spec", None)
+        self.precision = resolve_precision(precision, device, getattr(spec, "cpu_bf16", True))
         self._asked = (precision, compile, channels_last)
         self.channels_last = device.type == "cuda" if channels_last is None else bool(channels_last)
         self.model = model.to(device).eval()

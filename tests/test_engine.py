@@ -51,6 +51,11 @@ def test_precision_resolution(monkeypatch):
     monkeypatch.setenv("SATSR_CPU_BF16", "1")
     assert resolve_precision("auto", CPU) == "bf16"
     assert resolve_precision("bf16", CPU) == "bf16"
+    # a model measured slower in bf16 on a CPU keeps fp32 under "auto" (rgtgan), but bf16 when asked for
+    assert models.get_spec("rgtgan").cpu_bf16 is False and resolve_precision("auto", CPU, cpu_bf16=False) == "fp32"
+    assert resolve_precision("bf16", CPU, cpu_bf16=False) == "bf16"
+    assert make_runner("rgtgan", None, None, CPU, None).precision == "fp32"
+    assert make_runner("lgtd-s", None, None, CPU, None).precision == "bf16"
     with pytest.raises(InputError, match="precision must be"):
         resolve_precision("int8", CPU)  # type: ignore[arg-type]
     with pytest.raises(InputError, match="precision must be"):

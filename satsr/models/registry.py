@@ -106,6 +106,9 @@ class ModelSpec:
         Peak memory of a forward per input pixel (frames x rows x cols of a window), measured in fp32 on the
         CPU (``benchmarks/window_memory.py``); sets how large a default tile fits a device's memory. ``0``:
         unknown (the default tile's window then stays within four of the CPU's batched windows).
+    cpu_bf16 : bool
+        Whether ``precision="auto"`` may pick bf16 on a CPU with native bf16; ``False`` for models measured
+        slower in bf16 there (``benchmarks/precision.py``: rgtgan 3.25 s against 1.96 s in fp32 per forward).
     value_range : tuple of float
         Range of input/output values the model works in.
     description : str
@@ -127,6 +130,7 @@ class ModelSpec:
     needs_reference: bool = False
     tile: int = 256
     bytes_per_pixel: int = 0
+    cpu_bf16: bool = True
     value_range: tuple[float, float] = (0.0, 1.0)
     description: str = ""
     weights: tuple[Weights, ...] = ()

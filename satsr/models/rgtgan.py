@@ -443,7 +443,7 @@ class RGTGAN(RGTNet):
 
 @register(
     "rgtgan", scale=4, bands=3, halo=16, multiple_of=4, feather=8, needs_reference=True, tile=64,
-    bytes_per_pixel=152000,
+    bytes_per_pixel=152000, cpu_bf16=False,
     description="RGTGAN (TGRS 2024): reference-based x4 SR, texture from a sharper image of the same place",
     weights=(),
 )
