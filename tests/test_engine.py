@@ -138,9 +138,10 @@ def test_auto_precision_on_a_bf16_cpu_stays_45_db_from_fp32(name, jilin_crop, mo
     x = crop[: spec.frames_in][None] if spec.frames_in > 1 else crop[3][None]
     inp = (x, np.repeat(np.repeat(crop[3][None], spec.scale, -1), spec.scale, -2)) if spec.needs_reference else x
     auto = Runner(model, CPU, 1, None, compile=False)
-    assert auto.precision == "bf16"
+    assert auto.precision == ("bf16" if spec.cpu_bf16 else "fp32")  # rgtgan: slower in bf16 on a CPU, kept fp32
+    forced = Runner(model, CPU, 1, None, precision="bf16", compile=False)  # the accuracy of bf16 all the same
     fp32 = Runner(model, CPU, 1, None, precision="fp32", compile=False)(inp)
-    assert _psnr(auto(inp), fp32) >= 45, name
+    assert _psnr(auto(inp), fp32) >= 45 and _psnr(forced(inp), fp32) >= 45, name
 
 
 def test_autocast_leaves_interpolators_exact():
