@@ -458,6 +458,9 @@ def main(ctx: click.Context, debug: bool, quiet: bool, verbose: bool) -> None:
 @click.option("--video-side-by-side", is_flag=True, help="In --video, show the bicubic upscale on the left.")
 @click.option("--video-fps", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Frame rate of --video; default from the frames' times (needed for frames without times).")
+@click.option("--dry-run", is_flag=True,
+              help="Print the plan (blocks, tasks, forwards, bytes, memory per worker, estimated time from a short "
+                   "calibration of the model on the input's own pixels) and write nothing.")
 @click.option("--no-progress", is_flag=True, help="No progress bar (on a terminal) or progress lines (elsewhere).")
 def upscale(
     inputs: tuple[str, ...],
@@ -494,6 +497,7 @@ def upscale(
     video: Path | None,
     video_side_by_side: bool,
     video_fps: float | None,
+    dry_run: bool,
     no_progress: bool,
 ) -> None:
     """Super-resolve INPUTS and write the result.
@@ -528,13 +532,22 @@ def upscale(
     sources = [str(s) for s in stack["source"].values.tolist()]
     _check_not_inputs(output, single, sources)
     band_list = _parse_bands(bands)
+    job: dict[str, Any] = dict(
+        scale=scale, tile=tile, halo=halo, blend=blend, feather=feather, batch_size=batch_size, device=device,
+        value_range=value_range, pretrained=pretrained, bands=band_list, model_options=_parse_options(options),
+        precision=precision, compile="auto" if compile_ is None else compile_,
+    )
+    if dry_run:
+        from satsr.plan import plan_upscale
+
+        if reference is not None:
+            raise InputError("--dry-run does not plan reference-based jobs yet; time a small crop instead")
+        click.echo(plan_upscale(stack, model, **job).table())
+        return
     sr = satsr.upscale(
-        stack, model, scale=scale, tile=tile, halo=halo, blend=blend, feather=feather,  # type: ignore[arg-type]
-        batch_size=batch_size, device=device, value_range=value_range, pretrained=pretrained,
-        bands=band_list, model_options=_parse_options(options), reference=reference,
-        reference_bands=_parse_bands(reference_bands), reference_matching=reference_matching,  # type: ignore[arg-type]
-        uncovered=uncovered, fallback=fallback, precision=precision,  # type: ignore[arg-type]
-        compile="auto" if compile_ is None else compile_,
+        stack, model, reference=reference, reference_bands=_parse_bands(reference_bands),
+        reference_matching=reference_matching, uncovered=uncovered, fallback=fallback,  # type: ignore[arg-type]
+        **job,
     )
     if reference is not None:
         dy, dx = sr.attrs["satsr_reference_shift"].split()
