@@ -632,12 +632,24 @@ def _write_video(stack: xr.DataArray, sr: xr.DataArray, written: Sequence[Path],
 
 @main.command()
 def models() -> None:
-    """List the registered models: name, scale(s), frames in, bands, halo and description."""
+    """List the registered models: name, scale(s), frames in, bands, halo, weights and description.
+
+    weights: "shipped" (trained weights come with satsr), "none needed" (an interpolator), or "--pretrained"
+    (a network satsr ships no weights for: give the authors' checkpoint, or it runs its random initialisation).
+    """
+    import torch
+
     from satsr.models import get_spec, list_models
 
-    rows = [["name", "scale", "frames_in", "bands", "halo", "description"]]
+    rows = [["name", "scale", "frames_in", "bands", "halo", "weights", "description"]]
     for name in list_models():
         spec = get_spec(name)
+        if any(w.file for w in spec.weights):
+            weights = "shipped"
+        else:
+            with torch.device("meta"):  # no memory: only whether the network has parameters
+                learnt = any(True for _ in spec.build().parameters())
+            weights = "--pretrained" if learnt else "none needed"
         rows.append(
             [
                 name,
@@ -645,6 +657,7 @@ def models() -> None:
                 f"{spec.frames_in}->{spec.frames_out}" if spec.time_scale > 1 else str(spec.frames_in),
                 "any" if spec.bands is None else str(spec.bands),
                 str(spec.halo),
+                weights,
                 spec.description,
             ]
         )

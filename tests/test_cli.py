@@ -335,9 +335,11 @@ def test_models_table(runner, rgb_only_model):
     result = runner.invoke(main, ["models"])
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["name", "scale", "frames_in", "bands", "halo", "description"]
+    assert lines[0].split() == ["name", "scale", "frames_in", "bands", "halo", "weights", "description"]
     bicubic = next(line for line in lines if line.startswith("bicubic "))
-    assert bicubic.split()[:7] == ["bicubic", "1..16", "(default", "4)", "1", "any", "2"]
+    assert bicubic.split()[:9] == ["bicubic", "1..16", "(default", "4)", "1", "any", "2", "none", "needed"]
+    assert next(line for line in lines if line.startswith("lgtd-s ")).split()[5] == "shipped"
+    assert next(line for line in lines if line.startswith("lgfn ")).split()[5] == "--pretrained"
     assert "bicubic interpolation" in bicubic
     mine = next(line for line in lines if line.startswith(rgb_only_model))
     assert mine.split()[1:5] == ["2", "1", "3", "0"]
