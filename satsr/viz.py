@@ -141,7 +141,8 @@ def compare_png(
     frame : int, default 0
         Time step to show (negative counts from the end).
     bands : sequence of int, optional
-        Zero-based band indices: three for RGB or one for grey. Default: the bands whose descriptions name
+        Band numbers (1-based, the ``band`` coordinate, as ``upscale``'s ``bands=``): three for RGB or one for
+        grey. Default: the bands whose descriptions name
         red, green and blue (natural colour), else the first three bands, or the first band (grey) when there
         are fewer than three.
     max_size : int, default 1024
@@ -190,6 +191,13 @@ def compare_png(
         raise InputError(f"sr size {hs} x {ws} is not one integer multiple of lr size {h} x {w} (rows x cols)")
     s = hs // h
     names = [str(v) for v in lo_f["description"].values] if "description" in lo_f.coords else []
+    if bands is not None:
+        # Band numbers (1-based, the ``band`` coordinate, as everywhere in satsr) to positions in the frame.
+        have = [int(v) for v in lo_f["band"].values] if "band" in lo_f.coords else list(range(1, n_b + 1))
+        missing = [int(b) for b in bands if int(b) not in have]
+        if missing:
+            raise InputError(f"band {missing[0]} is out of range: lr has bands {have} (band numbers are 1-based)")
+        bands = [have.index(int(b)) for b in bands]
     sel = _choose_bands(n_b, bands, names)
 
     r0, c0, ch, cw = (0, 0, h, w) if crop is None else (int(v) for v in crop)

@@ -47,12 +47,12 @@ def test_compare_png_rgb_size_and_nodata_black(scene, tmp_path):
 
 def test_compare_png_grey_band_crop_and_downsizing(scene, tmp_path):
     lr, sr = scene
-    grey = _read(compare_png(lr, sr, tmp_path / "grey.png", bands=[2]))
+    grey = _read(compare_png(lr, sr, tmp_path / "grey.png", bands=[3]))  # band numbers are 1-based
     assert grey.shape == (1, 148, 2 * 212 + GAP)
     small = _read(compare_png(lr, sr, tmp_path / "small.png", max_size=50))
     k = 5  # ceil(212 / 50)
     assert small.shape == (3, -(-148 // k), 2 * -(-212 // k) + GAP)
-    crop = _read(compare_png(lr, sr, tmp_path / "crop.png", crop=(10, 20, 8, 12), bands=[2, 1, 0]))
+    crop = _read(compare_png(lr, sr, tmp_path / "crop.png", crop=(10, 20, 8, 12), bands=[3, 2, 1]))
     assert crop.shape == (3, 32, 2 * 48 + GAP)
 
 
@@ -82,9 +82,11 @@ def test_compare_png_float_nan_and_single_band_default(make_geotiff, tmp_path):
 def test_compare_png_errors(scene, tmp_path):
     lr, sr = scene
     with pytest.raises(InputError, match="1 band .* or 3 bands"):
-        compare_png(lr, sr, tmp_path / "x.png", bands=[0, 1])
-    with pytest.raises(InputError, match="band index 3 is out of range"):
-        compare_png(lr, sr, tmp_path / "x.png", bands=[3])
+        compare_png(lr, sr, tmp_path / "x.png", bands=[1, 2])
+    with pytest.raises(InputError, match=r"band 4 is out of range: lr has bands \[1, 2, 3\]"):
+        compare_png(lr, sr, tmp_path / "x.png", bands=[4])
+    with pytest.raises(InputError, match="band 0 is out of range.*1-based"):
+        compare_png(lr, sr, tmp_path / "x.png", bands=[0])
     with pytest.raises(InputError, match="frame 2 is out of range"):
         compare_png(lr, sr, tmp_path / "x.png", frame=2)
     with pytest.raises(InputError, match="crop"):
