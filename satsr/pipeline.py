@@ -391,6 +391,7 @@ def upscale(
         satsr_halo=hl,
         satsr_tile=int(tile),
         satsr_blend=blend,
+        satsr_feather=fw,
         satsr_precision=runner.precision,
     )
     if r > 1:

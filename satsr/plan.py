@@ -112,9 +112,9 @@ def plan_upscale(da: xr.DataArray, model: str | nn.Module = DEFAULT_MODEL, *, ca
     """
     if calibration < 1:
         raise InputError(f"calibration must be >= 1 window, got {calibration}")
-    sr = upscale(da, model, **options)  # validates everything, builds the graph, computes nothing
     if options.get("reference") is not None:
         raise InputError("plan_upscale does not plan reference-based jobs yet; run a small crop to time one")
+    sr = upscale(da, model, **options)  # validates everything, builds the graph, computes nothing
     src = da if "time" in da.dims else da.expand_dims("time")
     if options.get("bands") is not None:
         src = src.sel(band=[int(b) for b in options["bands"]])
@@ -124,12 +124,9 @@ def plan_upscale(da: xr.DataArray, model: str | nn.Module = DEFAULT_MODEL, *, ca
     n_t, n_b, h, w = (int(v) for v in src.shape)
     s = int(sr.attrs["satsr_scale"])
     tile, halo = int(sr.attrs["satsr_tile"]), int(sr.attrs["satsr_halo"])
-    blend = str(sr.attrs["satsr_blend"])
-    fw = 0
-    if blend == "feather":
-        t = -(-tile // spec.multiple_of) * spec.multiple_of
-        fw = int(options.get("feather") or min(spec.feather or max(halo, 1), min(t, h, w) // 2))
-    plan = TilePlan((h, w), tile, halo, s, spec.multiple_of, blend, fw, n_frames=n_t, frames_in=spec.frames_in,
+    # The job's own lattice, from what upscale recorded (tile, halo, blend and feather width as it chose them).
+    plan = TilePlan((h, w), tile, halo, s, spec.multiple_of, str(sr.attrs["satsr_blend"]),  # type: ignore[arg-type]
+                    int(sr.attrs["satsr_feather"]), n_frames=n_t, frames_in=spec.frames_in,
                     time_padding=spec.time_padding)  # type: ignore[arg-type]
     gy, gx = plan.grid_shape
     wh, ww = plan.window_shape
@@ -157,7 +154,7 @@ def plan_upscale(da: xr.DataArray, model: str | nn.Module = DEFAULT_MODEL, *, ca
         runner(x)
     per = (time.perf_counter() - t0) / calibration / batch
     window_bytes = int(spec.bytes_per_pixel or 64) * spec.frames_in * wh * ww
-    block_bytes = max(int(np.prod(c)) for c in ([max(cs) for cs in sr.data.chunks],)) * sr.dtype.itemsize
+    block_bytes = math.prod(max(cs) for cs in sr.data.chunks) * sr.dtype.itemsize
     n_params = sum(p.numel() for p in runner.model.parameters()) * 4
     return JobPlan(
         model=spec.name, device=str(device), precision=runner.precision, shape_in=(n_t, n_b, h, w),

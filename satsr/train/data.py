@@ -49,7 +49,7 @@ from satsr.io.read import RASTER_SUFFIXES, resolve_paths
 from satsr.train.pseudo import make_clip
 
 __all__ = ["Jilin189", "VimeoSeptuplet", "FrameFolders", "GeoStacks", "PseudoVideo", "RefSRTriplets", "find_refsr_sets",
-           "list_rasters", "read_raster"]
+           "list_rasters", "read_raster", "flip_sample", "as_sample"]
 
 Sigma = float | tuple[float, float] | None
 PathLike = str | os.PathLike[str]
@@ -245,20 +245,32 @@ class _Sampled(Dataset):
         if noise:
             lr = np.clip(lr + rng.normal(0.0, noise, lr.shape), 0.0, 1.0)
         if self.augment:
-            # One draw for the whole sample: every frame, LR and HR, flips and turns alike. A transpose (with the
-            # flips, any multiple of 90 degrees) only on square crops, so that a batch keeps one shape.
-            hflip, vflip, transpose = rng.random(3) < 0.5
-            if hflip:
-                lr, hr = lr[..., ::-1], hr[..., ::-1]
-            if vflip:
-                lr, hr = lr[..., ::-1, :], hr[..., ::-1, :]
-            if transpose and hr.shape[-1] == hr.shape[-2]:
-                lr, hr = lr.swapaxes(-1, -2), hr.swapaxes(-1, -2)
-        return {
-            "lr": torch.from_numpy(np.ascontiguousarray(lr, dtype=np.float32)),
-            "hr": torch.from_numpy(np.ascontiguousarray(hr, dtype=np.float32)),
-            "key": key,
-        }
+            lr, hr = flip_sample(lr, hr, rng)
+        return as_sample(lr, hr, key)
+
+
+def flip_sample(lr: np.ndarray, hr: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Random flips and a transpose, one draw for the whole sample: every frame, LR and HR, alike.
+
+    A transpose (with the flips, any multiple of 90 degrees) only on square crops, so that a batch keeps one shape.
+    """
+    hflip, vflip, transpose = rng.random(3) < 0.5
+    if hflip:
+        lr, hr = lr[..., ::-1], hr[..., ::-1]
+    if vflip:
+        lr, hr = lr[..., ::-1, :], hr[..., ::-1, :]
+    if transpose and hr.shape[-1] == hr.shape[-2]:
+        lr, hr = lr.swapaxes(-1, -2), hr.swapaxes(-1, -2)
+    return lr, hr
+
+
+def as_sample(lr: np.ndarray, hr: np.ndarray, key: str) -> dict[str, Any]:
+    """A training sample: contiguous float32 tensors ``lr``, ``hr`` and its ``key``."""
+    return {
+        "lr": torch.from_numpy(np.ascontiguousarray(lr, dtype=np.float32)),
+        "hr": torch.from_numpy(np.ascontiguousarray(hr, dtype=np.float32)),
+        "key": key,
+    }
 
 
 @dataclass

@@ -27,13 +27,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from PIL import Image
 from scipy import ndimage
 from torch.utils.data import Dataset
 
 from satsr.degrade import imresize
 from satsr.errors import InputError
+from satsr.train.data import as_sample, flip_sample
 
 __all__ = ["VideoClips", "RESAMPLERS", "downscale"]
 
@@ -321,16 +321,5 @@ class VideoClips(Dataset):
             lr = _jpeg(lr, quality)
         hr = big[half][:, y0 : y0 + ch, x0 : x0 + cw]
         if self.augment:
-            hflip, vflip, transpose = rng.random(3) < 0.5
-            if hflip:
-                lr, hr = lr[..., ::-1], hr[..., ::-1]
-            if vflip:
-                lr, hr = lr[..., ::-1, :], hr[..., ::-1, :]
-            if transpose and ch == cw:
-                lr, hr = lr.swapaxes(-1, -2), hr.swapaxes(-1, -2)
-        name = self.clips[ci][0]
-        return {
-            "lr": torch.from_numpy(np.ascontiguousarray(lr, dtype=np.float32)),
-            "hr": torch.from_numpy(np.ascontiguousarray(hr, dtype=np.float32)),
-            "key": f"{name}/{self.clips[ci][1][c].stem}",
-        }
+            lr, hr = flip_sample(lr, hr, rng)
+        return as_sample(lr, hr, f"{self.clips[ci][0]}/{self.clips[ci][1][c].stem}")
