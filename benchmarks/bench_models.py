@@ -63,7 +63,7 @@ def run_tiled(name: str, size: int, device: str, tile: int, one_tile: bool = Fal
     da = assign_grid(xr.DataArray(frames, dims=("time", "band", "y", "x")),
                      Grid((size, size), Affine(3.68, 0, 500000, 0, -3.68, 4400000), "EPSG:32650"))
     # One tile per forward: a batch of 448 x 448 windows would not fit in CPU memory.
-    model = _at_rest(satsr.models.create(name))
+    model = _at_rest(satsr.models.create(name, pretrained=False))
     spec = model.spec
     # One tile alone: crop with the halo grown by the feather width reads the same window as the default
     # feathered run (whose first block would also need its neighbours' tiles), so it costs what one tile costs.

@@ -41,7 +41,7 @@ def main() -> None:
             frames.append(src.read(window=((y0, y0 + args.size), (x0, x0 + args.size))).astype(np.float32) / 255)
     x = torch.from_numpy(np.stack(frames))[None]
     torch.manual_seed(0)
-    net = create(args.model).eval()
+    net = create(args.model, pretrained=False).eval()
     flow_s, net_s = [], []
     for _ in range(args.repeat):
         t = time.perf_counter()

@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for name in a.models.split(","):
         torch.manual_seed(0)
-        model = models.create(name)
+        model = models.create(name, pretrained=None if models.get_spec(name).weights else False)
         spec = models.get_spec(model)
         n = -(-a.size // spec.multiple_of) * spec.multiple_of
         crop = np.ascontiguousarray(clip[..., 40 : 40 + n, 60 : 60 + n])

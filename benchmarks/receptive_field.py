@@ -39,7 +39,7 @@ def main() -> None:
 
     torch.manual_seed(0)
     options = {"align_corners": False} if args.equivariant else {}
-    model = create(args.model, **options)
+    model = create(args.model, pretrained=False, **options)
     if args.zero_offsets:
         zero_dcn_offsets(model)
     last = [m for n, m in model.named_modules() if n.endswith("conv_last")]

@@ -29,7 +29,7 @@ from satsr.models.ops import zero_dcn_offsets
 def prepared(name: str, align_corners: bool) -> torch.nn.Module:
     """Random weights at rest (zero offsets), outputs scaled to order one."""
     torch.manual_seed(0)
-    model = zero_dcn_offsets(models.create(name, align_corners=align_corners))
+    model = zero_dcn_offsets(models.create(name, align_corners=align_corners, pretrained=False))
     last = [m for n, m in model.named_modules() if n.endswith("conv_last")][-1]
     if not last.weight.any():  # lgtd-s starts as exactly bicubic: give its network a voice
         torch.nn.init.kaiming_normal_(last.weight)

@@ -30,7 +30,7 @@ def peak_bytes(name: str, side: int) -> tuple[int, int]:
     from satsr import models
 
     torch.manual_seed(0)
-    model = models.create(name).eval()
+    model = models.create(name, pretrained=False).eval()  # memory: weights do not matter
     spec = models.get_spec(model)
     side = -(-side // spec.multiple_of) * spec.multiple_of
     shape = (1, spec.frames_in, 3, side, side) if spec.frames_in > 1 else (1, 3, side, side)

@@ -5,8 +5,8 @@
 >>> sr = satsr.upscale(stack)                             # doctest: +SKIP  (default model: lgtd-s, RGB x4)
 >>> satsr.to_cog(sr, "out/")                             # doctest: +SKIP
 
-``satsr.upscale`` and ``satsr.models`` load PyTorch on first use (PEP 562), so that ``import satsr`` and the
-command line's ``--help`` stay fast (importing this CUDA build of torch took 2-6 s here).
+``satsr.upscale``, ``satsr.ReferenceOptions`` and ``satsr.models`` load PyTorch on first use (PEP 562), so that
+``import satsr`` and the command line's ``--help`` stay fast (importing this CUDA build of torch took 2-6 s here).
 """
 
 from __future__ import annotations
@@ -29,17 +29,22 @@ from satsr.io import to_zarr as to_zarr
 
 if TYPE_CHECKING:
     from satsr import models as models
+    from satsr.pipeline import ReferenceOptions as ReferenceOptions
     from satsr.pipeline import upscale as upscale
 
 __version__ = _package_version()
 
 __all__ = [
-    "Grid", "errors", "models", "open_stack", "open_video", "open_zarr", "raster_info", "to_cog", "to_geotiff",
-    "to_video", "to_zarr",
+    "Grid", "ReferenceOptions", "errors", "models", "open_stack", "open_video", "open_zarr", "raster_info", "to_cog",
+    "to_geotiff", "to_video", "to_zarr",
     "upscale", "__version__",
 ]
 
-_LAZY = {"upscale": ("satsr.pipeline", "upscale"), "models": ("satsr.models", None)}
+_LAZY = {
+    "upscale": ("satsr.pipeline", "upscale"),
+    "ReferenceOptions": ("satsr.pipeline", "ReferenceOptions"),
+    "models": ("satsr.models", None),
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from os import PathLike
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import xarray as xr
 
 from satsr._defaults import DEFAULT_MODEL
 from satsr.geo import Grid
 from satsr.io import to_cog, to_zarr
-from satsr.tiling import Blend
 
 if TYPE_CHECKING:
     from torch import nn
-
-    from satsr.engine import Compile, Device, Precision
-    from satsr.io.reference import Matching
 
 __all__ = ["SatsrAccessor"]
 
@@ -38,41 +33,25 @@ class SatsrAccessor:
         """
         return Grid.from_xarray(self._da)
 
-    def upscale(
-        self,
-        model: str | nn.Module = DEFAULT_MODEL,
-        *,
-        scale: int | None = None,
-        tile: int | None = None,
-        halo: int | None = None,
-        blend: Blend | None = None,
-        feather: int | None = None,
-        batch_size: int | None = None,
-        device: Device = "auto",
-        value_range: tuple[float, float] | None = None,
-        model_options: Mapping[str, Any] | None = None,
-        pretrained: str | PathLike[str] | None = None,
-        bands: Sequence[int] | None = None,
-        reference: xr.DataArray | str | PathLike[str] | None = None,
-        reference_bands: Sequence[int] | None = None,
-        reference_matching: Matching = "meanstd",
-        uncovered: Literal["error", "fallback"] = "error",
-        fallback: str | nn.Module = "bicubic",
-        max_shift: float = 0.5,
-        precision: Precision = "auto",
-        compile: Compile = "auto",  # noqa: A002
-        channels_last: bool | None = None,
-    ) -> xr.DataArray:
-        """Alias of :func:`satsr.upscale` with this array bound."""
+    def upscale(self, model: str | nn.Module = DEFAULT_MODEL, **options: Any) -> xr.DataArray:
+        """Alias of :func:`satsr.upscale` with this array bound.
+
+        Parameters
+        ----------
+        model : str or torch.nn.Module, default "lgtd-s"
+            As :func:`satsr.upscale`'s ``model``.
+        **options
+            :func:`satsr.upscale`'s keyword arguments (``scale``, ``tile``, ``bands``, ``device``, ``reference``...),
+            passed on unchanged; a reference model's options travel in one :class:`satsr.pipeline.ReferenceOptions`.
+
+        Returns
+        -------
+        xarray.DataArray
+            As :func:`satsr.upscale`.
+        """
         from satsr.pipeline import upscale  # torch loads here, not when satsr is imported
 
-        return upscale(
-            self._da, model, scale=scale, tile=tile, halo=halo, blend=blend, feather=feather,
-            batch_size=batch_size, device=device, value_range=value_range, model_options=model_options,
-            pretrained=pretrained, bands=bands, reference=reference, reference_bands=reference_bands,
-            reference_matching=reference_matching, uncovered=uncovered, fallback=fallback, max_shift=max_shift,
-            precision=precision, compile=compile, channels_last=channels_last,
-        )
+        return upscale(self._da, model, **options)
 
     def to_cog(
         self,

@@ -43,9 +43,11 @@ from satsr._version import package_version
 from satsr.catalog import SR_SUFFIX, CatalogError, Scene, product_item, read_catalog, verify_product
 from satsr.errors import InputError, OutputError, SatsrError
 from satsr.io._atomic import TEMP_MARK, atomic_output
+from satsr.plan import JobPlan, format_duration, plan_upscale
 from satsr.progress import bar
 
-__all__ = ["JobConfig", "ItemResult", "BatchReport", "process_scene", "run_batch", "TILES_TOPIC"]
+__all__ = ["JobConfig", "ItemResult", "BatchReport", "BatchPlan", "plan_batch", "process_scene", "run_batch",
+           "TILES_TOPIC"]
 
 #: dask.distributed event topic on which workers report tile progress to the client.
 TILES_TOPIC = "satsr-batch-tiles"
@@ -57,7 +59,7 @@ class JobConfig:
 
     model: str = DEFAULT_MODEL
     scale: int | None = None
-    pretrained: str | None = None
+    pretrained: str | bool | None = None  # as satsr.models.create takes it (False: random weights on purpose)
     model_options: Mapping[str, Any] = field(default_factory=dict)
     bands: tuple[int, ...] | None = None
     value_range: tuple[float, float] | None = None
@@ -247,11 +249,14 @@ def _model_info(cfg: JobConfig, sr: Any, device: str) -> dict[str, Any]:
     from satsr import models
 
     spec = models.get_spec(cfg.model)
-    shipped = cfg.pretrained is None and any(w.file for w in spec.weights) and not cfg.model_options
+    # create() loaded the shipped weights when none were named and the model has some (it refuses the options
+    # they were not trained with), and no weights when pretrained=False.
+    shipped = cfg.pretrained in (None, True) and any(w.file for w in spec.weights)
     return {
         "name": cfg.model, "scale": int(sr.attrs.get("satsr_scale", spec.scale)), "frames_in": spec.frames_in,
         "architecture": spec.description or cfg.model, "framework_version": torch.__version__,
-        "pretrained": cfg.pretrained or ("satsr shipped weights" if shipped else None),
+        "pretrained": cfg.pretrained if isinstance(cfg.pretrained, str) else ("satsr shipped weights" if shipped
+                                                                               else None),
         "device": device, "options": dict(cfg.model_options), "artifact": cfg.artifact,
         "parameters": cfg.parameters,
     }
@@ -336,6 +341,116 @@ def _default_workers(n_items: int) -> int:
     return max(1, min(n_items, max(2, usable_cores() // 4)))
 
 
+@dataclass(frozen=True)
+class BatchPlan:
+    """What a ``run_batch`` job will compute and cost, scene by scene (see :func:`plan_batch`)."""
+
+    scenes: tuple[tuple[str, JobPlan], ...]  # (scene id, its plan), in catalog order
+    skipped: tuple[str, ...]  # scenes whose products are complete already (resume)
+    unreadable: tuple[tuple[str, str], ...]  # (scene id, why): these would fail in the run
+    workers: int  # what run_batch would start on this machine
+
+    def seconds(self, workers: int | None = None) -> float:
+        """Estimated wall time: whole scenes spread over ``workers`` (the longest scene is a floor)."""
+        n = self.workers if workers is None else workers
+        if n < 1:
+            raise InputError(f"workers must be >= 1, got {n}")
+        times = [p.seconds(1) for _, p in self.scenes]
+        return max(sum(times) / n, max(times, default=0.0))
+
+    def table(self, workers: tuple[int, ...] = (1, 2, 4)) -> str:
+        """The plan as a short table for a terminal: one row per scene, then the totals."""
+        def mb(n: int) -> str:
+            return f"{n / 2**20:,.1f} MB"
+
+        lines = [f"{'scene':<28} {'output (t, b, y, x)':<24} {'forwards':>9} {'blocks':>7} {'1 worker':>10}"]
+        for sid, p in self.scenes:
+            shape = " x ".join(map(str, p.shape_out))
+            took = format_duration(p.seconds(1))
+            lines.append(f"{sid[:28]:<28} {shape:<24} {p.forwards:>9,} {p.blocks:>7,} {took:>10}")
+        lines += [f"{sid[:28]:<28} skipped: complete already" for sid in self.skipped]
+        lines += [f"{sid[:28]:<28} error: {why}" for sid, why in self.unreadable]
+        first = self.scenes[0][1] if self.scenes else None
+        if first is not None:
+            lines.append(f"model {first.model} ({first.precision} on {first.device}), "
+                         f"{first.seconds_per_forward:.3f} s per forward (calibrated on the first scene)")
+        lines.append(f"in {mb(sum(p.bytes_in for _, p in self.scenes))}, out "
+                     f"{mb(sum(p.bytes_out for _, p in self.scenes))}, about "
+                     f"{mb(max((p.memory_per_worker for _, p in self.scenes), default=0))} per worker")
+        for w in sorted({*workers, self.workers}):
+            mark = " (run_batch's default here)" if w == self.workers else ""
+            lines.append(f"time, {w} worker{'s' if w > 1 else ''}: {format_duration(self.seconds(w))}{mark}")
+        return "\n".join(lines)
+
+
+def plan_batch(
+    catalog: str | os.PathLike[str],
+    outdir: str | os.PathLike[str] | None = None,
+    cfg: JobConfig | None = None,
+    *,
+    resume: bool = False,
+    assets: Sequence[str] | None = None,
+    media_type: str | None = None,
+    calibration: int = 2,
+) -> BatchPlan:
+    """Plan :func:`run_batch` without running it: each scene's blocks, forwards, bytes and expected time.
+
+    The model is timed once, on real pixels of the first scene (:func:`satsr.plan.plan_upscale`); scenes with
+    the same window size reuse that calibration. Nothing is written.
+
+    Parameters
+    ----------
+    catalog, outdir, cfg, resume, assets, media_type
+        As :func:`run_batch` (``outdir`` only matters with ``resume``: complete products are skipped).
+    calibration : int, default 2
+        Windows timed after one warm-up forward.
+
+    Returns
+    -------
+    BatchPlan
+
+    Raises
+    ------
+    CatalogError
+        The catalog cannot be read.
+    UnknownModelError, ModelError
+        As :func:`run_batch`.
+    """
+    cfg = cfg or JobConfig()
+    scenes = read_catalog(catalog, assets=assets, media_type=media_type)
+    from satsr import models
+
+    scale = int(cfg.scale or models.get_spec(cfg.model).scale)
+    planned: list[tuple[str, JobPlan]] = []
+    skipped: list[str] = []
+    unreadable: list[tuple[str, str]] = []
+    timed: dict[tuple[int, int], float] = {}  # window size -> seconds per forward
+    for s in scenes:
+        if resume and outdir is not None and verify_product(_product_paths(Path(outdir), s.id, scale)[1])[0]:
+            skipped.append(s.id)
+            continue
+        try:
+            stack = s.open()
+        except SatsrError as err:  # the run would record this item as failed and go on: so does the plan
+            unreadable.append((s.id, str(err)))
+            continue
+        options: dict[str, Any] = {
+            "scale": cfg.scale, "tile": cfg.tile, "batch_size": cfg.batch_size, "device": cfg.device,
+            "value_range": cfg.value_range, "model_options": dict(cfg.model_options) or None,
+            "pretrained": cfg.pretrained, "bands": list(cfg.bands) if cfg.bands else None}
+        # The first scene is timed; later ones reuse a calibration of the same window size (the plan's window is
+        # known only once planned, so a placeholder goes in first).
+        job = plan_upscale(stack, cfg.model, calibration=calibration, seconds_per_forward=0.0 if timed else None,
+                           **options)
+        if timed:
+            per = timed.get(job.window)
+            job = replace(job, seconds_per_forward=per) if per is not None else plan_upscale(
+                stack, cfg.model, calibration=calibration, **options)
+        timed.setdefault(job.window, job.seconds_per_forward)
+        planned.append((s.id, job))
+    return BatchPlan(tuple(planned), tuple(skipped), tuple(unreadable), _default_workers(max(1, len(planned))))
+
+
 def run_batch(
     catalog: str | os.PathLike[str],
     outdir: str | os.PathLike[str],
@@ -386,13 +501,18 @@ def run_batch(
         The catalog cannot be read.
     OutputError
         ``outdir`` cannot be created.
+    UnknownModelError, ModelError
+        An unknown model or options; a network with neither shipped nor given weights (``cfg.pretrained``).
     """
     from satsr import models
+    from satsr.models.factory import resolve_weights
 
     cfg = cfg or JobConfig()
     started = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
     t0 = time.perf_counter()
     scenes = read_catalog(catalog, assets=assets, media_type=media_type)
+    # a network without weights to run (nor pretrained=False): one clear error before any folder is made
+    resolve_weights(cfg.model, cfg.pretrained, **dict(cfg.model_options))
     out = Path(outdir)
     make_parent(out / "catalog.json")  # the output folder and any missing folders above it
     spec = models.get_spec(cfg.model)  # unknown model: one clear error before any work
@@ -418,19 +538,19 @@ def run_batch(
     n_workers: int | str = 0
     try:
         if todo and workers == 0 and scheduler is None:
-            local_state = {"total": 0}
+            local_state: dict[str, int | None] = {"total": 0}
 
             for s in todo:
                 base = tiles_bar.n
 
-                def report(done: int, total: int, base: int = base) -> None:
+                def on_tiles(done: int, total: int, base: int = base) -> None:
                     if total != local_state.get("cur"):
                         local_state["cur"] = total
                         tiles_bar.total = base + total
                     tiles_bar.n = base + done
                     tiles_bar.refresh()
 
-                r = process_scene(s, out, cfg, retries=retries, report=report)
+                r = process_scene(s, out, cfg, retries=retries, report=on_tiles)
                 local_state["cur"] = None
                 results[s.id] = r
                 items_bar.update(1)

@@ -24,7 +24,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pystac
 import xarray as xr
@@ -40,7 +40,11 @@ from satsr._folders import check_parent
 from satsr._version import package_version
 from satsr.errors import CatalogError, InputError, SatsrWarning
 from satsr.io import open_stack
+from satsr.io.coords import nodata_of
 from satsr.io.read import read_meta
+
+if TYPE_CHECKING:
+    from satsr.geo import Grid
 
 __all__ = [
     "CatalogError", "Scene", "read_catalog", "init_catalog", "product_item", "verify_product", "file_checksum",
@@ -218,7 +222,9 @@ def read_catalog(
             items = [pystac.Item.from_file(path)]
         elif kind in ("Catalog", "Collection"):
             root = pystac.read_file(path)
-            items = list(root.get_items(recursive=True))  # type: ignore[union-attr]
+            if not isinstance(root, pystac.Catalog):  # a Collection is one too; pystac read what "type" said
+                raise CatalogError(f"{path}: not a STAC catalog or collection (type {kind!r})")
+            items = list(root.get_items(recursive=True))
         else:
             raise CatalogError(f"{path}: not a STAC catalog, collection, item or ItemCollection (type {kind!r})")
     except CatalogError:
@@ -466,7 +472,38 @@ def product_item(
 
     scale = int(model["scale"])
     src = pystac.Item.from_dict(scene.item, preserve_dict=True)
-    grid = Grid.from_xarray(sr)
+    when = (when or dt.datetime.now(dt.timezone.utc)).replace(microsecond=0)
+    # Compute every field first, then construct the item from them.
+    props = _product_properties(scene, src, Grid.from_xarray(sr), scale, model["name"], when)
+    bands = _band_fields(sr)
+    data_assets = _data_assets(files, item_path, bands)
+    model_asset = _model_asset(model, item_path)
+
+    item = pystac.Item(scene.id + SR_SUFFIX.format(scale=scale), src.geometry, src.bbox, src.datetime, props)
+    item.stac_extensions = [ProjectionExtension.get_schema_uri(), FileExtension.get_schema_uri(), PROCESSING_SCHEMA]
+    MLMExtension.add_to(item)
+    if scene.item_href:
+        item.add_link(pystac.Link("derived_from", scene.item_href, media_type=pystac.MediaType.JSON,
+                                  title=f"source item {scene.id}"))
+    for key, asset in data_assets.items():
+        item.add_asset(key, asset)
+    if model_asset is not None:
+        item.add_asset("model", model_asset)
+    item.properties["bands"] = bands
+    item.properties.update(_mlm_fields(model, [b["name"] for b in bands], scale))
+    return item
+
+
+def _relative_href(path: str | os.PathLike[str], item_path: str | os.PathLike[str]) -> str:
+    return os.path.relpath(Path(path).resolve(), Path(item_path).resolve().parent)
+
+
+def _product_properties(scene: Scene, src: pystac.Item, grid: Grid, scale: int, model_name: object,
+                        when: dt.datetime) -> dict[str, Any]:
+    """The source's properties for the new grid (``proj:*``, ``gsd``), with the ``processing`` and ``satsr`` fields.
+
+    The source's own ``proj``, ``satsr``, ``mlm`` and ``processing`` fields describe it, not the product: dropped.
+    """
     props = {k: v for k, v in src.properties.items() if not k.startswith(("proj:", "satsr:", "mlm:", "processing:"))}
     props.update(_proj_fields(grid.crs, grid.transform, grid.shape))
     gsd = _gsd(grid.crs, grid.transform)
@@ -474,48 +511,62 @@ def product_item(
         props["gsd"] = gsd
     elif "gsd" in props:
         props["gsd"] = float(props["gsd"]) / scale
-    when = (when or dt.datetime.now(dt.timezone.utc)).replace(microsecond=0)
     version = package_version()
     props.update({
         "processing:software": {"satsr": version},
         "processing:datetime": when.isoformat().replace("+00:00", "Z"),
-        "processing:lineage": (f"super-resolved x{scale} by satsr {version} with the model {model['name']!r}"
+        "processing:lineage": (f"super-resolved x{scale} by satsr {version} with the model {model_name!r}"
                                f" from the item {scene.id!r} (assets {', '.join(scene.asset_keys)})"),
         "satsr:source_id": scene.id,
         "satsr:scale": scale,
     })
-    item = pystac.Item(scene.id + SR_SUFFIX.format(scale=scale), src.geometry, src.bbox,
-                       src.datetime, props)
-    item.stac_extensions = [ProjectionExtension.get_schema_uri(),
-                            FileExtension.get_schema_uri(), PROCESSING_SCHEMA]
-    if scene.item_href:
-        item.add_link(pystac.Link("derived_from", scene.item_href, media_type=pystac.MediaType.JSON,
-                                  title=f"source item {scene.id}"))
-    single = len(files) == 1
-    for i, f in enumerate(files):
-        key = "data" if single else f"frame_{i:04d}"
-        item.add_asset(key, pystac.Asset(
-            os.path.relpath(Path(f).resolve(), Path(item_path).resolve().parent), title=Path(f).name,
-            media_type=pystac.MediaType.COG, roles=["data"],
-            extra_fields={"file:checksum": file_checksum(f), "file:size": Path(f).stat().st_size},
-        ))
+    return props
+
+
+def _band_fields(sr: xr.DataArray) -> list[dict[str, Any]]:
+    """STAC 1.1 common ``bands`` (what ``mlm:input``'s band names refer to): name, data type and nodata."""
     n_bands = int(sr.sizes["band"])
-    frames = int(model.get("frames_in") or 1)
     descriptions = sr["description"].values.tolist() if "description" in sr.coords else [""] * n_bands
     names = [str(d) or f"b{b}" for b, d in zip(sr["band"].values.tolist(), descriptions)]
-    # STAC 1.1 common "bands": what mlm:input's band names refer to.
-    nodata = sr.attrs.get("_FillValue")
-    props_bands = [{"name": n, "data_type": str(sr.dtype), **({"nodata": nodata} if nodata is not None else {})}
-                   for n in names]
+    nodata = nodata_of(sr)
+    return [{"name": n, "data_type": str(sr.dtype), **({"nodata": nodata} if nodata is not None else {})}
+            for n in names]
+
+
+def _data_assets(files: Sequence[Path], item_path: Path, bands: list[dict[str, Any]]) -> dict[str, pystac.Asset]:
+    """One COG asset per file (``data``, or ``frame_0000``... for several), with its checksum, size and bands.
+
+    The bands are on the assets as well as the item: STAC 1.1 allows item-level bands (which ``mlm:input``'s
+    band names need) only when the assets describe theirs.
+    """
+    keys = ["data"] if len(files) == 1 else [f"frame_{i:04d}" for i in range(len(files))]
+    return {key: pystac.Asset(
+        _relative_href(f, item_path), title=Path(f).name, media_type=pystac.MediaType.COG, roles=["data"],
+        extra_fields={"file:checksum": file_checksum(f), "file:size": Path(f).stat().st_size, "bands": bands},
+    ) for key, f in zip(keys, files)}
+
+
+def _model_asset(model: Mapping[str, Any], item_path: Path) -> pystac.Asset | None:
+    """The model as run (``model["artifact"]``: safetensors weights or a JSON description), if it was saved."""
+    if not model.get("artifact"):
+        return None
+    art = Path(model["artifact"])
+    weights = art.suffix == ".safetensors"
+    return pystac.Asset(
+        _relative_href(art, item_path), title=f"the model as run: {art.name}",
+        media_type="application/octet-stream" if weights else pystac.MediaType.JSON, roles=["mlm:model"],
+        extra_fields={"mlm:artifact_type": "safetensors (satsr.models.save)" if weights
+                      else "satsr model description (JSON)",
+                      "file:checksum": file_checksum(art), "file:size": art.stat().st_size},
+    )
+
+
+def _mlm_fields(model: Mapping[str, Any], names: list[str], scale: int) -> dict[str, Any]:
+    """The ML-Model extension's fields: the model that ran, its input (``names`` bands) and its output."""
+    n_bands, frames = len(names), int(model.get("frames_in") or 1)
     in_shape = [-1, frames, n_bands, -1, -1] if frames > 1 else [-1, n_bands, -1, -1]
     in_dims = ["batch", "time", "bands", "height", "width"] if frames > 1 else ["batch", "bands", "height", "width"]
-    MLMExtension.add_to(item)
-    # On the assets and the item: mlm:input's band names need item-level bands, and STAC 1.1 allows those only
-    # when assets describe their bands too.
-    for asset in item.assets.values():
-        asset.extra_fields["bands"] = props_bands
-    item.properties.update({
-        "bands": props_bands,
+    fields: dict[str, Any] = {
         "mlm:name": str(model["name"]),
         "mlm:architecture": str(model.get("architecture") or model["name"]),
         "mlm:tasks": ["super-resolution"],
@@ -536,26 +587,16 @@ def product_item(
                        "data_type": "float32"},
             "description": f"the centre frame, {scale} times larger in height and width",
         }],
-    })
+    }
     if model.get("parameters") is not None:
-        item.properties["mlm:total_parameters"] = int(model["parameters"])
-    if model.get("artifact"):
-        art = Path(model["artifact"])
-        item.add_asset("model", pystac.Asset(
-            os.path.relpath(art.resolve(), Path(item_path).resolve().parent), title=f"the model as run: {art.name}",
-            media_type="application/octet-stream" if art.suffix == ".safetensors" else pystac.MediaType.JSON,
-            roles=["mlm:model"],
-            extra_fields={"mlm:artifact_type": "safetensors (satsr.models.save)" if art.suffix == ".safetensors"
-                          else "satsr model description (JSON)",
-                          "file:checksum": file_checksum(art), "file:size": art.stat().st_size},
-        ))
+        fields["mlm:total_parameters"] = int(model["parameters"])
     if model.get("pretrained"):
-        item.properties["mlm:pretrained_source"] = str(model["pretrained"])
-    if not item.properties["mlm:framework_version"]:
-        del item.properties["mlm:framework_version"]
+        fields["mlm:pretrained_source"] = str(model["pretrained"])
+    if not fields["mlm:framework_version"]:
+        del fields["mlm:framework_version"]
     if model.get("options"):
-        item.properties["satsr:model_options"] = dict(model["options"])
-    return item
+        fields["satsr:model_options"] = dict(model["options"])
+    return fields
 
 
 def verify_product(item_path: str | os.PathLike[str]) -> tuple[bool, str]:

@@ -6,52 +6,19 @@ by ``1/scale`` when shrinking, which is MATLAB's antialiasing): the papers' LR f
 Jilin-189 LR frames in ``../shared/data`` bit for bit. ``degrade`` adds the optional Gaussian blur and noise
 of blind-SR training.
 
-NumPy and SciPy only: the metrics (LR consistency) and the training data both use it.
+NumPy and SciPy only: the metrics (LR consistency) and the training data both use it. The weights come from
+``satsr._bicubic``, which RGTGAN's torch resize (:func:`satsr.models.rgtgan.matlab_resize`) shares.
 """
 
 from __future__ import annotations
 
-import math
-from typing import Literal
-
 import numpy as np
 from scipy import ndimage
 
+from satsr._bicubic import Edge, resize_weights
 from satsr.errors import InputError
 
 __all__ = ["imresize", "degrade", "Edge"]
-
-Edge = Literal["replicate", "symmetric"]
-
-
-def _cubic(x: np.ndarray) -> np.ndarray:
-    """Keys' cubic convolution kernel with ``a = -0.5`` (MATLAB's)."""
-    ax = np.abs(x)
-    ax2, ax3 = ax**2, ax**3
-    return (1.5 * ax3 - 2.5 * ax2 + 1) * (ax <= 1) + (-0.5 * ax3 + 2.5 * ax2 - 4 * ax + 2) * ((ax > 1) & (ax <= 2))
-
-
-def _weights(n_in: int, n_out: int, scale: float, antialias: bool, edge: Edge) -> tuple[np.ndarray, np.ndarray]:
-    """Interpolation weights ``(n_out, taps)`` and source indices (edge padding applied) along one axis."""
-    shrink = scale < 1 and antialias
-    width = 4.0 / scale if shrink else 4.0
-    x = np.arange(1, n_out + 1, dtype=np.float64)
-    u = x / scale + 0.5 * (1 - 1 / scale)  # output pixel centre in input coordinates (1-based, MATLAB's)
-    left = np.floor(u - width / 2)
-    taps = int(math.ceil(width)) + 2
-    idx = left[:, None] + np.arange(taps)[None, :]  # 1-based
-    dist = u[:, None] - idx
-    w = scale * _cubic(scale * dist) if shrink else _cubic(dist)
-    w /= w.sum(axis=1, keepdims=True)
-    i0 = idx - 1  # 0-based
-    if edge == "replicate":
-        src = np.clip(i0, 0, n_in - 1).astype(np.int64)
-    else:  # symmetric: mirrored with the edge pixel repeated
-        period = 2 * n_in
-        m = np.mod(i0, period)
-        src = np.where(m < n_in, m, period - 1 - m).astype(np.int64)
-    keep = np.any(w != 0, axis=0)  # drop all-zero tap columns
-    return w[:, keep], src[:, keep]
 
 
 def imresize(img: np.ndarray, scale: float, *, antialias: bool = True, edge: Edge = "replicate") -> np.ndarray:
@@ -90,8 +57,7 @@ def imresize(img: np.ndarray, scale: float, *, antialias: bool = True, edge: Edg
     h, w = x.shape[-2:]
     # MATLAB resizes along the axis with the smaller scale first; with one scale for both, rows first.
     for axis, n in ((-2, h), (-1, w)):
-        n_out = int(math.ceil(n * scale))
-        wts, src = _weights(n, n_out, scale, antialias, edge)
+        wts, src = resize_weights(n, scale, antialias, edge)
         x = np.moveaxis(_apply(np.moveaxis(x, axis, -1), wts, src), -1, axis)
     return x.astype(out_dtype, copy=False)
 

@@ -13,9 +13,14 @@ and process.
   (emulated bf16 is slower than fp32). ``"fp32"``, ``"bf16"`` and ``"fp16"`` force a choice on any device.
   Outputs are always returned as float32.
 * **channels_last** for 4-D inputs on CUDA (tensor cores want NHWC); the CPU keeps NCHW by default.
-* **torch.compile** (``compile=True``; ``"auto"`` is on for CUDA): compiled on the first batch and checked
-  against the eager model on that batch; an op Dynamo/Inductor cannot handle, or a result that differs, falls
-  back to the eager model with one log line, never an error.
+* **torch.compile** where it pays (``compile="auto"``, on any device; ``True`` or ``False`` force it,
+  ``SATSR_COMPILE=1``/``0`` overrides ``"auto"``): a job tells its runner how many windows it holds
+  (:meth:`Runner.for_job`), the runner times its first eager forwards, and compiles once the eager time left is
+  well above the time a compile costs (:func:`compile_pays`; the constants, measured, in ``COMPILE_COST``).
+  Shapes are fixed (``dynamic=False``): every window of a job has one shape, and a smaller last batch is padded
+  to the full one (or run eagerly where padding would cost more than compiling saves), so the model compiles
+  once. The first compiled batch is checked against the eager model; an op Dynamo/Inductor cannot handle (or no
+  C++ compiler), or a result that differs, falls back to the eager model with one warning, never an error.
 * **Out of memory** (CUDA, or the CPU allocator): the batch is halved and retried; at one tile the window itself
   is split in two along its longer side (each half keeps the model's halo of context, so the stitched result
   equals the whole window's), recursively. Each step is logged at WARNING on the ``satsr`` logger. No tile is
@@ -37,9 +42,10 @@ import math
 import os
 import pickle
 import threading
+import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -53,14 +59,20 @@ from satsr._threads import default_threads
 from satsr.errors import InputError, ModelError
 
 __all__ = [
+    "COMPILE_COST",
+    "COMPILE_PAYOFF",
     "Compile",
+    "CompileCost",
     "Device",
     "Precision",
     "Runner",
     "ThreadPlan",
+    "RunnerJob",
     "available_memory",
+    "compile_pays",
     "cpu_has_native_bf16",
     "is_out_of_memory",
+    "resolve_compile",
     "resolve_device",
     "resolve_precision",
     "thread_plan",
@@ -129,7 +141,7 @@ _BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 def _detect_cpu_bf16() -> bool:
     probes = [getattr(torch.cpu, n, None) for n in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
     if all(callable(p) for p in probes):  # torch's own CPU probe (cpuinfo), on any OS
-        return any(p() for p in probes)
+        return any(p() for p in probes if callable(p))
     try:
         with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
             flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
@@ -182,6 +194,91 @@ def is_out_of_memory(err: BaseException) -> bool:
         return True
     return isinstance(err, RuntimeError) and (
         "can't allocate memory" in str(err) or "CUDA out of memory" in str(err))
+
+
+# -- torch.compile: where it pays ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CompileCost:
+    """What ``torch.compile`` costs and gives on one device type: the constants of the ``"auto"`` rule."""
+
+    seconds: float  # one compile of the model at one input shape (Dynamo + Inductor, cold caches)
+    speedup: float  # eager time over compiled time of one forward
+
+
+#: The ``compile="auto"`` rule's constants (:func:`compile_pays`), by device type, in this one place.
+#:
+#: * ``cpu``: ``python benchmarks/compile_cost.py`` (``results/compile_cost_cpu.json``): lgtd-s (the default
+#:   model) on one (1, 5, 3, 208, 208) window of real Jilin-1 frames, one torch thread on 2 cores of an
+#:   AVX512-BF16 Xeon shared with a training job, torch 2.14, a cold Inductor cache: compile 83 s in fp32 and
+#:   98 s in bf16; bare forward 9.30 -> 4.93 s in fp32 (1.89x), 7.26 -> 2.72 s in bf16 (2.66x). Two earlier runs
+#:   gave 78 and 88 s, 2.09x and 3.74x; under heavier load 111 s and 1.56x (fp32); with a warm cache a compile
+#:   takes about 10 s. Kept: 100 s and the lowest speedup seen, 1.5x, so that "auto" errs towards eager.
+#: * ``cuda``: not measured yet (no GPU has been lent to this project): a guess on the safe side, a minute to
+#:   compile and 1.3x. ``benchmarks/gpu_check.py`` measures both (``compile`` in its ``gpu.json``); put them here.
+COMPILE_COST: dict[str, CompileCost] = {
+    "cpu": CompileCost(seconds=100.0, speedup=1.5),
+    "cuda": CompileCost(seconds=60.0, speedup=1.3),
+}
+
+#: ``"auto"`` compiles only where the eager time it saves repays the compile this many times over: the
+#: estimates are rough (a first forward, a constant measured on one model), and a wrong "yes" costs a compile.
+COMPILE_PAYOFF = 2.0
+
+#: Eager forwards per window shape timed for the ``"auto"`` estimate; the quickest counts (the first forward of a
+#: runner carries one-off costs: OpenMP's team, oneDNN's kernels, CUDA's context).
+_COMPILE_SAMPLES = 3
+
+#: Input shapes one runner compiles at most: the job's full batch, and one more after an out-of-memory back-off.
+_COMPILE_SHAPES = 2
+
+
+def compile_pays(device_type: str, eager_seconds: float) -> bool:
+    """Whether compiling a model repays itself on a job that would take ``eager_seconds`` eagerly.
+
+    The rule of ``compile="auto"``, a pure function of the job's size: compiled, the job would save
+    ``eager_seconds * (1 - 1 / speedup)``, and that saving must be at least ``COMPILE_PAYOFF`` compile times
+    (``COMPILE_COST`` of the device type). With the CPU's constants (100 s, 1.5x) the job's eager time must be six
+    compile times, ten minutes. Unknown device types never compile.
+
+    Parameters
+    ----------
+    device_type : str
+        ``"cpu"`` or ``"cuda"`` (``torch.device.type``).
+    eager_seconds : float
+        Expected eager time of the rest of the job: windows left times seconds per window.
+
+    Returns
+    -------
+    bool
+        ``True`` where compiling is expected to pay.
+    """
+    cost = COMPILE_COST.get(device_type)
+    if cost is None or cost.speedup <= 1 or not eager_seconds > 0:
+        return False
+    return eager_seconds * (1 - 1 / cost.speedup) >= COMPILE_PAYOFF * cost.seconds
+
+
+def resolve_compile(compile: Compile) -> bool | Literal["auto"]:  # noqa: A002 (torch's own word)
+    """The ``compile`` option after the ``SATSR_COMPILE`` environment variable.
+
+    ``True`` and ``False`` are kept (an explicit choice wins). ``"auto"`` stays ``"auto"`` unless
+    ``SATSR_COMPILE`` is ``1`` (always compile) or ``0`` (never); ``SATSR_COMPILE=auto`` or unset keeps the rule.
+
+    Raises
+    ------
+    InputError
+        For a ``compile`` other than a bool or ``"auto"``, or a malformed ``SATSR_COMPILE``.
+    """
+    if isinstance(compile, str):
+        if compile != "auto":
+            raise InputError(f"compile must be True, False or 'auto', got {compile!r}")
+        env = os.environ.get("SATSR_COMPILE", "").strip().lower()
+        if env in ("", "auto"):
+            return "auto"
+        if env in ("0", "1"):
+            return env == "1"
+        raise InputError(f"SATSR_COMPILE must be 0, 1 or auto, got {env!r}")
+    return bool(compile)
 
 
 @dataclass(frozen=True)
@@ -240,12 +337,18 @@ class Runner:
     precision : {"auto", "fp32", "bf16", "fp16"}
         Autocast dtype (see :func:`resolve_precision`).
     compile : bool or "auto"
-        ``torch.compile`` the model (``"auto"``: on CUDA only).
+        ``torch.compile`` the model: ``"auto"`` where the job is large enough to repay the compile
+        (:func:`compile_pays`, told by :meth:`for_job`); ``SATSR_COMPILE=0``/``1`` overrides ``"auto"``.
     channels_last : bool or None
         NHWC memory layout for 4-D inputs; ``None``: on CUDA only.
     """
 
-    def __init__(self, model: nn.Module, device: torch.device, batch_size: int | None, ref: tuple | None,
+    # A user's module sent to other processes: its token and pickle bytes, set (once) by __reduce__ or
+    # module_runner; unset until then. Annotations only: no class attributes.
+    _token: str
+    _blob: bytes
+
+    def __init__(self, model: nn.Module, device: torch.device, batch_size: int | None, ref: tuple[Any, ...] | None,
                  precision: Precision = "auto", compile: Compile = "auto",  # noqa: A002 (torch's own word)
                  channels_last: bool | None = None) -> None:
         self.device = device
@@ -260,12 +363,23 @@ class Runner:
         self.batch_size = batch_size  # asked for by the caller; None = choose (and remember in _auto)
         self._auto: dict[tuple[int, ...], int] = {}  # chosen batch size per window shape
         self._ref = ref
-        self._lock = threading.Lock()  # guards _auto
+        self._lock = threading.Lock()  # guards _auto and the job counters
         self._pool: ThreadPoolExecutor | None = None  # the model's own thread, made on first use
         self._pool_lock = threading.Lock()
-        self._compile = device.type == "cuda" if compile == "auto" else bool(compile)
-        self._compiled: Callable[..., torch.Tensor] | None = None
-        self._compile_state = "off" if not self._compile else "pending"  # pending -> on | fallback (reason)
+        self._compile_mode = resolve_compile(compile)
+        self._compiled: Callable[..., torch.Tensor] | None = None  # torch.compile's callable, made once
+        self._compiled_shapes: set[tuple[tuple[int, ...], ...]] = set()  # input shapes compiled and checked
+        # off | auto -> pending (a job large enough) -> on | fallback: <reason> (for good)
+        mode = self._compile_mode
+        self._compile_state = "auto" if mode == "auto" else "pending" if mode else "off"
+        # The job now running (see for_job): windows left, its largest batch, its window shape, and whether it
+        # compiles new shapes (True: always; "auto": once its eager time left is seen to repay a compile).
+        self._remaining = 0
+        self._job_batch: int | None = None
+        self._job_window: tuple[int, ...] | None = None
+        self._job_compiles = mode is True
+        self.compile_seconds: float | None = None  # the first compiled call: compiling plus one forward
+        self._timings: dict[tuple[int, ...], list[float]] = {}  # eager seconds per window, by window shape
         self._streams = threading.local()  # per dask thread: CUDA copy stream, threads applied
         self.events: list[str] = []  # out-of-memory and compile decisions, for tests and reports
 
@@ -283,8 +397,29 @@ class Runner:
 
     @property
     def compile_state(self) -> str:
-        """``"off"``, ``"pending"`` (before the first batch), ``"on"`` or ``"fallback: <reason>"``."""
+        """Where ``torch.compile`` stands: ``"off"``, ``"auto"``, ``"pending"``, ``"on"`` or ``"fallback: <reason>"``.
+
+        ``"auto"``: eager until a job proves large enough; ``"pending"``: compiles on the next full batch.
+        """
         return self._compile_state
+
+    def for_job(self, windows: int, batch: int | None = None) -> RunnerJob:
+        """The runner as one job's graph holds it: the job's size reaches the runner when its first batch runs.
+
+        ``windows`` is the number of model windows (samples) the job will run, which ``compile="auto"`` weighs
+        against the compile time; ``batch`` the most windows one of its tasks sends at once (the compiled batch
+        is no larger). Told at run time, not when the graph is built, so that a graph that is built but never
+        computed, or a dry run's calibration forwards, cannot trigger a compile.
+        """
+        return RunnerJob(self, windows, batch)
+
+    def expect(self, windows: int, batch: int | None = None) -> None:
+        """Set the windows the job now running has left, and its largest batch (see :meth:`for_job`)."""
+        with self._lock:
+            self._remaining = max(0, int(windows))
+            self._job_batch = None if batch is None else max(1, int(batch))
+            self._job_window = None  # the job's first forward sets it
+            self._job_compiles = self._compile_mode is True
 
     def _autocast(self) -> Any:
         dtype = _DTYPES[self.precision]
@@ -294,32 +429,77 @@ class Runner:
 
     def _eager(self, *xs: torch.Tensor) -> torch.Tensor:
         with self._autocast():
-            return self.model(*xs)
+            out: torch.Tensor = self.model(*xs)
+            return out
 
     def _run_model(self, *xs: torch.Tensor) -> torch.Tensor:
-        """One forward (on the model thread), through the compiled model once it has proved itself on a first batch."""
-        if self._compile_state == "pending":
-            return self._first_compiled(*xs)
-        if self._compiled is not None:
-            try:
-                return self._compiled(*xs)
-            except Exception as err:  # a later recompilation (new shape) can fail too
-                if is_out_of_memory(err):
-                    raise
-                self._fallback(f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}")
-        return self._eager(*xs)
+        """One forward (on the model thread): compiled at a compiled shape, else eager (or compiled anew).
 
-    def _first_compiled(self, *xs: torch.Tensor) -> torch.Tensor:
+        A shape is compiled only for the job's own windows at its full batch, when the job compiles (``True``,
+        or ``"auto"`` once decided): a smaller batch is padded to the full one where that costs less than the
+        compiled model saves, and runs eagerly otherwise, as do windows of other shapes (the halves of a window
+        split after an out-of-memory error). Each new shape is checked against the eager model on its first batch.
+        """
+        if self._job_window is None:
+            self._job_window = tuple(xs[0].shape[1:])
+        if self._compile_state == "off" or self._compile_state.startswith("fallback"):
+            return self._eager(*xs)
+        fixed = self._fixed_shape(xs)
+        if fixed is None:
+            return self._eager(*xs)
+        n = xs[0].shape[0]
+        shape = tuple(tuple(x.shape) for x in fixed)
+        if shape not in self._compiled_shapes:
+            return self._compile_at(*fixed)[:n]
+        try:
+            return self._compiled(*fixed)[:n]  # type: ignore[misc]
+        except Exception as err:
+            if is_out_of_memory(err):
+                raise
+            self._fallback(f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}")
+            return self._eager(*xs)
+
+    def _fixed_shape(self, xs: Sequence[torch.Tensor]) -> list[torch.Tensor] | None:
+        """``xs`` at a compiled shape (or one to compile now), padded in the batch; ``None``: run it eagerly.
+
+        The full batch is the runner's for this window shape (asked for, or chosen by :meth:`choose_batch`), at
+        most what one task of the job sends (:meth:`for_job`). A batch of ``n`` is padded to ``full`` (repeating
+        its last window) when ``n >= full / speedup``: ``full`` windows compiled then cost no more than ``n``
+        eagerly.
+        """
+        n = xs[0].shape[0]
+        chosen = self.batch_size or self._auto.get(tuple(xs[0].shape[1:])) or n
+        full = max(n, min(chosen, self._job_batch or chosen))
+        speedup = COMPILE_COST.get(self.device.type, CompileCost(0.0, 1.0)).speedup
+        if n < full and n * speedup < full:
+            return None
+        shape = tuple((full, *x.shape[1:]) for x in xs)
+        if shape not in self._compiled_shapes and not (
+                self._job_compiles and tuple(xs[0].shape[1:]) == self._job_window
+                and len(self._compiled_shapes) < _COMPILE_SHAPES):
+            return None
+        if n == full:
+            return list(xs)
+        return [self._layout(torch.cat([x, x[-1:].expand(full - n, *x.shape[1:])])) for x in xs]
+
+    def _compile_at(self, *xs: torch.Tensor) -> torch.Tensor:
+        """Compile for the shape of ``xs`` (on its first call) and check against eager; the output either way."""
         ref = self._eager(*xs)
         try:
-            compiled = torch.compile(self.model)  # static first; a second shape turns on dynamic shapes
+            if self._compiled is None:
+                # Static shapes: a job's windows share one shape and batches are padded to it (see _fixed_shape).
+                compiled = torch.compile(self.model, dynamic=False)
 
-            def fn(*a: torch.Tensor) -> torch.Tensor:
-                with self._autocast():
-                    return compiled(*a)
+                def fn(*a: torch.Tensor) -> torch.Tensor:
+                    with self._autocast():
+                        out: torch.Tensor = compiled(*a)
+                        return out
 
-            got = fn(*xs)
-        except Exception as err:
+                self._compiled = fn
+            t0 = time.perf_counter()
+            got = self._compiled(*xs)
+            self.compile_seconds = time.perf_counter() - t0
+        except Exception as err:  # no C++ compiler, an op Inductor cannot lower, ...
             if is_out_of_memory(err):
                 raise
             self._fallback(f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}")
@@ -330,15 +510,18 @@ class Runner:
         if not diff <= tol:
             self._fallback(f"compiled output differs from eager by {diff:.2e} (> {tol:g})")
             return ref
-        self._compiled, self._compile_state = fn, "on"
-        self.events.append("compile: on")
-        log.debug("%s: torch.compile on (max difference to eager %.2e on the first batch)", self.spec.name, diff)
+        shape = tuple(tuple(x.shape) for x in xs)
+        self._compiled_shapes.add(shape)
+        self._compile_state = "on"
+        self.events.append(f"compile: on for inputs {list(shape[0])} ({self.compile_seconds:.1f} s)")
+        log.debug("%s: torch.compile on for %s in %.1f s (max difference to eager %.2e)", self.spec.name, shape,
+                  self.compile_seconds, diff)
         return got
 
     def _fallback(self, why: str) -> None:
         self._compiled, self._compile_state = None, f"fallback: {why}"
         self.events.append(self._compile_state)
-        log.info("%s: torch.compile not used, running eagerly (%s)", self.spec.name, why)
+        log.warning("%s: torch.compile not used, running eagerly (%s)", self.spec.name, why)
 
     def choose_batch(self, window: tuple[int, ...]) -> int:
         """Tiles per forward: explicit; on CPU 4 small windows or 1 large; on CUDA from free memory on one tile."""
@@ -358,8 +541,8 @@ class Runner:
                     pixels = CPU_BATCH_PIXELS + 1
                 self._auto[window] = 4 if pixels <= CPU_BATCH_PIXELS else 1
                 return self._auto[window]
-            # On CUDA: measure one tile's peak (in this runner's precision and layout, compiled if asked: the
-            # compile then happens here, once), and fill 60% of what is free.
+            # On CUDA: measure one tile's eager peak (in this runner's precision and layout; a compiled graph's
+            # fused kernels keep fewer intermediates), and fill 60% of what is free.
             per_tile = self._in_model_thread(self._measure, window)
             free, _ = torch.cuda.mem_get_info(self.device)
             self._auto[window] = int(max(1, min(64, 0.6 * free // per_tile)))
@@ -387,7 +570,7 @@ class Runner:
     def _copy_stream(self) -> Any:
         s = getattr(self._streams, "stream", None)
         if s is None:
-            s = self._streams.stream = torch.cuda.Stream(self.device)
+            s = self._streams.stream = torch.cuda.Stream(self.device)  # type: ignore[no-untyped-call]  # torch's
         return s
 
     def _to_device(self, arrays: Sequence[np.ndarray]) -> list[torch.Tensor]:
@@ -426,17 +609,47 @@ class Runner:
                 self._pool = ThreadPoolExecutor(1, thread_name_prefix=f"satsr-{self.spec.name}")
         return self._pool.submit(fn, *args).result()
 
-    def _compute(self, xs: list[torch.Tensor]) -> torch.Tensor:
+    def _compute(self, xs: list[torch.Tensor], probe: bool = False) -> torch.Tensor:
+        """One forward on the model thread; ``probe``: a memory probe (eager, neither timed nor counted)."""
         if not getattr(self._streams, "threads_set", False):
             # OpenMP's thread count is a per-thread setting: set it in the model thread itself.
             thread_plan(self.device).apply_torch()
             self._streams.threads_set = True
+        key, n = tuple(xs[0].shape[1:]), int(xs[0].shape[0])
+        timed = (not probe and self._compile_mode == "auto" and not self._job_compiles
+                 and len(self._timings.get(key, ())) < _COMPILE_SAMPLES)
+        t0 = time.perf_counter()
         with torch.inference_mode():
-            out = self._run_model(*xs)
-            return out.float() if self.device.type == "cuda" else out
+            out = self._eager(*xs) if probe else self._run_model(*xs)
+            out = out.float() if self.device.type == "cuda" else out
+        if timed:
+            if self.device.type == "cuda":
+                torch.cuda.synchronize(self.device)  # only for the few timed forwards: kernels run async
+            self._timings.setdefault(key, []).append((time.perf_counter() - t0) / max(n, 1))
+        if not probe:
+            self._count(key, n)
+        return out
+
+    def _count(self, key: tuple[int, ...], n: int) -> None:
+        """``n`` windows done; under ``"auto"``, compile from the next batch on once the rest of the job repays it."""
+        with self._lock:
+            self._remaining = max(0, self._remaining - n)
+            times = self._timings.get(key, [])
+            if (self._compile_mode != "auto" or self._job_compiles or key != self._job_window or len(times) < 2
+                    or not self._remaining or self._compile_state.startswith("fallback")):
+                return
+            per = min(times)
+            if not compile_pays(self.device.type, self._remaining * per):
+                return
+            self._job_compiles = True
+            if self._compile_state == "auto":
+                self._compile_state = "pending"
+        self.events.append(f"compile: auto: on ({self._remaining} windows left at {per:.3g} s each eagerly)")
+        log.info("%s: torch.compile on (compile=auto: %d windows left at %.3g s each eagerly)", self.spec.name,
+                 self._remaining, per)
 
     def _measure(self, window: tuple[int, ...]) -> int:
-        """Peak CUDA memory of one window's forward (in this runner's precision, layout and compile state)."""
+        """Peak CUDA memory of one window's eager forward (in this runner's precision and layout)."""
         torch.cuda.synchronize(self.device)
         torch.cuda.reset_peak_memory_stats(self.device)
         base = torch.cuda.memory_allocated(self.device)
@@ -444,7 +657,7 @@ class Runner:
         if self.spec.needs_reference:
             s = self.spec.scale
             xs.append(torch.zeros((1, *window[:-2], window[-2] * s, window[-1] * s), device=self.device))
-        self._compute([self._layout(x) for x in xs])
+        self._compute([self._layout(x) for x in xs], probe=True)  # eager: no compile at batch 1 for a probe
         return max(torch.cuda.max_memory_allocated(self.device) - base, 1)
 
     def _forward(self, arrays: Sequence[np.ndarray]) -> np.ndarray:
@@ -528,6 +741,39 @@ class Runner:
         return np.concatenate([first[tuple(keep_a)], second[tuple(keep_b)]], axis=axis - lr.ndim)
 
 
+class RunnerJob:
+    """A :class:`Runner` as one job's graph holds it (:meth:`Runner.for_job`): the runner, told the job's size.
+
+    It runs batches and chooses batch sizes exactly as the runner does (every other attribute is the runner's);
+    its first batch tells the runner how many windows the job holds (:meth:`Runner.expect`), for
+    ``compile="auto"``.
+    """
+
+    def __init__(self, runner: Runner, windows: int, batch: int | None = None) -> None:
+        self.runner, self.windows, self.batch = runner, int(windows), batch
+        self._told = False
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # the runner travels as its own key (Runner.__reduce__)
+        return RunnerJob, (self.runner, self.windows, self.batch)
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "runner":  # not set yet (while unpickling): no recursion through __getattr__
+            raise AttributeError(name)
+        return getattr(self.runner, name)
+
+    def choose_batch(self, window: tuple[int, ...]) -> int:
+        """Tiles per forward (:meth:`Runner.choose_batch`)."""
+        return self.runner.choose_batch(window)
+
+    def __call__(self, x: np.ndarray | tuple[np.ndarray, ...]) -> np.ndarray:
+        """Run a batch (:meth:`Runner.__call__`); the job's first batch tells the runner the job's size."""
+        if not self._told:
+            self._told = True
+            self.runner.expect(self.windows, self.batch)
+        return self.runner(x)
+
+
 _CACHE: dict[tuple[Any, ...], Runner] = {}
 _CACHE_LOCK = threading.Lock()
 #: Runners of users' modules that came from another process, by token, most recently used last (a few kept).
@@ -582,29 +828,36 @@ def cached_runner(name: str, scale: int, options: tuple[tuple[str, Any], ...], d
 def make_runner(
     model: str | nn.Module,
     scale: int | None,
-    options: dict[str, Any] | None,
+    options: Mapping[str, Any] | None,
     device: torch.device,
     batch_size: int | None,
-    pretrained: str | os.PathLike[str] | None = None,
+    pretrained: str | os.PathLike[str] | bool | None = None,
     precision: Precision = "auto",
     compile: Compile = "auto",  # noqa: A002
     channels_last: bool | None = None,
 ) -> Runner:
     """A runner for a registered model name (cached per process) or a user's module (described by ``wrap``).
 
+    ``pretrained`` is :func:`satsr.models.create`'s: ``None`` the shipped weights (an error for a network
+    without any), a path, ``True`` or ``False`` (random weights on purpose; for a module, nothing to do).
+
     Raises
     ------
     ModelError
-        A module that is not an ``nn.Module``, options or weights given for a module, or a scale it lacks.
+        A module that is not an ``nn.Module``, options or weights given for a module, or a scale it lacks; a
+        network with neither shipped nor given weights.
     UnknownModelError
         An unknown model name.
     """
     resolve_precision(precision, device)  # errors before anything is built
-    extra = (precision, compile, channels_last)
+    # SATSR_COMPILE is read here, so that the per-process cache keys the runner by what it will do.
+    extra = (precision, resolve_compile(compile), channels_last)
     if isinstance(model, str):
         spec = _models.get_spec(model)
         s = spec.scale if scale is None else scale
-        if pretrained is not None:
+        if isinstance(pretrained, bool):  # part of the cache key: random and shipped weights are two runners
+            options = {**(options or {}), "pretrained": pretrained}
+        elif pretrained is not None:
             path = os.path.abspath(os.fspath(pretrained))
             # The file's mtime is part of the cache key: a checkpoint rewritten in place is loaded again.
             mtime = os.path.getmtime(path) if os.path.exists(path) else None
@@ -616,7 +869,7 @@ def make_runner(
     if not isinstance(model, nn.Module):
         raise ModelError(f"model must be a registered name or a torch.nn.Module, got {type(model).__name__}")
     spec = _models.get_spec(model)
-    if options or pretrained is not None:
+    if options or (pretrained is not None and pretrained is not False):  # False: the module's weights as they are
         raise ModelError(
             "model_options and pretrained apply to registered model names only; load weights into your module "
             "first (satsr.models.load_weights)"

@@ -19,12 +19,13 @@ from affine import Affine
 from pyproj import CRS
 from pyproj.exceptions import CRSError
 
+from satsr.coregistration import phase_shift  # noqa: F401 (its old home; documented there before it moved)
 from satsr.errors import GeoreferenceError, InputError
 
 if TYPE_CHECKING:
     import xarray as xr
 
-__all__ = ["Georef", "Grid", "read_georef", "zoom_transform", "rpc_for_pixels", "RPC_KEYS", "phase_shift"]
+__all__ = ["Georef", "Grid", "read_georef", "zoom_transform", "rpc_for_pixels", "RPC_KEYS"]
 
 # Relative tolerance under which a transform's rotation/shear terms count as zero (GDAL writes ~1e-16).
 _ROT_EPS = 1e-12
@@ -623,52 +624,3 @@ def _same_transform(a: Affine, b: Affine, shape: tuple[int, int]) -> bool:
 
 def _fmt(t: Affine) -> str:
     return "(" + ", ".join(f"{v:g}" for v in tuple(t)[:6]) + ")"
-
-
-def phase_shift(reference: np.ndarray, moving: np.ndarray, *, max_freq: float = 0.25) -> tuple[float, float]:
-    """Sub-pixel translation ``(dy, dx)`` of ``moving`` relative to ``reference`` by phase correlation.
-
-    ``moving(y, x) ~ reference(y - dy, x - dx)``. The integer peak of the phase correlation is refined by a
-    weighted least-squares fit of the cross-power spectrum's phase plane over frequencies below ``max_freq``
-    (cycles per pixel), which resolves shifts to about 0.001 px on textured images.
-
-    Parameters
-    ----------
-    reference, moving : numpy.ndarray
-        2-D images of the same shape.
-    max_freq : float, default 0.25
-        Highest frequency (cycles/pixel) used by the sub-pixel fit.
-
-    Returns
-    -------
-    tuple of float
-        ``(dy, dx)`` in pixels.
-
-    Raises
-    ------
-    InputError
-        When the images are not 2-D arrays of one shape.
-    """
-    a = np.asarray(reference, dtype=np.float64)
-    b = np.asarray(moving, dtype=np.float64)
-    if a.ndim != 2 or a.shape != b.shape:
-        raise InputError(f"phase_shift needs two 2-D images of one shape, got {a.shape} and {b.shape}")
-    win = np.outer(np.hanning(a.shape[0]), np.hanning(a.shape[1]))
-    fa = np.fft.fft2((a - a.mean()) * win)
-    fb = np.fft.fft2((b - b.mean()) * win)
-    cross = np.conj(fa) * fb
-    mag = np.abs(cross)
-    r = np.fft.ifft2(cross / np.maximum(mag, 1e-30)).real
-    peak = np.array(np.unravel_index(np.argmax(r), r.shape), dtype=np.float64)
-    n = np.array(a.shape, dtype=np.float64)
-    peak[peak > n / 2] -= n[peak > n / 2]
-    fy = np.fft.fftfreq(a.shape[0])[:, None] * np.ones((1, a.shape[1]))
-    fx = np.fft.fftfreq(a.shape[1])[None, :] * np.ones((a.shape[0], 1))
-    # Remove the integer shift, then fit phase = -2*pi*(fy*dy + fx*dx) to what is left.
-    resid = cross * np.exp(2j * np.pi * (fy * peak[0] + fx * peak[1]))
-    sel = (np.hypot(fy, fx) < max_freq) & (mag > 0)
-    sel[0, 0] = False
-    w = np.sqrt(mag[sel])
-    design = -2 * np.pi * np.stack([fy[sel], fx[sel]], axis=1) * w[:, None]
-    sol, *_ = np.linalg.lstsq(design, np.angle(resid[sel]) * w, rcond=None)
-    return float(peak[0] + sol[0]), float(peak[1] + sol[1])

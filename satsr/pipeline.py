@@ -16,13 +16,12 @@ from __future__ import annotations
 import math
 import os
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import dask.array as dska
 import numpy as np
-import torch
 import xarray as xr
 from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
@@ -34,12 +33,13 @@ from satsr.engine import Compile, Device, Precision, Runner, make_runner, resolv
 from satsr.errors import GeoreferenceError, InputError, SatsrWarning
 from satsr.geo import Grid
 from satsr.io.conventions import as_frames, normalize, restore_dims
-from satsr.io.coords import assign_grid, frame_rpcs
-from satsr.io.reference import Matching, PreparedReference, prepare_reference
-from satsr.radiometry import Radiometry, fill_nearest, nodata_mask, upsample_mask
+from satsr.io.coords import assign_grid, frame_rpcs, nodata_of
+from satsr.io.reference import PreparedReference, prepare_reference
+from satsr.models import ModelSpec
+from satsr.radiometry import Matching, Radiometry, fill_nearest, nodata_mask, upsample_mask
 from satsr.tiling import Blend, Stitcher, TilePlan, default_tile, gather, space_time_windows
 
-__all__ = ["upscale", "resolve_device"]
+__all__ = ["upscale", "ReferenceOptions", "resolve_device"]
 
 # -- the block tasks -----------------------------------------------------------------------------------------
 @dataclass(frozen=True)
@@ -50,16 +50,20 @@ class _BlockJob:
     origin: tuple[int, int]  # image (row, col) of the gathered parts' top-left pixel
 
 
-def _assemble(parts: list) -> np.ndarray:
+#: A predict task's result: ``{(ty, tx): (fy0, fx0, pred)}`` (see :func:`_predict`).
+_Predictions = dict[tuple[int, int], tuple[int, int, np.ndarray]]
+
+
+def _assemble(parts: list[Any]) -> np.ndarray:
     """Nested ``[frame][row][col]`` chunks -> one ``(frames, C, rows, cols)`` array."""
     return np.concatenate(
         [np.concatenate([np.concatenate(row, axis=-1) for row in frame], axis=-2) for frame in parts], axis=0
     )
 
 
-def _predict(parts: list, job: _BlockJob, window: list[int], tiles: list[tuple[int, int]], runner: Runner,
-             ref_parts: list | None = None, fallback: Runner | None = None,
-             fallback_tiles: list[tuple[int, int]] = ()) -> dict:
+def _predict(parts: list[Any], job: _BlockJob, window: list[int], tiles: list[tuple[int, int]], runner: Runner,
+             ref_parts: list[Any] | None = None, fallback: Runner | None = None,
+             fallback_tiles: Sequence[tuple[int, int]] = ()) -> _Predictions:
     """Model outputs of ``tiles`` for the frames ``window``, cut to their footprints: ``{(ty, tx): (fy0, fx0, pred)}``.
 
     ``pred`` is ``(C, h, w)``, or ``(frames_out, C, h, w)`` for a space-time model. A reference model also gets
@@ -82,7 +86,7 @@ def _predict(parts: list, job: _BlockJob, window: list[int], tiles: list[tuple[i
         ref_origin, ref_shape = (job.origin[0] * s, job.origin[1] * s), (plan.shape[0] * s, plan.shape[1] * s)
     win_shape = (plan.frames_in, src.shape[1], *plan.window_shape) if plan.frames_in > 1 else (
         src.shape[1], *plan.window_shape)
-    out = {}
+    out: _Predictions = {}
     skip = set(fallback_tiles)
     groups = ((runner, [tl for tl in tiles if tl not in skip]), (fallback, [tl for tl in tiles if tl in skip]))
     for model, todo in groups:
@@ -93,6 +97,7 @@ def _predict(parts: list, job: _BlockJob, window: list[int], tiles: list[tuple[i
             batch = todo[i : i + bs]
             wins = np.stack([gather(x, job.origin, plan.window(*tl), plan.shape) for tl in batch])
             inp = wins if plan.frames_in > 1 else wins[:, 0]
+            x_in: np.ndarray | tuple[np.ndarray, ...] = inp  # a reference model also gets the reference windows
             if refx is not None and model is runner:
                 refs = []
                 for tl, w in zip(batch, inp):
@@ -102,8 +107,8 @@ def _predict(parts: list, job: _BlockJob, window: list[int], tiles: list[tuple[i
                     if hole.any():  # a halo past the reference's edge: the LR's own pixels, no texture to transfer
                         r[hole] = np.repeat(np.repeat(w, s, axis=-2), s, axis=-1)[hole]
                     refs.append(r)
-                inp = (inp, np.stack(refs))
-            preds = model(inp)
+                x_in = (inp, np.stack(refs))
+            preds = model(x_in)
             for tl, pred in zip(batch, preds):
                 fy0, fy1, fx0, fx1 = plan.footprint(*tl)
                 wy0, _, wx0, _ = plan.window(*tl)
@@ -111,7 +116,7 @@ def _predict(parts: list, job: _BlockJob, window: list[int], tiles: list[tuple[i
     return out
 
 
-def _stitch(predictions: list[dict], own: list, job: _BlockJob, out_index: int | None,
+def _stitch(predictions: list[_Predictions], own: list[Any], job: _BlockJob, out_index: int | None,
             region: tuple[int, int, int, int], channels: int) -> np.ndarray:
     """Blend the tile outputs over ``region`` and convert back to the stored values; nodata stays nodata.
 
@@ -131,7 +136,7 @@ def _stitch(predictions: list[dict], own: list, job: _BlockJob, out_index: int |
         if m is not None and m.any():
             y0, y1, x0, x1 = region
             oy, ox = job.origin
-            hole = upsample_mask(m.any(axis=0)[:, y0 - oy : y1 - oy, x0 - ox : x1 - ox], plan.scale)
+            hole = upsample_mask(np.any(m, axis=0)[:, y0 - oy : y1 - oy, x0 - ox : x1 - ox], plan.scale)
     if rad.nodata is not None and not np.isnan(rad.nodata):
         # A valid pixel that happens to land on the nodata value would read as a hole: nudge it off.
         clash = out == np.asarray(rad.nodata).astype(out.dtype)
@@ -145,9 +150,9 @@ def _stitch(predictions: list[dict], own: list, job: _BlockJob, out_index: int |
     return out[None]
 
 
-def _run_block(parts: list, own: list, job: _BlockJob, own_job: _BlockJob, window: list[int],
-               region: tuple[int, int, int, int], runner: Runner, channels: int, ref_parts: list | None = None,
-               fallback: Runner | None = None, fallback_tiles: list[tuple[int, int]] = ()) -> np.ndarray:
+def _run_block(parts: list[Any], own: list[Any], job: _BlockJob, own_job: _BlockJob, window: list[int],
+               region: tuple[int, int, int, int], runner: Runner, channels: int, ref_parts: list[Any] | None = None,
+               fallback: Runner | None = None, fallback_tiles: Sequence[tuple[int, int]] = ()) -> np.ndarray:
     """Crop blending: a block's tiles are its own, so predicting and stitching fuse into one task."""
     preds = _predict(parts, job, window, job.plan.tiles_in(*region), runner, ref_parts, fallback, fallback_tiles)
     return _stitch([preds], own, own_job, None, region, channels)
@@ -168,6 +173,100 @@ def _blocks(n: int, size: int) -> list[tuple[int, int]]:
     return [(i, min(i + size, n)) for i in range(0, n, size)]
 
 
+# -- what travels together ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ReferenceOptions:
+    """The reference image of a reference-based model (``rgtgan``), and how it is paired with the LR scene.
+
+    Pass it as ``upscale(da, "rgtgan", reference=ReferenceOptions("ref.tif", matching="histogram"))``. The
+    keywords ``reference_bands=``, ``reference_matching=``, ``uncovered=``, ``fallback=`` and ``max_shift=`` of
+    :func:`upscale` are shorthand for its fields when ``reference=`` is the image itself.
+
+    Parameters
+    ----------
+    image : xarray.DataArray or path
+        A sharper image of the same place, from another date or sensor, in any CRS and resolution. It is warped
+        onto the output grid (the LR grid refined ``scale`` times) with GDAL, window by window, and cut in lockstep
+        with the LR's tiles (the same halo in ground units).
+    bands : sequence of int, optional
+        The reference's bands (1-based), in the order of the LR's (after ``bands``). Default all.
+    matching : {"meanstd", "histogram", "none"}, default "meanstd"
+        Map the reference's values onto the LR's, band by band, before inference (references from other
+        sensors differ in brightness and contrast); fitted where the reference covers the LR's first frame.
+    uncovered : {"error", "fallback"}, default "error"
+        Where the reference does not cover the scene: raise, or run the tiles it does not fully cover through
+        ``fallback``. The output's attributes report the coverage and the number of fallback tiles.
+    fallback : str or torch.nn.Module, default "bicubic"
+        The single-image model for uncovered tiles (its halo must fit within the reference model's).
+    max_shift : float, default 0.5
+        Residual shift (LR pixels) between the LR and the reference, measured by phase correlation, above which
+        a :class:`satsr.errors.SatsrWarning` says to co-register them first. The shift is always recorded in
+        ``attrs["satsr_reference_shift"]`` (``"dy dx"``).
+
+    Raises
+    ------
+    InputError
+        ``uncovered`` is neither ``"error"`` nor ``"fallback"``.
+    """
+
+    image: xr.DataArray | str | os.PathLike[str]
+    bands: Sequence[int] | None = None
+    matching: Matching = "meanstd"
+    uncovered: Literal["error", "fallback"] = "error"
+    fallback: str | nn.Module = "bicubic"
+    max_shift: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.bands is not None:  # a tuple: the options stay immutable (and hashable with a path image)
+            object.__setattr__(self, "bands", tuple(int(b) for b in self.bands))
+        if self.uncovered not in ("error", "fallback"):
+            raise InputError(f"uncovered must be 'error' or 'fallback', got {self.uncovered!r}")
+
+
+# ReferenceOptions field -> upscale's shorthand keyword for it
+_SHORTHAND = {"bands": "reference_bands", "matching": "reference_matching", "uncovered": "uncovered",
+              "fallback": "fallback", "max_shift": "max_shift"}
+
+
+def _reference_options(reference: ReferenceOptions | xr.DataArray | str | os.PathLike[str] | None,
+                       **shorthand: Any) -> ReferenceOptions | None:
+    """``reference=`` and the shorthand keywords (by field name; ``None``: not given) as one options object."""
+    given = {k: v for k, v in shorthand.items() if v is not None}
+    if reference is None:
+        return None  # the shorthand alone means nothing (the CLI passes its defaults with every job)
+    if isinstance(reference, ReferenceOptions):
+        if given:
+            names = ", ".join(f"{_SHORTHAND[k]}=" for k in given)
+            raise InputError(f"{names} given beside reference=ReferenceOptions(...): set the ReferenceOptions' "
+                             f"fields ({', '.join(given)}) instead")
+        return reference
+    return ReferenceOptions(reference, **given)
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """How the job is cut: the tile lattice, the output blocks over it and the model's windows in time."""
+
+    plan: TilePlan
+    radiometry: Radiometry
+    block: tuple[int, int]  # (rows, cols) input pixels per output block: a square of whole tiles
+    rows: tuple[tuple[int, int], ...]  # the blocks' row ranges (input pixels)
+    cols: tuple[tuple[int, int], ...]  # and column ranges
+    bands: int
+    time_scale: int  # output frames per input frame interval (1 for a spatial model)
+    # per window: (input frames, [(output frame, its index among the window's outputs, or None)])
+    windows: tuple[tuple[list[int], Sequence[tuple[int, int | None]]], ...]
+    with_nodata: bool  # whether a stitch task needs the source's nodata mask
+    batch_size: int | None  # tiles per forward asked for (None: the runner chooses)
+
+    @property
+    def chunks(self) -> tuple[tuple[int, ...], ...]:
+        """The output's dask chunks: one output frame and all bands per block, ``scale`` times larger."""
+        s, n_out = self.plan.scale, (self.plan.n_frames - 1) * self.time_scale + 1
+        return ((1,) * n_out, (self.bands,), tuple((b - a) * s for a, b in self.rows),
+                tuple((b - a) * s for a, b in self.cols))
+
+
 def upscale(
     da: xr.DataArray | xr.Dataset,
     model: str | nn.Module = DEFAULT_MODEL,
@@ -181,14 +280,14 @@ def upscale(
     device: Device = "auto",
     value_range: tuple[float, float] | None = None,
     model_options: Mapping[str, Any] | None = None,
-    pretrained: str | os.PathLike[str] | None = None,
+    pretrained: str | os.PathLike[str] | bool | None = None,
     bands: Sequence[int] | None = None,
-    reference: xr.DataArray | str | os.PathLike[str] | None = None,
+    reference: ReferenceOptions | xr.DataArray | str | os.PathLike[str] | None = None,
     reference_bands: Sequence[int] | None = None,
-    reference_matching: Matching = "meanstd",
-    uncovered: Literal["error", "fallback"] = "error",
-    fallback: str | nn.Module = "bicubic",
-    max_shift: float = 0.5,
+    reference_matching: Matching | None = None,
+    uncovered: Literal["error", "fallback"] | None = None,
+    fallback: str | nn.Module | None = None,
+    max_shift: float | None = None,
     precision: Precision = "auto",
     compile: Compile = "auto",  # noqa: A002 (torch's own word for it)
     channels_last: bool | None = None,
@@ -235,45 +334,53 @@ def upscale(
         (identity for floats). Output is converted back and keeps the input dtype.
     model_options : mapping, optional
         Keyword arguments of the registered model's builder.
-    pretrained : str or path, optional
-        Checkpoint for a registered model (the layouts :func:`satsr.models.create` reads).
+    pretrained : str, path or bool, optional
+        Weights of a registered model, as :func:`satsr.models.create` takes them: default the weights satsr
+        ships (``lgtd-s``), a :class:`~satsr.errors.ModelError` for a network without any (``lgfn``, ``mtdo``...);
+        a checkpoint path (the authors', in the layouts ``create`` reads); ``False`` for random weights on
+        purpose (tests, benchmarks).
     bands : sequence of int, optional
         Band numbers (1-based, GDAL's numbering, the ``band`` coordinate) to feed the model, in the order it
         expects them; e.g. ``bands=[4, 3, 2]`` for the RGB of a Landsat 8 stack. Default all bands.
-    reference : xarray.DataArray or path, optional
-        For a reference-based model (``rgtgan``): a sharper image of the same place, from another date or sensor,
-        in any CRS and resolution. It is warped onto the output grid (the LR grid refined ``scale`` times) with
-        GDAL, window by window, and cut in lockstep with the LR's tiles (the same halo in ground units).
+    reference : ReferenceOptions, xarray.DataArray or path, optional
+        For a reference-based model (``rgtgan``): a :class:`ReferenceOptions` (the reference image and how it is
+        paired with the scene), or the image alone (a sharper image of the same place, from another date or
+        sensor, in any CRS and resolution), paired as the shorthand keywords below say.
     reference_bands : sequence of int, optional
-        The reference's bands (1-based), in the order of the LR's (after ``bands``). Default all.
-    reference_matching : {"meanstd", "histogram", "none"}, default "meanstd"
-        Map the reference's values onto the LR's, band by band, before inference (references from other
-        sensors differ in brightness and contrast); fitted where the reference covers the LR's first frame.
-    uncovered : {"error", "fallback"}, default "error"
-        Where the reference does not cover the scene: raise, or run the tiles it does not fully cover through
-        ``fallback``. The output's attributes report the coverage and the number of fallback tiles.
-    fallback : str or torch.nn.Module, default "bicubic"
-        The single-image model for uncovered tiles (its halo must fit within the reference model's).
+        Shorthand for ``ReferenceOptions.bands`` beside a reference image: the reference's bands (1-based), in
+        the order of the LR's (after ``bands``). Default all.
+    reference_matching : {"meanstd", "histogram", "none"}, optional
+        Shorthand for ``ReferenceOptions.matching`` (default ``"meanstd"``): how the reference's values are
+        mapped onto the LR's before inference.
+    uncovered : {"error", "fallback"}, optional
+        Shorthand for ``ReferenceOptions.uncovered`` (default ``"error"``): where the reference does not cover
+        the scene, raise, or run the tiles it does not fully cover through ``fallback``.
+    fallback : str or torch.nn.Module, optional
+        Shorthand for ``ReferenceOptions.fallback`` (default ``"bicubic"``): the single-image model for
+        uncovered tiles.
     precision : {"auto", "fp32", "bf16", "fp16"}, default "auto"
         Autocast dtype of the forward: ``"auto"`` is bf16 on a CUDA GPU that has it (fp16 otherwise), bf16 on a
         CPU that computes it natively (AVX512-BF16 or AMX; ``SATSR_CPU_BF16=0``/``1`` overrides the detection)
         and fp32 on other CPUs. Outputs are float32 before the conversion back to the stored dtype either way.
         Measured against fp32, bf16 stays above 45 dB PSNR for every registered model (``tests/test_engine.py``).
     compile : bool or "auto", default "auto"
-        ``torch.compile`` the model (``"auto"``: on CUDA). It is checked against the eager model on the first
-        batch and falls back to eager, with one log line, where it fails or differs.
+        ``torch.compile`` the model. ``"auto"``: once the job's first forwards show that its eager time is well
+        above a compile's (:func:`satsr.engine.compile_pays`), on the CPU or CUDA; ``SATSR_COMPILE=0``/``1``
+        overrides ``"auto"``. Compiled once, at the job's one window shape. The first compiled batch is checked
+        against the eager model; where compiling fails or differs, it runs eagerly with one warning.
     channels_last : bool, optional
         NHWC memory layout for single-frame models; default on CUDA only.
-    max_shift : float, default 0.5
-        Residual shift (LR pixels) between the LR and the reference, measured by phase correlation, above which
-        a :class:`satsr.errors.SatsrWarning` says to co-register them first. The shift is always recorded in
-        ``attrs["satsr_reference_shift"]`` (``"dy dx"``).
+    max_shift : float, optional
+        Shorthand for ``ReferenceOptions.max_shift`` (default 0.5): the residual shift (LR pixels) against the
+        reference above which a :class:`satsr.errors.SatsrWarning` says to co-register them first.
 
     Returns
     -------
     xarray.DataArray
         Lazy (dask) array of the same dims and dtype, ``scale`` times larger in ``y`` and ``x``, with the same
-        CRS, the transform ``transform * Affine.scale(1 / scale)`` and the same outer bounds; nodata stays nodata.
+        CRS, the transform ``transform * Affine.scale(1 / scale)`` and the same outer bounds; nodata stays nodata
+        (the value :func:`satsr.io.coords.nodata_of` reads, declared in ``attrs["_FillValue"]`` when the input had
+        it in its encoding only).
         Its georeferencing is satsr's (pixel-centre ``x``/``y`` and ``spatial_ref``), whatever the input's was.
         ``attrs`` gain ``satsr_model``, ``satsr_scale``, ``satsr_version``, ``satsr_halo``, ``satsr_tile``; with
         a reference also ``satsr_reference``, ``satsr_reference_matching``, ``satsr_reference_shift``,
@@ -283,11 +390,13 @@ def upscale(
     Raises
     ------
     InputError
-        Wrong dims, a band count the model cannot take, unsupported dtype, bad tile/halo/device.
+        Wrong dims, a band count the model cannot take, unsupported dtype, bad tile/halo/device; shorthand
+        reference keywords beside a :class:`ReferenceOptions`.
     UnknownModelError
         Unknown model name.
     ModelError
-        A scale the model does not support, unknown model options.
+        A scale the model does not support, unknown model options; a network with neither shipped nor given
+        weights (the message names the ways out).
     GeoreferenceError
         Missing, unreadable, ambiguous or conflicting georeferencing (a CRS is never dropped: an input whose
         metadata had one but whose grid has none is refused); rotated or sheared grids; a reference without CRS,
@@ -299,20 +408,41 @@ def upscale(
     --------
     >>> sr = satsr.upscale(satsr.open_stack("scene.tif"), model="bicubic", scale=4)  # doctest: +SKIP
     >>> satsr.to_cog(sr, "scene_x4.tif")  # doctest: +SKIP
+    >>> ref = satsr.ReferenceOptions("aerial.tif", matching="histogram", uncovered="fallback")  # doctest: +SKIP
+    >>> sr = satsr.upscale(lr, "rgtgan", pretrained="300000_G.pth", reference=ref)  # doctest: +SKIP
     """
+    ref = _reference_options(reference, bands=reference_bands, matching=reference_matching, uncovered=uncovered,
+                             fallback=fallback, max_shift=max_shift)
+    da, dims_in = _frames(da, bands)  # (time, band, y, x); the output gets dims_in back
+    runner = make_runner(model, scale, model_options, resolve_device(device), batch_size, pretrained, precision,
+                         compile, channels_last)
+    grid = _check_fits(da, runner.spec, ref)
+    plan = _tile_plan(runner, da.shape, tile, halo, blend, feather)
+    layout = _layout(da, runner, plan, value_range, batch_size)
+    data, ref_attrs = _lazy_output(da, layout, runner, ref)
+    out = _output_array(da, data, grid, layout, runner)
+    out.attrs.update(ref_attrs)
+    return restore_dims(out, dims_in)
+
+
+# -- the steps of upscale -------------------------------------------------------------------------------------
+def _frames(da: xr.DataArray | xr.Dataset, bands: Sequence[int] | None) -> tuple[xr.DataArray, tuple[Hashable, ...]]:
+    """The input as satsr's ``(time, band, y, x)`` frames of the chosen bands, and its own dims (for the output)."""
     da = normalize(da)  # any georeferencing convention in, satsr's own (spatial_ref, band numbers) from here on
     dims_in = tuple(da.dims)
-    da = as_frames(da)  # (time, band, y, x); the output gets dims_in back
+    da = as_frames(da)
     if bands is not None:
         have = [int(b) for b in da["band"].values]
         missing = [b for b in bands if int(b) not in have]
         if missing or not len(bands):
             raise InputError(f"bands={list(bands)}: the stack has bands {have} (1-based); pick from those")
         da = da.sel(band=[int(b) for b in bands])
-    dev = resolve_device(device)
-    runner = make_runner(model, scale, model_options, dev, batch_size, pretrained, precision, compile, channels_last)
-    spec = runner.spec
-    n_t, n_b, h, w = (int(v) for v in da.shape)
+    return da, dims_in
+
+
+def _check_fits(da: xr.DataArray, spec: ModelSpec, ref: ReferenceOptions | None) -> Grid:
+    """Refuse what the model cannot take (band count, a missing or needless reference); the input's grid."""
+    n_b = int(da.sizes["band"])
     if spec.bands is not None and n_b != spec.bands:
         raise InputError(
             f"{spec.name} takes {spec.bands} bands, the stack has {n_b}; choose them with bands=[...] "
@@ -321,14 +451,22 @@ def upscale(
         )
     grid = Grid.from_xarray(da)
     grid.require_rectilinear()
-    s = spec.scale
-    if spec.needs_reference and reference is None:
+    if spec.needs_reference and ref is None:
         raise InputError(f"{spec.name} is a reference-based model: pass reference= (a DataArray or a raster path of "
                          "the same place; CLI --reference), or use a single-image model such as 'lgtd-s'")
-    if reference is not None and not spec.needs_reference:
+    if ref is not None and not spec.needs_reference:
         raise InputError(f"reference= was given, but {spec.name} is not a reference-based model (use 'rgtgan')")
-    nodata = da.attrs.get("_FillValue", da.attrs.get("nodata"))
-    rad = Radiometry(da.dtype, None if nodata is None else float(nodata), value_range, spec.value_range)
+    return grid
+
+
+def _tile_plan(runner: Runner, shape: tuple[int, ...], tile: int | None, halo: int | None, blend: Blend | None,
+               feather: int | None) -> TilePlan:
+    """The tile lattice: the model's halo and blending unless given, a tile sized to them and to the device.
+
+    ``shape`` is the input's ``(time, band, y, x)``.
+    """
+    spec = runner.spec
+    n_t, _, h, w = shape
     hl = spec.halo if halo is None else int(halo)
     if blend is None:
         blend = "feather" if spec.feather else "crop"
@@ -341,63 +479,82 @@ def upscale(
         t = -(-int(tile) // spec.multiple_of) * spec.multiple_of
         fw = min(fw, min(t, h, w) // 2)
         blend = blend if fw else "crop"
-    plan = TilePlan(
-        (h, w), int(tile), hl, s, spec.multiple_of, blend, fw, n_frames=n_t, frames_in=spec.frames_in,
+    return TilePlan(
+        (h, w), int(tile), hl, spec.scale, spec.multiple_of, blend, fw, n_frames=n_t, frames_in=spec.frames_in,
         time_padding=spec.time_padding,  # type: ignore[arg-type]
     )
 
-    # Blocks are squares of whole tiles, about one batch each (at least one tile).
-    th, tw = plan.tile_shape
-    k = max(1, math.isqrt(batch_size or (4 if dev.type == "cpu" else 16)))
-    bh, bw = th * k, tw * k
-    src = da.data if isinstance(da.data, dska.Array) else dska.from_array(da.data, chunks=(1, n_b, bh, bw))
-    src = src.rechunk((1, n_b, bh, bw))
-    ybl, xbl = _blocks(h, bh), _blocks(w, bw)
 
-    name = "upscale-" + tokenize(src.name, spec.name, s, plan, rad, str(dev), batch_size, id(runner),
-                                 None if reference is None else (id(reference), reference_matching, uncovered,
-                                                                 str(fallback), reference_bands))
-    runner_key = "runner-" + name
-    dsk: dict[Any, Any] = {runner_key: runner}
-    ref_graph, ref_attrs = None, {}
-    if reference is not None:
-        ref_graph, ref_attrs = _reference_graph(dsk, name, da, reference, plan, dev, batch_size, reference_bands,
-                                                reference_matching, uncovered, fallback, max_shift, ybl, xbl)
-    pname = "predict-" + name
-    with_nodata = rad.nodata is not None or np.dtype(da.dtype).kind == "f"  # NaN is nodata in floats
+def _layout(da: xr.DataArray, runner: Runner, plan: TilePlan, value_range: tuple[float, float] | None,
+            batch_size: int | None) -> _Layout:
+    """Blocks over the lattice (squares of whole tiles, about one batch each), radiometry and time windows."""
+    spec = runner.spec
+    n_t, n_b, h, w = (int(v) for v in da.shape)
+    rad = Radiometry(da.dtype, nodata_of(da), value_range, spec.value_range)
+    th, tw = plan.tile_shape
+    k = max(1, math.isqrt(batch_size or (4 if runner.device.type == "cpu" else 16)))
+    bh, bw = th * k, tw * k
     r = spec.time_scale
-    n_out = (n_t - 1) * r + 1
     # A spatial model makes output frame t from its window of input frames; a space-time model makes several
     # output frames from each window (each output frame belongs to exactly one window).
     windows = (space_time_windows(n_t, spec.frames_in, r) if r > 1
                else [(plan.time_window(t), [(t, None)]) for t in range(n_t)])
-    _build_graph(dsk, name, pname, src, plan, rad, ybl, xbl, bh, bw, blend, with_nodata, runner_key, n_b, windows, r,
-                 ref_graph)
-    graph = HighLevelGraph.from_collections(name, dsk, dependencies=[src])
-    chunks = ((1,) * n_out, (n_b,), tuple((b - a) * s for a, b in ybl), tuple((b - a) * s for a, b in xbl))
-    data = dska.Array(graph, name, chunks, meta=np.empty((0, 0, 0, 0), dtype=da.dtype))
+    with_nodata = rad.nodata is not None or np.dtype(da.dtype).kind == "f"  # NaN is nodata in floats
+    return _Layout(plan, rad, (bh, bw), tuple(_blocks(h, bh)), tuple(_blocks(w, bw)), n_b, r, tuple(windows),
+                   with_nodata, batch_size)
 
+
+def _lazy_output(da: xr.DataArray, layout: _Layout, runner: Runner,
+                 ref: ReferenceOptions | None) -> tuple[dska.Array, dict[str, Any]]:
+    """The output's dask array (the source cut into blocks, one task per output block), and the reference's attrs."""
+    bh, bw = layout.block
+    src = da.data if isinstance(da.data, dska.Array) else dska.from_array(da.data, chunks=(1, layout.bands, bh, bw))
+    src = src.rechunk((1, layout.bands, bh, bw))
+    name = "upscale-" + tokenize(src.name, runner.spec.name, layout.plan, layout.radiometry, str(runner.device),
+                                 layout.batch_size, id(runner),
+                                 None if ref is None else (id(ref.image), ref.matching, ref.uncovered,
+                                                           str(ref.fallback), ref.bands))
+    runner_key = "runner-" + name
+    (gy, gx), (th, tw) = layout.plan.grid_shape, layout.plan.tile_shape
+    # The graph holds the runner told the job's size (compile="auto" weighs it): its windows, and the most a
+    # task sends at once (a block's tiles).
+    job = runner.for_job(len(layout.windows) * gy * gx, min(layout.block[0] // th, gy) * min(layout.block[1] // tw, gx))
+    dsk: dict[Any, Any] = {runner_key: job}
+    ref_graph: _RefGraph | None = None
+    ref_attrs: dict[str, Any] = {}
+    if ref is not None:
+        ref_graph, ref_attrs = _reference_graph(dsk, name, da, ref, layout, runner)
+    _build_graph(dsk, name, src, layout, runner_key, ref_graph)
+    graph = HighLevelGraph.from_collections(name, dsk, dependencies=[src])
+    return dska.Array(graph, name, layout.chunks, meta=np.empty((0, 0, 0, 0), dtype=da.dtype)), ref_attrs
+
+
+def _output_array(da: xr.DataArray, data: dska.Array, grid: Grid, layout: _Layout, runner: Runner) -> xr.DataArray:
+    """``data`` with the input's coordinates and attributes, the zoomed grid and the job's ``satsr_*`` attributes."""
+    r, plan = layout.time_scale, layout.plan
     coords = {k: v for k, v in da.coords.items() if not set(v.dims) & {"x", "y"} and k != "spatial_ref"}
     if r > 1:
         coords = _space_time_coords(da, coords, r)
     if r > 1 and "rpc" in da.coords:
         coords["rpc"] = _space_time_rpcs(da, r)
     out = xr.DataArray(data, dims=da.dims, coords=coords, name=da.name, attrs=dict(da.attrs))
-    out = assign_grid(out, grid.zoom(s))
+    out = assign_grid(out, grid.zoom(plan.scale))
+    if layout.radiometry.nodata is not None and nodata_of(out) is None:
+        # Declared only in the input's encoding (rioxarray's mask_and_scale): the output's holes hold it too.
+        out.attrs["_FillValue"] = layout.radiometry.nodata
     out.attrs.update(
-        satsr_model=spec.name,
-        satsr_scale=s,
+        satsr_model=runner.spec.name,
+        satsr_scale=plan.scale,
         satsr_version=package_version(),
-        satsr_halo=hl,
-        satsr_tile=int(tile),
-        satsr_blend=blend,
-        satsr_feather=fw,
+        satsr_halo=plan.halo,
+        satsr_tile=plan.tile,
+        satsr_blend=plan.blend,
+        satsr_feather=plan.feather,
         satsr_precision=runner.precision,
     )
     if r > 1:
         out.attrs["satsr_time_scale"] = r
-    out.attrs.update(ref_attrs)
-    return restore_dims(out, dims_in)
+    return out
 
 
 @dataclass(frozen=True)
@@ -409,26 +566,24 @@ class _RefGraph:
     fallback_tiles: frozenset[tuple[int, int]]
 
 
-def _reference_graph(dsk: dict, name: str, da: xr.DataArray, reference: Any, plan: TilePlan, dev: torch.device,
-                     batch_size: int | None, bands: Sequence[int] | None, matching: Matching, uncovered: str,
-                     fallback: str | nn.Module, max_shift: float, ybl: list, xbl: list) -> tuple[_RefGraph, dict]:
+def _reference_graph(dsk: dict[Any, Any], name: str, da: xr.DataArray, ref: ReferenceOptions, layout: _Layout,
+                     runner: Runner) -> tuple[_RefGraph, dict[str, Any]]:
     """Prepare the reference, add its chunk tasks (one per block, ``scale`` times larger) and the fallback runner."""
-    if uncovered not in ("error", "fallback"):
-        raise InputError(f"uncovered must be 'error' or 'fallback', got {uncovered!r}")
+    plan = layout.plan
     s = plan.scale
-    prep = prepare_reference(reference, da, s, matching=matching, bands=bands)
+    prep = prepare_reference(ref.image, da, s, matching=ref.matching, bands=ref.bands)
     dy, dx = prep.shift
-    if math.isfinite(dy) and math.hypot(dy, dx) > max_shift:
+    if math.isfinite(dy) and math.hypot(dy, dx) > ref.max_shift:
         warnings.warn(f"{prep.name}: the reference is shifted by ({dy:.2f}, {dx:.2f}) LR pixels (dy, dx) against "
-                      f"the LR, more than max_shift={max_shift}; co-register them first, or the transferred "
-                      "texture lands in the wrong place", SatsrWarning, stacklevel=3)
+                      f"the LR, more than max_shift={ref.max_shift}; co-register them first, or the transferred "
+                      "texture lands in the wrong place", SatsrWarning, stacklevel=4)
     fb_tiles = []
     for ty in range(plan.grid_shape[0]):
         for tx in range(plan.grid_shape[1]):
             fy0, fy1, fx0, fx1 = plan.footprint(ty, tx)
             if not prep.covered_lr[fy0:fy1, fx0:fx1].all():
                 fb_tiles.append((ty, tx))
-    if fb_tiles and uncovered == "error":
+    if fb_tiles and ref.uncovered == "error":
         raise GeoreferenceError(
             f"{prep.name}: the reference covers {100 * prep.coverage:.1f}% of the LR scene ({len(fb_tiles)} of "
             f"{plan.grid_shape[0] * plan.grid_shape[1]} tiles are not fully covered); pass uncovered='fallback' (CLI "
@@ -437,7 +592,7 @@ def _reference_graph(dsk: dict, name: str, da: xr.DataArray, reference: Any, pla
     fb_key = None
     fb_name = ""
     if fb_tiles:
-        fb_runner = make_runner(fallback, s, None, dev, batch_size)
+        fb_runner = make_runner(ref.fallback, s, None, runner.device, layout.batch_size)
         fspec = fb_runner.spec
         if fspec.needs_reference or fspec.frames_in != 1 or fspec.time_scale != 1:
             raise InputError(f"fallback: {fspec.name} is not a single-image model; use e.g. 'bicubic'")
@@ -451,12 +606,12 @@ def _reference_graph(dsk: dict, name: str, da: xr.DataArray, reference: Any, pla
     prep_key = "reference-prep-" + name
     dsk[prep_key] = prep
     ref_name = "reference-" + name
-    for a, (y0, y1) in enumerate(ybl):
-        for b, (x0, x1) in enumerate(xbl):
+    for a, (y0, y1) in enumerate(layout.rows):
+        for b, (x0, x1) in enumerate(layout.cols):
             dsk[(ref_name, a, b)] = (_reference_block, prep_key, (y0 * s, y1 * s, x0 * s, x1 * s))
     attrs = {
         "satsr_reference": prep.name,
-        "satsr_reference_matching": matching,
+        "satsr_reference_matching": ref.matching,
         "satsr_reference_shift": f"{dy:.3f} {dx:.3f}",
         "satsr_reference_coverage": round(prep.coverage, 6),
         "satsr_fallback": fb_name,
@@ -465,48 +620,49 @@ def _reference_graph(dsk: dict, name: str, da: xr.DataArray, reference: Any, pla
     return _RefGraph(ref_name, fb_key, frozenset(fb_tiles)), attrs
 
 
-def _build_graph(dsk: dict, name: str, pname: str, src: dska.Array, plan: TilePlan, rad: Radiometry,
-                 ybl: list, xbl: list, bh: int, bw: int, blend: str, with_nodata: bool, runner_key: str,
-                 n_b: int, windows: list, r: int, ref: _RefGraph | None = None) -> None:
+def _build_graph(dsk: dict[Any, Any], name: str, src: dska.Array, layout: _Layout, runner_key: str,
+                 ref: _RefGraph | None = None) -> None:
     """The upscale graph: per (time window, block) a predict task, per (output frame, block) a stitch task.
 
     Crop blending of a spatial model fuses the two into one task per block (a block's tiles are its own).
     Feathering predicts only the tiles whose core is in the block; each block then stitches the outputs of the
     up to nine predict tasks around it, so no tile is computed twice.
     """
-    ny, nx = len(ybl), len(xbl)
-    for k, (window, owned) in enumerate(windows):
+    plan, rad, r = layout.plan, layout.radiometry, layout.time_scale
+    (bh, bw), ny, nx = layout.block, len(layout.rows), len(layout.cols)
+    pname = "predict-" + name
+    for k, (window, owned) in enumerate(layout.windows):
         frames = tuple(sorted(set(window)))
-        for i, (y0, y1) in enumerate(ybl):
-            for j, (x0, x1) in enumerate(xbl):
+        for i, (y0, y1) in enumerate(layout.rows):
+            for j, (x0, x1) in enumerate(layout.cols):
                 region = (y0, y1, x0, x1)
                 needed = plan.tiles_in(*region)
-                if blend != "crop":
+                if plan.blend != "crop":
                     needed = [tl for tl in needed if _owner(plan, tl, bh, bw) == (i, j)]
                 sy0, sy1, sx0, sx1 = plan.source_range(needed)
                 rows = range(sy0 // bh, (sy1 - 1) // bh + 1)
                 cols = range(sx0 // bw, (sx1 - 1) // bw + 1)
                 parts = [[[(src.name, f, 0, a, b) for b in cols] for a in rows] for f in frames]
                 job = _BlockJob(plan, rad, frames, (rows[0] * bh, cols[0] * bw))
-                extra: tuple = ()
+                extra: tuple[Any, ...] = ()
                 if ref is not None:
                     ref_parts = [[(ref.name, a, b) for b in cols] for a in rows]
                     extra = (ref_parts, ref.fallback_key, [tl for tl in needed if tl in ref.fallback_tiles])
                 for out_t, o in owned:
                     # nodata of the input frame, or of the two input frames an in-between frame lies between
                     near = [out_t] if r == 1 else sorted({out_t // r, -(-out_t // r)})
-                    own = [[[(src.name, f, 0, i, j)]] for f in near] if with_nodata else []
+                    own = [[[(src.name, f, 0, i, j)]] for f in near] if layout.with_nodata else []
                     own_job = _BlockJob(plan, rad, tuple(near), (i * bh, j * bw))
-                    if blend == "crop" and r == 1:
+                    if plan.blend == "crop" and r == 1:
                         dsk[(name, out_t, 0, i, j)] = (_run_block, parts, own, job, own_job, window, region,
-                                                       runner_key, n_b, *extra)
+                                                       runner_key, layout.bands, *extra)
                         continue
                     if (pname, k, i, j) not in dsk:
                         dsk[(pname, k, i, j)] = (_predict, parts, job, window, needed, runner_key, *extra)
-                    around = [(pname, k, i, j)] if blend == "crop" else [
+                    around = [(pname, k, i, j)] if plan.blend == "crop" else [
                         (pname, k, a, b) for a in range(max(i - 1, 0), min(i + 2, ny))
                         for b in range(max(j - 1, 0), min(j + 2, nx))]
-                    dsk[(name, out_t, 0, i, j)] = (_stitch, around, own, own_job, o, region, n_b)
+                    dsk[(name, out_t, 0, i, j)] = (_stitch, around, own, own_job, o, region, layout.bands)
 
 
 def _space_time_rpcs(da: xr.DataArray, r: int) -> tuple[str, list[str]]:
@@ -529,7 +685,7 @@ def _space_time_rpcs(da: xr.DataArray, r: int) -> tuple[str, list[str]]:
     return ("time", out)
 
 
-def _space_time_coords(da: xr.DataArray, coords: dict, r: int) -> dict:
+def _space_time_coords(da: xr.DataArray, coords: Mapping[Hashable, Any], r: int) -> dict[Hashable, Any]:
     """Time coordinates of a space-time output: the inputs' times and ``r - 1`` times between each pair.
 
     Datetimes are interpolated; frame indices become fractions. ``source`` names the input frames and is empty

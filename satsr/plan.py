@@ -27,7 +27,7 @@ from satsr.models import get_spec
 from satsr.pipeline import upscale
 from satsr.tiling import TilePlan, space_time_windows
 
-__all__ = ["JobPlan", "plan_upscale"]
+__all__ = ["JobPlan", "format_duration", "plan_upscale"]
 
 
 @dataclass(frozen=True)
@@ -73,12 +73,13 @@ class JobPlan:
             ("graph", f"{self.blocks:,} output blocks, {self.tasks:,} tasks"),
             ("memory", f"about {mb(self.memory_per_worker)} per worker"),
         ]
-        rows += [(f"time, {w} worker{'s' if w > 1 else ''}", _duration(self.seconds(w))) for w in workers]
+        rows += [(f"time, {w} worker{'s' if w > 1 else ''}", format_duration(self.seconds(w))) for w in workers]
         width = max(len(k) for k, _ in rows)
         return "\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)
 
 
-def _duration(s: float) -> str:
+def format_duration(s: float) -> str:
+    """Seconds as a short human duration: ``12.3 s``, ``4.5 min``, ``2.1 h``."""
     if s < 120:
         return f"{s:.1f} s"
     if s < 7200:
@@ -87,7 +88,7 @@ def _duration(s: float) -> str:
 
 
 def plan_upscale(da: xr.DataArray, model: str | nn.Module = DEFAULT_MODEL, *, calibration: int = 2,
-                 **options: Any) -> JobPlan:
+                 seconds_per_forward: float | None = None, **options: Any) -> JobPlan:
     """Plan ``satsr.upscale(da, model, **options)`` without running it.
 
     Parameters
@@ -97,6 +98,9 @@ def plan_upscale(da: xr.DataArray, model: str | nn.Module = DEFAULT_MODEL, *, ca
     model : str or torch.nn.Module, default "lgtd-s"
     calibration : int, default 2
         Windows timed (after one warm-up forward) to estimate the seconds per forward.
+    seconds_per_forward : float, optional
+        A calibration already made (e.g. another scene's, with the same model, device and window size): nothing
+        is timed.
     **options
         :func:`satsr.upscale`'s keyword arguments (``scale``, ``tile``, ``halo``, ``bands``, ``device``,
         ``precision``, ``pretrained``...).
@@ -137,22 +141,9 @@ def plan_upscale(da: xr.DataArray, model: str | nn.Module = DEFAULT_MODEL, *, ca
     runner = make_runner(model, options.get("scale"), options.get("model_options"), device, options.get("batch_size"),
                          options.get("pretrained"), options.get("precision", "auto"), options.get("compile", "auto"),
                          options.get("channels_last"))
-    # Real pixels of the job's first frames, the size of one window (reflected where the image is smaller).
-    frames = list(range(min(spec.frames_in, n_t)))
-    cut = np.asarray(src.isel(time=frames, y=slice(0, wh), x=slice(0, ww)).values, dtype=np.float32)
-    top = float(np.iinfo(src.dtype).max) if np.dtype(src.dtype).kind in "ui" else 1.0
-    cut = np.clip(cut / top, 0, 1)
-    cut = np.pad(cut, ((0, spec.frames_in - len(frames)), (0, 0), (0, wh - cut.shape[-2]), (0, ww - cut.shape[-1])),
-                 mode="edge")
-    one = cut[None] if spec.frames_in > 1 else cut[:1]
-    # As many windows per forward as the job will batch (runner.choose_batch), up to the job's own count.
-    batch = max(1, min(runner.choose_batch(tuple(one.shape[1:])), forwards))
-    x = np.repeat(one, batch, axis=0)
-    runner(x)  # warm-up: first-call allocations, OpenMP team, lazy kernels
-    t0 = time.perf_counter()
-    for _ in range(calibration):
-        runner(x)
-    per = (time.perf_counter() - t0) / calibration / batch
+    per = seconds_per_forward
+    if per is None:
+        per = _calibrate(runner, src, spec.frames_in, (wh, ww), forwards, calibration)
     window_bytes = int(spec.bytes_per_pixel or 64) * spec.frames_in * wh * ww
     block_bytes = math.prod(max(cs) for cs in sr.data.chunks) * sr.dtype.itemsize
     n_params = sum(p.numel() for p in runner.model.parameters()) * 4
@@ -163,3 +154,25 @@ def plan_upscale(da: xr.DataArray, model: str | nn.Module = DEFAULT_MODEL, *, ca
         tasks=len(sr.data.__dask_graph__()), bytes_in=int(src.nbytes), bytes_out=int(sr.nbytes),
         seconds_per_forward=per, memory_per_worker=window_bytes + 4 * block_bytes + n_params,
     )
+
+
+def _calibrate(runner: Any, src: xr.DataArray, frames_in: int, window: tuple[int, int], forwards: int,
+               calibration: int) -> float:
+    """Seconds per forward of ``runner`` on real pixels of the job's first frames, one window in size."""
+    wh, ww = window
+    frames = list(range(min(frames_in, int(src.sizes["time"]))))
+    cut = np.asarray(src.isel(time=frames, y=slice(0, wh), x=slice(0, ww)).values, dtype=np.float32)
+    top = float(np.iinfo(src.dtype).max) if np.dtype(src.dtype).kind in "ui" else 1.0
+    cut = np.clip(cut / top, 0, 1)
+    # reflected where the image is smaller than one window
+    cut = np.pad(cut, ((0, frames_in - len(frames)), (0, 0), (0, wh - cut.shape[-2]), (0, ww - cut.shape[-1])),
+                 mode="edge")
+    one = cut[None] if frames_in > 1 else cut[:1]
+    # As many windows per forward as the job will batch (runner.choose_batch), up to the job's own count.
+    batch = max(1, min(runner.choose_batch(tuple(one.shape[1:])), forwards))
+    x = np.repeat(one, batch, axis=0)
+    runner(x)  # warm-up: first-call allocations, OpenMP team, lazy kernels
+    t0 = time.perf_counter()
+    for _ in range(calibration):
+        runner(x)
+    return (time.perf_counter() - t0) / calibration / batch

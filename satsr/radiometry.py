@@ -7,20 +7,33 @@
 * Nodata (the declared value, and NaN in floats) is masked per band: before inference the holes are filled with
   the nearest valid pixel (so the fill value never bleeds into valid pixels as dark or bright halos), after
   inference the mask, upsampled by nearest neighbour, is written back as nodata.
+* A reference image from another date or sensor is matched to the LR's values band by band
+  (:func:`fit_radiometry`: mean and standard deviation, or the whole histogram) before reference-based SR.
+* For display (quick-look pictures, video), values are stretched per band to 8 bit between two percentiles of
+  the valid pixels: :func:`stretch_limits`, then :func:`stretch_to_uint8`.
 
 No torch here: pure NumPy and SciPy.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from scipy import ndimage
 
 from satsr.errors import InputError
 
-__all__ = ["Radiometry", "nodata_mask", "fill_nearest", "upsample_mask"]
+__all__ = [
+    "Radiometry", "nodata_mask", "fill_nearest", "upsample_mask", "Matching", "RadiometryMatch", "fit_radiometry",
+    "match_radiometry",
+    "STRETCH_PERCENTILES", "stretch_limits", "stretch_to_uint8",
+]
+
+#: Default lower and upper percentiles of the display stretch to 8 bit.
+STRETCH_PERCENTILES = (2.0, 98.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,3 +156,176 @@ def fill_nearest(arr: np.ndarray, mask: np.ndarray) -> np.ndarray:
 def upsample_mask(mask: np.ndarray, scale: int) -> np.ndarray:
     """Nearest-neighbour upsampling of the last two axes of a mask by an integer ``scale``."""
     return np.repeat(np.repeat(mask, scale, axis=-2), scale, axis=-1)
+
+
+# -- matching a reference's radiometry to the LR's ------------------------------------------------------------------
+#: How a reference's values are mapped onto the LR's: per band mean and standard deviation, quantiles, or not at all.
+Matching = Literal["meanstd", "histogram", "none"]
+
+
+@dataclass(frozen=True, eq=False)
+class RadiometryMatch:
+    """A per-band mapping of reference values onto LR values (see :func:`fit_radiometry`)."""
+
+    method: Matching
+    gain: tuple[float, ...] = ()
+    offset: tuple[float, ...] = ()
+    ref_quantiles: tuple[np.ndarray, ...] = ()
+    lr_quantiles: tuple[np.ndarray, ...] = ()
+
+    def apply(self, ref: np.ndarray) -> np.ndarray:
+        """Map ``(band, ...)`` reference values; NaN stays NaN. Returns float32."""
+        out = np.array(ref, dtype=np.float32, copy=True)
+        if self.method == "none":
+            return out
+        for b in range(out.shape[0]):
+            v = out[b]
+            ok = np.isfinite(v)
+            if self.method == "meanstd":
+                v[ok] = v[ok] * self.gain[b] + self.offset[b]
+            else:
+                v[ok] = np.interp(v[ok], self.ref_quantiles[b], self.lr_quantiles[b])
+        return out
+
+
+def fit_radiometry(ref: Sequence[np.ndarray], lr: Sequence[np.ndarray], method: Matching = "meanstd"
+                   ) -> RadiometryMatch:
+    """Fit the mapping of reference values onto LR values, band by band, from the pixels of each they share.
+
+    Parameters
+    ----------
+    ref, lr : sequence of numpy.ndarray
+        Per band, the valid values of the reference and of the LR over the same area (any lengths).
+    method : {"meanstd", "histogram", "none"}
+        Match each band's mean and standard deviation (default), its whole histogram (quantile mapping, 257
+        quantiles), or nothing.
+
+    Raises
+    ------
+    InputError
+        An unknown method, or a band with no valid pixel on either side.
+    """
+    if method not in ("meanstd", "histogram", "none"):
+        raise InputError(f"radiometry matching must be 'meanstd', 'histogram' or 'none', got {method!r}")
+    if method == "none":
+        return RadiometryMatch("none")
+    gains, offsets, qr, ql = [], [], [], []
+    q = np.linspace(0, 1, 257)
+    for r, t in zip(ref, lr):
+        r = np.asarray(r, np.float64)
+        t = np.asarray(t, np.float64)
+        r, t = r[np.isfinite(r)], t[np.isfinite(t)]
+        if r.size == 0 or t.size == 0:
+            raise InputError("the reference and the LR share no valid pixel to match their radiometry on")
+        rs = float(r.std())
+        g = float(t.std()) / rs if rs > 0 else 1.0
+        gains.append(g)
+        offsets.append(float(t.mean()) - g * float(r.mean()))
+        qr.append(np.quantile(r, q))
+        ql.append(np.quantile(t, q))
+    if method == "meanstd":
+        return RadiometryMatch("meanstd", tuple(gains), tuple(offsets))
+    return RadiometryMatch("histogram", ref_quantiles=tuple(qr), lr_quantiles=tuple(ql))
+
+
+def match_radiometry(ref: np.ndarray, lr: np.ndarray, covered: np.ndarray, scale: int,
+                     method: Matching = "meanstd") -> np.ndarray:
+    """Map the reference's values to the LR's, band by band, over the area the reference covers.
+
+    Parameters
+    ----------
+    ref : numpy.ndarray
+        ``(band, H*scale, W*scale)`` reference on the output grid (NaN outside its coverage).
+    lr : numpy.ndarray
+        ``(band, H, W)`` LR values (NaN for nodata).
+    covered : numpy.ndarray
+        ``(H*scale, W*scale)`` bool coverage of the reference.
+    scale : int
+    method : {"meanstd", "histogram", "none"}
+        See :func:`fit_radiometry`.
+
+    Returns
+    -------
+    numpy.ndarray
+        The matched reference, float32, NaN where it was NaN.
+    """
+    h, w = lr.shape[-2:]
+    # The LR pixels under the reference's coverage (a block of scale x scale output pixels each).
+    under = covered[: h * scale, : w * scale].reshape(h, scale, w, scale).all(axis=(1, 3))
+    fit = fit_radiometry([ref[b][covered] for b in range(ref.shape[0])], [lr[b][under] for b in range(lr.shape[0])],
+                         method)
+    return fit.apply(ref)
+
+
+def stretch_limits(
+    values: np.ndarray, bad: np.ndarray | None = None, percentiles: tuple[float, float] = STRETCH_PERCENTILES
+) -> list[tuple[float, float]]:
+    """Per-band ``(low, high)`` of a display stretch: two percentiles of each band's valid pixels.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        ``(band, y, x)`` values, any real dtype.
+    bad : numpy.ndarray, optional
+        Boolean mask of the same shape, true where a pixel is invalid (e.g. nodata). NaN and infinite values
+        never count, masked or not.
+    percentiles : (float, float), default (2, 98)
+        Lower and upper percentiles, 0..100.
+
+    Returns
+    -------
+    list of (float, float)
+        One ``(low, high)`` per band, with ``high > low``: ``(0, 1)`` for a band without a valid pixel, and
+        ``high = low + 1`` for a flat band.
+
+    Examples
+    --------
+    >>> stretch_limits(np.arange(101.0).reshape(1, 1, 101))
+    [(2.0, 98.0)]
+    """
+    limits = []
+    for i, band in enumerate(values):
+        valid = (band if bad is None else band[~bad[i]]).astype(np.float64)
+        valid = valid[np.isfinite(valid)]
+        if valid.size == 0:
+            limits.append((0.0, 1.0))
+            continue
+        lo, hi = (float(v) for v in np.percentile(valid, percentiles))
+        if not hi > lo:
+            hi = lo + 1.0
+        limits.append((lo, hi))
+    return limits
+
+
+def stretch_to_uint8(
+    values: np.ndarray, limits: Sequence[tuple[float, float]], bad: np.ndarray | None = None
+) -> np.ndarray:
+    """Stretch ``(band, y, x)`` values linearly to 0..255, band by band: ``low`` to 0 and ``high`` to 255.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        ``(band, y, x)`` values, any real dtype (scaled in float64).
+    limits : sequence of (float, float)
+        One ``(low, high)`` per band, ``high > low``, e.g. from :func:`stretch_limits`.
+    bad : numpy.ndarray, optional
+        Boolean mask of the same shape; a pixel invalid in any band is black in all bands.
+
+    Returns
+    -------
+    numpy.ndarray
+        uint8, the shape of ``values``: rounded and clipped; NaN is 0, +inf 255 and -inf 0.
+
+    Examples
+    --------
+    >>> stretch_to_uint8(np.array([[[0.0, 5.0, 10.0, np.nan]]]), [(0.0, 10.0)]).tolist()
+    [[[0, 128, 255, 0]]]
+    """
+    out = np.empty(values.shape, dtype=np.uint8)
+    for i, (lo, hi) in enumerate(limits):
+        with np.errstate(invalid="ignore"):  # inf - inf is NaN, and NaN shows black
+            scaled = (values[i].astype(np.float64) - lo) * (255.0 / (hi - lo))
+        out[i] = np.clip(np.nan_to_num(scaled, nan=0.0, posinf=255.0, neginf=0.0), 0, 255).round().astype(np.uint8)
+    if bad is not None:
+        out[:, bad.any(axis=0)] = 0
+    return out

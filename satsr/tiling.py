@@ -51,7 +51,8 @@ def reflect_index(idx: np.ndarray, n: int) -> np.ndarray:
         return np.zeros_like(idx)
     period = 2 * (n - 1)
     m = np.mod(idx, period)
-    return np.where(m < n, m, period - m)
+    out: np.ndarray = np.where(m < n, m, period - m)
+    return out
 
 
 def pad_reflect(arr: np.ndarray, pad: int) -> np.ndarray:

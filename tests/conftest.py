@@ -91,3 +91,30 @@ def seed_keys(shared_data: Path) -> Callable[[str, str], dict[str, tuple[int, ..
         return out
 
     return load
+
+
+@pytest.fixture(scope="session")
+def reference_scene(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple:
+    """``(truth, lr, ref_path, tmp)`` for reference-based SR: a real Landsat 8 crop (96 x 96 at 30 m, UTM) as the
+    truth; its x4 block mean (120 m) as the LR stack; and the truth warped to geographic coordinates (EPSG:4326)
+    as the reference GeoTIFF: another CRS and pixel size."""
+    import rasterio
+    from rasterio.warp import Resampling, calculate_default_transform, reproject
+
+    from satsr import open_stack
+
+    tmp = tmp_path_factory.mktemp("ref")
+    with rasterio.open(shared_data / "geotiff" / "landsat8_rgb_30m_uint16.tif") as src:
+        win = ((600, 696), (600, 696))
+        truth = src.read(window=win).astype(np.float32)
+        tr = src.window_transform(win)
+        crs = src.crs
+    lr = truth.reshape(3, 24, 4, 24, 4).mean(axis=(2, 4))
+    lr_path = write_geotiff(tmp / "lr.tif", lr.astype(np.float32), crs=crs.to_string(), transform=tr @ Affine.scale(4))
+    west, south, east, north = rasterio.transform.array_bounds(96, 96, tr)
+    dst_tr, w, h = calculate_default_transform(crs, "EPSG:4326", 96, 96, west, south, east, north)
+    ref = np.zeros((3, h, w), np.float32)
+    reproject(truth, ref, src_transform=tr, src_crs=crs, dst_transform=dst_tr, dst_crs="EPSG:4326",
+              resampling=Resampling.cubic, dst_nodata=0)
+    ref_path = write_geotiff(tmp / "ref.tif", ref, crs="EPSG:4326", transform=dst_tr, nodata=0)
+    return truth, open_stack(lr_path), ref_path, tmp

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from rasterio.windows import Window
 
 import satsr
-from satsr.batch import JobConfig, run_batch
+from satsr.batch import JobConfig, plan_batch, run_batch
 from satsr.catalog import init_catalog, read_catalog, verify_product
 from satsr.cli import main
 
@@ -215,3 +215,31 @@ def test_one_gpu_per_worker_process():
     assert _worker_device("cpu", "2", 4) == "cpu"
     assert _worker_device("cuda", None, 4) == "cuda"  # not in a worker
     assert _worker_device("cuda", "tcp://10.0.0.1:4000", 4) == "cuda"  # a worker named by address
+
+
+@pytest.mark.slow
+def test_plan_batch_against_the_run(shared_data, tmp_path):
+    cat = _catalog(shared_data, tmp_path / "in", size=(96, 96), corrupt=False)
+    cfg = JobConfig(model="lgtd-s", tile=64, threads=1)
+    plan = plan_batch(cat, cfg=cfg)
+    assert [sid for sid, _ in plan.scenes] == [s.id for s in read_catalog(cat)]
+    first = plan.scenes[0][1]
+    assert first.shape_out == (1, 3, 384, 384) and first.forwards == 4 and first.blocks >= 1
+    # one calibration, reused for the scenes of the same window size
+    assert {p.seconds_per_forward for _, p in plan.scenes} == {first.seconds_per_forward}
+    assert plan.seconds(1) == pytest.approx(sum(p.seconds(1) for _, p in plan.scenes))
+    assert plan.seconds(8) == pytest.approx(first.seconds(1))  # more workers than scenes: the longest is the floor
+    text = plan.table()
+    assert all(sid in text for sid, _ in plan.scenes) and "worker" in text
+    res = CliRunner().invoke(main, ["batch", str(cat), "-o", str(tmp_path / "dry"), "--tile", "64", "--dry-run"])
+    assert res.exit_code == 0, res.output
+    assert all(sid in res.output for sid, _ in plan.scenes) and "time, 2 workers" in res.output
+    assert not (tmp_path / "dry").exists()  # a plan writes nothing
+    report = run_batch(cat, tmp_path / "out", cfg, workers=0, progress=False)
+    assert report.counts()["done"] == 4
+    measured = sum(r.seconds for r in report.results)
+    print(f"plan {plan.seconds(1):.1f} s, measured {measured:.1f} s")
+    assert plan.seconds(1) / 3 < measured < plan.seconds(1) * 3
+    # resume: complete products are skipped in the plan too
+    again = plan_batch(cat, tmp_path / "out", cfg, resume=True)
+    assert again.scenes == () and len(again.skipped) == 4

@@ -48,3 +48,17 @@ def test_errors():
         imresize(np.zeros(4), 0.5)
     with pytest.raises(InputError, match="edge must be"):
         imresize(np.zeros((4, 4)), 0.5, edge="wrap")
+
+
+def test_one_bicubic_for_numpy_and_torch_with_bounded_caches():
+    """RGTGAN's torch resize uses imresize's weights (one home, satsr._bicubic); the caches are bounded."""
+    import torch
+
+    from satsr._bicubic import resize_matrix, resize_weights
+    from satsr.models.rgtgan import matlab_resize
+
+    x = np.random.default_rng(2).random((3, 20, 28))
+    for scale in (4, 0.25):
+        np.testing.assert_allclose(matlab_resize(torch.from_numpy(x), scale).numpy(), imresize(x, scale), atol=1e-12)
+    assert resize_weights.cache_info().maxsize and resize_matrix.cache_info().maxsize
+    assert not resize_matrix(20, 4).flags.writeable  # shared by every caller: read-only

@@ -68,7 +68,7 @@ def test_every_public_module_has_a_page() -> None:
         "satsr.pipeline", "satsr.accessor",
         "satsr.catalog", "satsr.batch", "satsr.metrics", "satsr.degrade", "satsr.train.data", "satsr.train.loop",
         "satsr.train.evaluate", "satsr.train.gan", "satsr.train.refsr", "satsr.viz", "satsr.errors", "satsr.progress",
-        "satsr.engine", "satsr.plan",
+        "satsr.engine", "satsr.plan", "satsr.coregistration",
     ]
     missing = [m for m in modules if f"::: {m}\n" not in pages]
     assert not missing, f"no docs/api page renders {missing}"

@@ -54,7 +54,7 @@ def test_precision_resolution(monkeypatch):
     # a model measured slower in bf16 on a CPU keeps fp32 under "auto" (rgtgan), but bf16 when asked for
     assert models.get_spec("rgtgan").cpu_bf16 is False and resolve_precision("auto", CPU, cpu_bf16=False) == "fp32"
     assert resolve_precision("bf16", CPU, cpu_bf16=False) == "bf16"
-    assert make_runner("rgtgan", None, None, CPU, None).precision == "fp32"
+    assert make_runner("rgtgan", None, None, CPU, None, pretrained=False).precision == "fp32"
     assert make_runner("lgtd-s", None, None, CPU, None).precision == "bf16"
     with pytest.raises(InputError, match="precision must be"):
         resolve_precision("int8", CPU)  # type: ignore[arg-type]
@@ -103,7 +103,8 @@ def jilin_crop(shared_data):
 def test_half_precision_accuracy_every_model(name, jilin_crop):
     """bf16 (and fp16 where it is quick on a CPU) autocast stays above 50 dB PSNR against fp32, on real frames."""
     torch.manual_seed(0)
-    model = models.create(name)  # lgtd-s: its shipped weights; the others: the authors' initialisation
+    # lgtd-s: its shipped weights; the others: the authors' initialisation
+    model = models.create(name, pretrained=None if models.get_spec(name).weights else False)
     spec = models.get_spec(model)
     t = spec.frames_in
     n = -(-32 // spec.multiple_of) * spec.multiple_of  # 32 x 32 pixels, 80 x 80 for MSTT
@@ -130,7 +131,7 @@ def test_auto_precision_on_a_bf16_cpu_stays_45_db_from_fp32(name, jilin_crop, mo
     """The CPU default (``"auto"``, bf16 here) against fp32, every model, real frames: >= 45 dB PSNR."""
     monkeypatch.delenv("SATSR_CPU_BF16", raising=False)
     torch.manual_seed(0)
-    model = models.create(name)
+    model = models.create(name, pretrained=None if models.get_spec(name).weights else False)
     spec = models.get_spec(model)
     n = -(-48 // spec.multiple_of) * spec.multiple_of  # 48 x 48 pixels, 80 x 80 for MSTT
     o = (jilin_crop.shape[-1] - n) // 2

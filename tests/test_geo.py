@@ -4,7 +4,7 @@ from affine import Affine
 from pyproj import CRS
 
 from satsr.errors import GeoreferenceError, InputError
-from satsr.geo import Grid, phase_shift, zoom_transform
+from satsr.geo import Grid, zoom_transform
 
 UTM = CRS.from_epsg(32621)
 
@@ -78,18 +78,6 @@ def test_window_and_pad():
 def test_degenerate_transform():
     with pytest.raises(GeoreferenceError, match="degenerate"):
         Grid((2, 2), Affine(0, 0, 0, 0, 0, 0))
-
-
-@pytest.mark.parametrize("shift", [(0.0, 0.0), (0.3, -0.45), (3.2, 1.7)])
-def test_phase_shift_recovers_known_shift(shift):
-    rng = np.random.default_rng(1)
-    # A smooth random texture shifted exactly in the Fourier domain.
-    a = np.fft.ifft2(np.fft.fft2(rng.random((128, 128))) * np.exp(-((np.fft.fftfreq(128)[:, None] ** 2
-                                                                    + np.fft.fftfreq(128)[None] ** 2) * 60))).real
-    fy, fx = np.fft.fftfreq(128)[:, None], np.fft.fftfreq(128)[None]
-    b = np.fft.ifft2(np.fft.fft2(a) * np.exp(-2j * np.pi * (fy * shift[0] + fx * shift[1]))).real
-    dy, dx = phase_shift(a, b)
-    assert dy == pytest.approx(shift[0], abs=0.02) and dx == pytest.approx(shift[1], abs=0.02)
 
 
 def test_from_xarray_follows_slicing(make_geotiff):

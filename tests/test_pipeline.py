@@ -1,13 +1,15 @@
 import numpy as np
 import pytest
+import rasterio
 import torch
 import xarray as xr
 from torch import nn
 
 import satsr
 from satsr import models
+from satsr.coregistration import phase_shift
 from satsr.errors import InputError, ModelError, UnknownModelError
-from satsr.geo import Grid, phase_shift
+from satsr.geo import Grid
 from satsr.models.registry import bundled_weights
 from satsr.tiling import pad_reflect
 
@@ -122,6 +124,31 @@ def test_nodata_stays_nodata_and_never_bleeds(make_geotiff):
     mask = np.repeat(np.repeat(data == 0, 4, -2), 4, -1)
     assert (sr[mask] == 0).all()
     assert (sr[~mask] == 1000).all()  # a zero fill would have darkened the edges of the hole
+
+
+@pytest.mark.parametrize("key", ["_FillValue", "nodata"])
+def test_nodata_in_encoding_is_masked_as_in_attrs(make_geotiff, tmp_path, key):
+    """rioxarray's mask_and_scale keeps nodata in ``.encoding``: upscale masks it there too, and the output
+    declares it, so a writer writes the nodata value that was masked (it used to write one never masked)."""
+    data = np.full((3, 40, 50), 1000, np.uint16)
+    data[:, 10:20, 15:30] = 0
+    data[:, :, :3] = 0
+    da = satsr.open_stack(make_geotiff("n.tif", data, nodata=0))
+    enc = da.copy()
+    enc.attrs.pop("_FillValue")
+    enc.encoding = {key: 0}
+    want = satsr.upscale(da, "bicubic", scale=4, tile=16)
+    got = satsr.upscale(enc, "bicubic", scale=4, tile=16)
+    np.testing.assert_array_equal(got.values, want.values)
+    mask = np.repeat(np.repeat(data == 0, 4, -2), 4, -1)
+    assert (got.values[0][mask] == 0).all() and (got.values[0][~mask] == 1000).all()
+    assert got.attrs["_FillValue"] == 0
+    with rasterio.open(satsr.to_cog(got, tmp_path / "sr.tif")[0]) as src:
+        assert src.nodata == 0
+    # without any nodata the holes are data: bicubic darkens the pixels around them
+    plain = da.copy()
+    plain.attrs.pop("_FillValue")
+    assert not np.array_equal(satsr.upscale(plain, "bicubic", scale=4, tile=16).values, want.values)
 
 
 def test_nan_is_nodata_in_float(make_geotiff):
@@ -248,15 +275,32 @@ def test_cuda_matches_cpu(make_geotiff):
     assert c.attrs["satsr_precision"] in ("bf16", "fp16") and np.abs(a - c.values).max() < 2e-2
 
 
-def test_accessor_signatures_match_functions():
+def test_accessor_signatures_match_functions(monkeypatch):
     import inspect
 
+    import satsr.pipeline
     from satsr.accessor import SatsrAccessor
 
-    for name, func in (("upscale", satsr.upscale), ("to_cog", satsr.to_cog), ("to_zarr", satsr.to_zarr)):
+    for name, func in (("to_cog", satsr.to_cog), ("to_zarr", satsr.to_zarr)):
         f = list(inspect.signature(func).parameters.values())[1:]
         m = list(inspect.signature(getattr(SatsrAccessor, name)).parameters.values())[1:]
         assert [(p.name, p.kind, p.default) for p in f] == [(p.name, p.kind, p.default) for p in m], name
+    # upscale: the model as the function's, then every keyword of satsr.upscale passed on unchanged (**options)
+    f = list(inspect.signature(satsr.upscale).parameters.values())
+    m = list(inspect.signature(SatsrAccessor.upscale).parameters.values())
+    assert [(p.name, p.kind, p.default) for p in f[1:2]] == [(p.name, p.kind, p.default) for p in m[1:2]]
+    assert [p.kind for p in m[2:]] == [inspect.Parameter.VAR_KEYWORD]
+    keywords = [p.name for p in f[2:]]
+    assert keywords and all(p.kind == inspect.Parameter.KEYWORD_ONLY for p in f[2:])
+    calls = []
+    monkeypatch.setattr(satsr.pipeline, "upscale", lambda *args, **kw: calls.append((args, kw)))
+    da = xr.DataArray(np.zeros((1, 1, 2, 2)), dims=("time", "band", "y", "x"))
+    sent = {k: object() for k in keywords}
+    da.satsr.upscale("bicubic", **sent)
+    (args, kw), = calls
+    assert args[0] is da and args[1:] == ("bicubic",) and kw == sent and all(kw[k] is sent[k] for k in sent)
+    da.satsr.upscale()
+    assert calls[-1][0][0] is da and calls[-1][0][1:] == (f[1].default,) and calls[-1][1] == {}
 
 
 def test_nudge_applies_in_blocks_without_nodata(make_geotiff):

@@ -139,6 +139,32 @@ def test_uncovered_scene_errors_by_default_and_falls_back_on_request(pair):
         satsr.upscale(lr, echo, reference=pair["half"], tile=16, uncovered="fallback", fallback="lgtd-s")
 
 
+def test_reference_options_are_the_shorthand_in_one_object(pair):
+    """``reference=ReferenceOptions(...)`` runs the job the image and the shorthand keywords describe."""
+    lr = pair["lr"]
+    echo = models.wrap(RefEcho(), scale=4, bands=3, needs_reference=True, halo=2)
+    kw = {"tile": 16, "value_range": (0, 65535)}
+    short = satsr.upscale(lr, echo, reference=pair["half"], reference_bands=[1, 2, 3], reference_matching="histogram",
+                          uncovered="fallback", fallback="nearest", max_shift=5.0, **kw)
+    opts = satsr.ReferenceOptions(pair["half"], bands=[1, 2, 3], matching="histogram", uncovered="fallback",
+                                  fallback="nearest", max_shift=5.0)
+    assert opts.bands == (1, 2, 3)
+    full = satsr.upscale(lr, echo, reference=opts, **kw)
+    np.testing.assert_array_equal(full.values, short.values)
+    assert full.attrs == short.attrs
+    assert full.attrs["satsr_fallback"] == "nearest" and full.attrs["satsr_reference_matching"] == "histogram"
+    np.testing.assert_array_equal(lr.satsr.upscale(echo, reference=opts, **kw).values, full.values)
+    # the defaults are the shorthand's
+    np.testing.assert_array_equal(satsr.upscale(lr, echo, reference=satsr.ReferenceOptions(pair["ref"]), **kw).values,
+                                  satsr.upscale(lr, echo, reference=pair["ref"], **kw).values)
+    with pytest.raises(InputError, match=r"reference_matching=, max_shift= given beside reference=ReferenceOptions"):
+        satsr.upscale(lr, echo, reference=opts, reference_matching="none", max_shift=1.0)
+    with pytest.raises(InputError, match="uncovered must be"):
+        satsr.ReferenceOptions(pair["ref"], uncovered="skip")  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="not a reference-based model"):
+        satsr.upscale(lr, "bicubic", reference=opts)
+
+
 def test_shift_is_reported_and_warned(pair):
     lr = pair["lr"]
     echo = models.wrap(RefEcho(), scale=4, bands=3, needs_reference=True)
@@ -157,7 +183,7 @@ def test_bad_references_are_clear_errors(pair):
         data, tr = src.read(), src.transform
     echo = models.wrap(RefEcho(), scale=4, bands=3, needs_reference=True)
     with pytest.raises(InputError, match="reference-based model: pass reference="):
-        satsr.upscale(lr, "rgtgan")
+        satsr.upscale(lr, "rgtgan", pretrained=False)
     with pytest.raises(InputError, match="not a reference-based model"):
         satsr.upscale(lr, "bicubic", reference=pair["ref"])
     far = write_geotiff(tmp / "far.tif", data, crs="EPSG:4326", transform=Affine.translation(40, 0) @ tr, nodata=0)
@@ -215,7 +241,7 @@ def test_cli_reference(pair, tmp_path):
                             transform=corner.rio.transform())
     out = tmp_path / "sr.tif"
     args = ["upscale", str(lr_path), "-o", str(out), "-m", "rgtgan", "-O", "n_blocks=1", "--reference",
-            str(pair["ref"]), "--value-range", "5000", "15000", "--device", "cpu", "--no-progress"]
+            str(pair["ref"]), "--value-range", "5000", "15000", "--device", "cpu", "--no-progress", "--random-weights"]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     assert "covers 100.0% of the scene" in result.output
@@ -228,6 +254,6 @@ def test_cli_reference(pair, tmp_path):
     far = write_geotiff(tmp_path / "far.tif", data, crs="EPSG:4326", transform=Affine.translation(40, 0) @ tr,
                         nodata=0)
     bad = tmp_path / "bad.tif"
-    result = CliRunner().invoke(main, [*args[:3], str(bad), *args[4:9], str(far)])
+    result = CliRunner().invoke(main, [*args[:3], str(bad), *args[4:9], str(far), "--random-weights"])
     assert result.exit_code != 0 and "far.tif: the reference does not overlap" in result.output
     assert not bad.exists() and not list(tmp_path.glob("*satsr*"))

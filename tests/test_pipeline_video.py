@@ -32,7 +32,7 @@ def weights(tmp_path_factory):
     """Random LGTD weights (the authors' initialisation), saved as a user would hold a checkpoint."""
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("ckpt") / "lgtd_random.safetensors"
-    models.save(models.create("lgtd"), path)
+    models.save(models.create("lgtd", pretrained=False), path)
     return path
 
 
@@ -63,6 +63,6 @@ def test_lgtd_slides_over_a_georeferenced_clip(clip, weights):
 def test_other_band_counts_are_refused_with_a_way_out(shared_data):
     stack = satsr.open_stack(shared_data / "geotiff" / "rgbn_5m_uint8.tif").isel(y=slice(0, 16), x=slice(0, 16))
     with pytest.raises(InputError, match=r"lgtd takes 3 bands, the stack has 4; choose them with bands="):
-        satsr.upscale(stack, model="lgtd")
-    sr = satsr.upscale(stack, model="lgtd", bands=[3, 2, 1])
+        satsr.upscale(stack, model="lgtd", pretrained=False)
+    sr = satsr.upscale(stack, model="lgtd", bands=[3, 2, 1], pretrained=False)
     assert sr.shape == (1, 3, 64, 64)

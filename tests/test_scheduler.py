@@ -27,6 +27,7 @@ from torch import nn
 import satsr
 from satsr import engine
 from satsr.errors import OutputError
+from satsr.io import write
 from satsr.io.write import _active_get
 
 distributed = pytest.importorskip("distributed")
@@ -161,8 +162,18 @@ def test_processes_scheduler(frames: list[Path], tmp_path: Path) -> None:
     assert _no_temporaries(tmp_path) == []
 
 
+def _must_not_run(*args: object, **kwargs: object) -> None:
+    raise AssertionError("this write path must not be taken here")
+
+
 @pytest.mark.slow
-def test_writers_under_a_client(client: distributed.Client, frames: list[Path], tmp_path: Path) -> None:
+@pytest.mark.parametrize("assemble", ["workers", "client"])
+def test_writers_under_a_client(client: distributed.Client, frames: list[Path], tmp_path: Path,
+                                monkeypatch: pytest.MonkeyPatch, assemble: str) -> None:
+    # "workers": the workers write the blocks and assemble the files, no pixel passes through this process (the
+    # pull path would fail); "client": the blocks are pulled here and written by this process.
+    monkeypatch.setenv(write.ASSEMBLE_ENV, assemble)
+    monkeypatch.setattr(write, "_pull_blocks" if assemble == "workers" else "_write_on_workers", _must_not_run)
     sr = satsr.upscale(satsr.open_stack(frames), "bicubic", scale=2)
     with _threads():
         want_cog = satsr.to_cog(sr, tmp_path / "threads_cog")
@@ -180,6 +191,21 @@ def test_writers_under_a_client(client: distributed.Client, frames: list[Path], 
     with _threads():
         np.testing.assert_array_equal(satsr.open_zarr(got).values, satsr.open_zarr(want).values)
     assert _no_temporaries(tmp_path) == []
+
+
+def test_assemble_setting_is_checked(client: distributed.Client, frames: list[Path], tmp_path: Path,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(write.ASSEMBLE_ENV, "everywhere")
+    with pytest.raises(OutputError, match="SATSR_ASSEMBLE='everywhere'"):
+        satsr.to_cog(satsr.open_stack(frames), tmp_path / "out")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_workers_see_the_output_folder(client: distributed.Client, tmp_path: Path) -> None:
+    # a LocalCluster's workers share this machine's disk; a folder that does not exist is seen by nobody
+    assert write._workers_see(client, tmp_path)
+    assert not write._workers_see(client, tmp_path / "missing")
+    assert list(tmp_path.iterdir()) == []  # the probe file is gone
 
 
 @pytest.mark.slow

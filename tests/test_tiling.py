@@ -153,7 +153,7 @@ def test_every_model_default_tile_keeps_the_halo_overhead_within_budget():
         fw = spec.feather
         free = default_tile(spec.halo, spec.multiple_of, feather=fw, min_tile=spec.tile)
         assert halo_overhead(free, spec.halo, spec.multiple_of, fw) <= MAX_HALO_OVERHEAD, name
-        budget = make_runner(name, None, None, torch.device("cpu"), None).window_budget()
+        budget = make_runner(name, None, None, torch.device("cpu"), None, pretrained=False).window_budget()
         t = default_tile(spec.halo, spec.multiple_of, feather=fw, frames=spec.frames_in, max_window_pixels=budget,
                          min_tile=spec.tile)
         margin = -(-(spec.halo + fw) // spec.multiple_of) * spec.multiple_of

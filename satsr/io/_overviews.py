@@ -53,7 +53,7 @@ def _pair_sum(a: np.ndarray, dtype: type) -> np.ndarray:
     c, h, w = a.shape
     if h % 2 or w % 2:
         a = np.pad(a, ((0, 0), (0, h % 2), (0, w % 2)))
-    out = a[:, 0::2, 0::2].astype(dtype)
+    out: np.ndarray = a[:, 0::2, 0::2].astype(dtype)
     out += a[:, 1::2, 0::2]
     out += a[:, 0::2, 1::2]
     out += a[:, 1::2, 1::2]
@@ -153,7 +153,7 @@ class OverviewPyramid:
                 info = np.iinfo(self.dtype)
                 np.rint(mean, out=mean)
                 np.clip(mean, info.min, info.max, out=mean)
-            out = mean.astype(self.dtype)  # empty groups (0/0 = NaN) are overwritten below
+            out: np.ndarray = mean.astype(self.dtype)  # empty groups (0/0 = NaN) are overwritten below
         empty = counts == 0
         if empty.any():
             out[np.broadcast_to(empty, out.shape)] = self.nodata if self.nodata is not None else np.nan

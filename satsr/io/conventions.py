@@ -11,6 +11,7 @@ dims an array came with.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from typing import Any
 
 import numpy as np
@@ -163,7 +164,7 @@ def _grid_mapping_name(obj: xr.DataArray | xr.Dataset) -> str | None:
 
 def _from_dataset(ds: xr.Dataset) -> xr.DataArray:
     """The data variable of ``ds`` (or its band variables stacked), with its grid-mapping variable attached."""
-    mappings = {_grid_mapping_name(v) for v in ds.data_vars.values()} - {None}
+    mappings: set[Hashable] = {n for v in ds.data_vars.values() if (n := _grid_mapping_name(v)) is not None}
     mappings |= {k for k, v in ds.variables.items() if v.ndim == 0 and any(a in v.attrs for a in _GRID_MAPPING_ATTRS)}
     data = [str(k) for k, v in ds.data_vars.items() if k not in mappings and {"y", "x"} <= set(v.dims)]
     if not data:
@@ -180,7 +181,8 @@ def _from_dataset(ds: xr.Dataset) -> xr.DataArray:
             raise InputError(
                 f"the Dataset has several data variables ({', '.join(data)}) that are not bands of one stack "
                 f"(same (time,) y, x dims, shape and dtype); pick one, e.g. ds[[{data[0]!r}]]"
-                + (f" plus its grid-mapping variable, ds[[{data[0]!r}, {sorted(mappings)[0]!r}]]" if mappings else "")
+                + (f" plus its grid-mapping variable, ds[[{data[0]!r}, {min(map(str, mappings))!r}]]"
+                   if mappings else "")
             )
         da = ds[data].to_dataarray(dim="band")
         if "time" in da.dims:

@@ -10,10 +10,14 @@ import numpy as np
 import rioxarray  # noqa: F401  (registers the .rio accessor, which reads what we write)
 import xarray as xr
 
-from satsr.errors import GeoreferenceError
+from satsr.errors import GeoreferenceError, InputError
 from satsr.geo import Grid
 
-__all__ = ["assign_grid", "PIXEL_COORDS_NOTE", "RPC_NOTE", "rpc_to_json", "rpc_from_json", "frame_rpcs"]
+__all__ = ["assign_grid", "nodata_of", "PIXEL_COORDS_NOTE", "RPC_NOTE", "rpc_to_json", "rpc_from_json", "frame_rpcs"]
+
+# Where a nodata value may live, in the order it is looked up: satsr's and CF's attribute first, then the plain
+# name some readers use, then the encoding (rioxarray's mask_and_scale moves the value there).
+_NODATA_KEYS = (("attrs", "_FillValue"), ("attrs", "nodata"), ("encoding", "_FillValue"), ("encoding", "nodata"))
 
 #: Value of ``attrs["georeferencing"]`` on stacks opened with ``allow_ungeoreferenced=True``.
 PIXEL_COORDS_NOTE = "none: x/y are pixel coordinates (input had no georeferencing)"
@@ -55,6 +59,42 @@ def rpc_from_json(text: str) -> dict[str, Any]:
     if not isinstance(rpc, dict) or not {"line_off", "samp_off", "line_num_coeff"} <= set(rpc):
         raise GeoreferenceError("'rpc' coordinate holds no RPC model (line/sample terms missing)")
     return rpc
+
+
+def nodata_of(da: xr.DataArray, default: float | None = None) -> float | None:
+    """The nodata value ``da`` declares, as a float (NaN included), or ``default`` when it declares none.
+
+    Every reader and writer of satsr looks nodata up here, so that they agree on it.
+
+    Parameters
+    ----------
+    da : xarray.DataArray
+        Looked up in ``attrs["_FillValue"]``, ``attrs["nodata"]``, ``encoding["_FillValue"]`` and
+        ``encoding["nodata"]``, in that order; the first that is set (not ``None``) wins.
+    default : float, optional
+        Returned when none is set.
+
+    Returns
+    -------
+    float or None
+
+    Raises
+    ------
+    InputError
+        When the value found is not a number.
+    """
+    for where, key in _NODATA_KEYS:
+        value = getattr(da, where).get(key)
+        if value is None:
+            continue
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise InputError(
+                f"array {da.name!r}: nodata {value!r} in {where}[{key!r}] is not a number; set a number there, or "
+                "delete it"
+            ) from None
+    return None if default is None else float(default)
 
 
 def frame_rpcs(da: xr.DataArray) -> list[dict[str, Any]] | None:

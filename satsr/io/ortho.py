@@ -26,6 +26,7 @@ import xarray as xr
 from affine import Affine
 from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
+from dask.typing import Key
 from pyproj import CRS, Transformer
 from rasterio.crs import CRS as RioCRS
 from rasterio.enums import Resampling
@@ -238,12 +239,13 @@ def open_orthorectified(
         nodata = float("nan") if np.dtype(dtype).kind == "f" else 0
     grid = ortho_grid(rpcs, shapes, dem=dem_path, crs=crs, resolution=resolution, paths=paths)
     n, (h, w) = len(paths), grid.shape
+    assert grid.crs is not None  # ortho_grid always gives its grid a CRS
     wkt = grid.crs.to_wkt()
     mtimes = [os.path.getmtime(p) for p in paths]
     key = "ortho-" + tokenize(list(paths), mtimes, dem_path, wkt, tuple(grid.transform), grid.shape, resampling, chunks)
     ys = [(y0, min(y0 + chunks, h)) for y0 in range(0, h, chunks)]
     xs = [(x0, min(x0 + chunks, w)) for x0 in range(0, w, chunks)]
-    dsk = {
+    dsk: dict[Key, Any] = {
         (key, t, 0, i, j): (_warp_chunk, paths[t], count, dtype, nodata, wkt,
                             grid.transform @ Affine.translation(x0, y0), (y1 - y0, x1 - x0), resampling, dem_path)
         for t in range(n) for i, (y0, y1) in enumerate(ys) for j, (x0, x1) in enumerate(xs)

@@ -52,6 +52,11 @@ class FrameMeta:
     has_gcps: bool
     rpcs: dict[str, Any] | None = None  # the frame's RPC sensor model (rasterio's RPC.to_dict()), if any
 
+    @property
+    def georeferenced(self) -> bool:
+        """Whether the file places its pixels on a map (a CRS or a geotransform); RPCs alone do not."""
+        return self.crs is not None or self.transform != Affine.identity()
+
 
 def resolve_paths(source: PathLike | Sequence[PathLike]) -> list[str]:
     """Turn a file, a glob pattern, a folder or a sequence of files into a list of paths.
@@ -112,12 +117,13 @@ def _parse_time(tags: dict[str, str]) -> np.datetime64 | None:
 
 def _gdal_message(err: BaseException) -> str:
     """The most specific message of a rasterio error (rasterio 1.4 chains GDAL's own text as the cause)."""
-    msgs = []
-    while err is not None and len(msgs) < 4:
-        text = str(err).strip()
+    msgs: list[str] = []
+    cur: BaseException | None = err
+    while cur is not None and len(msgs) < 4:
+        text = str(cur).strip()
         if text and "See previous exception" not in text:
             msgs.append(text)
-        err = err.__cause__ or err.__context__
+        cur = cur.__cause__ or cur.__context__
     return "; ".join(dict.fromkeys(msgs)) or "unknown GDAL error"
 
 
@@ -181,7 +187,8 @@ class _StackReader:
             i = key.index(Ellipsis)
             key = key[:i] + (slice(None),) * (4 - len(key) + 1) + key[i + 1 :]
         key = key + (slice(None),) * (4 - len(key))
-        bounds, rest = [], []
+        bounds: list[tuple[int, int]] = []
+        rest: list[Any] = []  # per axis: a slice, 0 (a dropped axis) or an index array
         for k, n in zip(key, self.shape):
             if isinstance(k, slice):
                 start, stop, step = k.indices(n)
@@ -221,7 +228,8 @@ class _StackReader:
                 r = rest[axis]
                 out = out[(slice(None),) * axis + (r,)]
             return out
-        return out[tuple(rest)]
+        picked: np.ndarray = out[tuple(rest)]
+        return picked
 
 
 def _check_same(first: FrameMeta, m: FrameMeta) -> None:
@@ -342,65 +350,80 @@ def open_stack(
                                    time=_time_coord(metas, times), chunks=chunks, name=_stack_name(paths))
     for m in metas[1:]:
         _check_same(first, m)
+    # Compute where the frames lie, then build the lazy array on that grid.
+    grid, note = _stack_grid(first, crs, transform, allow_ungeoreferenced)
+    if not first.georeferenced:
+        # The caller placed (or chose not to place) frames that carry no georeferencing, so rasterio's warning
+        # is noise. The scoped filters in the reader are not thread-safe (dask reads in threads), hence this one.
+        warnings.filterwarnings("ignore", message="Dataset has no geotransform", category=NotGeoreferencedWarning)
+    return _stack_array(_lazy_frames(paths, first, chunks), metas, grid, note, times)
 
+
+def _stack_grid(first: FrameMeta, crs: Any, transform: Affine | Sequence[float] | None,
+                allow_ungeoreferenced: bool) -> tuple[Grid, str | None]:
+    """The frames' grid, and the note that says when it is in pixel coordinates (RPC frames, or allowed).
+
+    The files' own georeferencing wins (``crs``/``transform`` may only repeat it, or add a missing CRS); frames
+    without any take ``crs`` and ``transform``; RPC frames keep their pixel grid and refuse both.
+    """
     user_t = Affine(*tuple(transform)[:6]) if transform is not None else None
     user_crs = CRS.from_user_input(crs) if crs is not None else None
-    file_georef = first.crs is not None or first.transform != Affine.identity()
-    note = None
-    if first.has_rpc and not file_georef:
+    if first.has_rpc and not first.georeferenced:
         if user_crs is not None or user_t is not None:
             raise GeoreferenceError(
                 f"{first.path}: has an RPC sensor model, which satsr carries to the output; drop crs=/transform=, "
                 "or pass orthorectify=True (--orthorectify) to warp the frames onto a map grid"
             )
-        grid_crs, grid_t, note = None, Affine.identity(), RPC_NOTE
-    elif file_georef:
+        grid, note = Grid(first.shape, Affine.identity(), None), RPC_NOTE
+    elif first.georeferenced:
         if user_crs is not None and first.crs is not None and user_crs != first.crs:
             raise GeoreferenceError(f"{first.path}: file CRS {_crs_name(first.crs)} conflicts with crs={crs!r}")
         if user_t is not None and not user_t.almost_equals(first.transform):
             raise GeoreferenceError(f"{first.path}: file transform conflicts with transform={tuple(user_t)[:6]}")
-        grid_crs, grid_t = first.crs or user_crs, first.transform
+        grid, note = Grid(first.shape, first.transform, first.crs or user_crs), None
     elif user_crs is not None and user_t is not None:
-        grid_crs, grid_t = user_crs, user_t
+        grid, note = Grid(first.shape, user_t, user_crs), None
     elif allow_ungeoreferenced:
-        grid_crs, grid_t, note = None, Affine.identity(), PIXEL_COORDS_NOTE
+        grid, note = Grid(first.shape, Affine.identity(), None), PIXEL_COORDS_NOTE
     else:
-        kind = "only GCPs" if first.has_gcps else "no CRS or geotransform"
-        hint = (
-            "warp it onto a map grid first (gdalwarp -tps)"
-            if first.has_gcps
-            else "pass crs= and transform= (CLI: --crs, --transform)"
-        )
-        raise GeoreferenceError(
-            f"{first.path}: has {kind}; {hint}, or allow_ungeoreferenced=True (--allow-ungeoreferenced) "
-            "to work in pixel coordinates"
-        )
-    if not file_georef:
-        # The caller placed (or chose not to place) frames that carry no georeferencing, so rasterio's warning
-        # is noise. The scoped filters in the reader are not thread-safe (dask reads in threads), hence this one.
-        warnings.filterwarnings("ignore", message="Dataset has no geotransform", category=NotGeoreferencedWarning)
-    grid = Grid(first.shape, grid_t, grid_crs)
+        raise GeoreferenceError(_no_georef_message(first))
     try:
         grid.require_rectilinear()
     except GeoreferenceError as err:
         raise GeoreferenceError(f"{first.path}: {err}") from None
+    return grid, note
 
-    n, (h, w) = len(paths), first.shape
+
+def _no_georef_message(first: FrameMeta) -> str:
+    kind = "only GCPs" if first.has_gcps else "no CRS or geotransform"
+    hint = "warp it onto a map grid first (gdalwarp -tps)" if first.has_gcps else (
+        "pass crs= and transform= (CLI: --crs, --transform)")
+    return (f"{first.path}: has {kind}; {hint}, or allow_ungeoreferenced=True (--allow-ungeoreferenced) to work in "
+            "pixel coordinates")
+
+
+def _lazy_frames(paths: list[str], first: FrameMeta, chunks: int) -> da.Array:
+    """The frames as one dask array ``(time, band, y, x)``: one chunk per frame, all bands, ``chunks`` pixels."""
     dtype = np.dtype(first.dtype)
-    reader = _StackReader(paths, (n, first.count, h, w), dtype)
-    mtimes = [os.path.getmtime(p) for p in paths]
-    name = "open_stack-" + tokenize(paths, mtimes, chunks)
-    data = da.from_array(
+    reader = _StackReader(paths, (len(paths), first.count, *first.shape), dtype)
+    # The files' mtimes are in the name: a file rewritten in place is a new array, not one dask has cached.
+    name = "open_stack-" + tokenize(paths, [os.path.getmtime(p) for p in paths], chunks)
+    frames: da.Array = da.from_array(
         reader, chunks=(1, first.count, chunks, chunks), name=name, lock=False, meta=np.empty((0,) * 4, dtype)
     )
+    return frames
 
-    tcoord = _time_coord(metas, times)
+
+def _stack_array(data: da.Array, metas: Sequence[FrameMeta], grid: Grid, note: str | None,
+                 times: Sequence[Any] | None) -> xr.DataArray:
+    """Wrap the frames in a DataArray with their time, band, grid, RPC, nodata and georeferencing note."""
+    first, paths = metas[0], [m.path for m in metas]
     descriptions = [d or "" for d in first.descriptions]  # "" = none; writers skip empty names
     arr = xr.DataArray(
         data,
         dims=("time", "band", "y", "x"),
         coords={
-            "time": tcoord,
+            "time": _time_coord(metas, times),
             "band": np.arange(1, first.count + 1),
             "description": ("band", descriptions),
             "source": ("time", paths),
@@ -408,7 +431,11 @@ def open_stack(
         name=_stack_name(paths),
     )
     if note == RPC_NOTE:
-        arr = arr.assign_coords(rpc=("time", [rpc_to_json(m.rpcs) for m in metas]))
+        rpcs = []
+        for m in metas:
+            assert m.rpcs is not None  # RPC_NOTE: the first frame has an RPC model, and _check_same gave all one
+            rpcs.append(rpc_to_json(m.rpcs))
+        arr = arr.assign_coords(rpc=("time", rpcs))
     arr = assign_grid(arr, grid)
     if first.nodata is not None:
         arr.attrs["_FillValue"] = first.nodata
@@ -465,7 +492,7 @@ def raster_info(path: PathLike) -> dict[str, Any]:
                 "nodata": meta.nodata,
                 "crs": _crs_name(meta.crs),
                 "transform": list(tuple(meta.transform)[:6]),
-                "georeferenced": meta.crs is not None or meta.transform != Affine.identity(),
+                "georeferenced": meta.georeferenced,
                 "rpcs": meta.has_rpc,
                 "block": list(src.block_shapes[0]),
                 "compression": src.compression.value if src.compression else None,

@@ -8,6 +8,10 @@ against the LR (phase correlation). The :class:`PreparedReference` it returns th
 output grid (the LR grid refined ``scale`` times) on demand with GDAL (rasterio's ``reproject``), reading only
 the source pixels that window needs, so a scene-sized reference is never held in memory at the output's
 resolution. :func:`reference_on_grid` warps the whole output grid at once, for small scenes and tests.
+
+The numbers themselves come from array-only modules: the radiometric fit from :mod:`satsr.radiometry`
+(:func:`~satsr.radiometry.fit_radiometry`), the shift from :mod:`satsr.coregistration`
+(:func:`~satsr.coregistration.coregistration_shift`); both stay importable from here.
 """
 
 from __future__ import annotations
@@ -16,7 +20,6 @@ import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
 
 import numpy as np
 import xarray as xr
@@ -24,17 +27,15 @@ from affine import Affine
 from rasterio.enums import Resampling
 from rasterio.warp import reproject, transform_bounds
 
+from satsr.coregistration import coregistration_shift
 from satsr.errors import GeoreferenceError, InputError
-from satsr.geo import Grid, phase_shift
+from satsr.geo import Grid
 from satsr.io.conventions import as_frames, normalize
+from satsr.io.coords import nodata_of
 from satsr.io.read import open_stack
+from satsr.radiometry import Matching, RadiometryMatch, fit_radiometry, match_radiometry  # noqa: F401 (re-exports)
 
-__all__ = [
-    "PreparedReference", "RadiometryMatch", "coregistration_shift", "fit_radiometry", "match_radiometry",
-    "prepare_reference", "reference_on_grid",
-]
-
-Matching = Literal["meanstd", "histogram", "none"]
+__all__ = ["PreparedReference", "prepare_reference", "reference_on_grid"]
 
 #: LR rows per strip when the reference is warped onto the LR grid (bounds the memory of a large scene).
 _STRIP = 1024
@@ -53,122 +54,6 @@ def _as_stack(ref: xr.DataArray | str | os.PathLike[str]) -> xr.DataArray:
 
 def _name(ref: object) -> str:
     return os.fspath(ref) if isinstance(ref, (str, os.PathLike)) else "the reference"
-
-
-# -- radiometry ---------------------------------------------------------------------------------------------------
-@dataclass(frozen=True, eq=False)
-class RadiometryMatch:
-    """A per-band mapping of reference values onto LR values (see :func:`fit_radiometry`)."""
-
-    method: Matching
-    gain: tuple[float, ...] = ()
-    offset: tuple[float, ...] = ()
-    ref_quantiles: tuple[np.ndarray, ...] = ()
-    lr_quantiles: tuple[np.ndarray, ...] = ()
-
-    def apply(self, ref: np.ndarray) -> np.ndarray:
-        """Map ``(band, ...)`` reference values; NaN stays NaN. Returns float32."""
-        out = np.array(ref, dtype=np.float32, copy=True)
-        if self.method == "none":
-            return out
-        for b in range(out.shape[0]):
-            v = out[b]
-            ok = np.isfinite(v)
-            if self.method == "meanstd":
-                v[ok] = v[ok] * self.gain[b] + self.offset[b]
-            else:
-                v[ok] = np.interp(v[ok], self.ref_quantiles[b], self.lr_quantiles[b])
-        return out
-
-
-def fit_radiometry(ref: Sequence[np.ndarray], lr: Sequence[np.ndarray], method: Matching = "meanstd"
-                   ) -> RadiometryMatch:
-    """Fit the mapping of reference values onto LR values, band by band, from the pixels of each they share.
-
-    Parameters
-    ----------
-    ref, lr : sequence of numpy.ndarray
-        Per band, the valid values of the reference and of the LR over the same area (any lengths).
-    method : {"meanstd", "histogram", "none"}
-        Match each band's mean and standard deviation (default), its whole histogram (quantile mapping, 257
-        quantiles), or nothing.
-
-    Raises
-    ------
-    InputError
-        An unknown method, or a band with no valid pixel on either side.
-    """
-    if method not in ("meanstd", "histogram", "none"):
-        raise InputError(f"radiometry matching must be 'meanstd', 'histogram' or 'none', got {method!r}")
-    if method == "none":
-        return RadiometryMatch("none")
-    gains, offsets, qr, ql = [], [], [], []
-    q = np.linspace(0, 1, 257)
-    for r, t in zip(ref, lr):
-        r = np.asarray(r, np.float64)
-        t = np.asarray(t, np.float64)
-        r, t = r[np.isfinite(r)], t[np.isfinite(t)]
-        if r.size == 0 or t.size == 0:
-            raise InputError("the reference and the LR share no valid pixel to match their radiometry on")
-        rs = float(r.std())
-        g = float(t.std()) / rs if rs > 0 else 1.0
-        gains.append(g)
-        offsets.append(float(t.mean()) - g * float(r.mean()))
-        qr.append(np.quantile(r, q))
-        ql.append(np.quantile(t, q))
-    if method == "meanstd":
-        return RadiometryMatch("meanstd", tuple(gains), tuple(offsets))
-    return RadiometryMatch("histogram", ref_quantiles=tuple(qr), lr_quantiles=tuple(ql))
-
-
-def match_radiometry(ref: np.ndarray, lr: np.ndarray, covered: np.ndarray, scale: int,
-                     method: Matching = "meanstd") -> np.ndarray:
-    """Map the reference's values to the LR's, band by band, over the area the reference covers.
-
-    Parameters
-    ----------
-    ref : numpy.ndarray
-        ``(band, H*scale, W*scale)`` reference on the output grid (NaN outside its coverage).
-    lr : numpy.ndarray
-        ``(band, H, W)`` LR values (NaN for nodata).
-    covered : numpy.ndarray
-        ``(H*scale, W*scale)`` bool coverage of the reference.
-    scale : int
-    method : {"meanstd", "histogram", "none"}
-        See :func:`fit_radiometry`.
-
-    Returns
-    -------
-    numpy.ndarray
-        The matched reference, float32, NaN where it was NaN.
-    """
-    h, w = lr.shape[-2:]
-    # The LR pixels under the reference's coverage (a block of scale x scale output pixels each).
-    under = covered[: h * scale, : w * scale].reshape(h, scale, w, scale).all(axis=(1, 3))
-    fit = fit_radiometry([ref[b][covered] for b in range(ref.shape[0])], [lr[b][under] for b in range(lr.shape[0])],
-                         method)
-    return fit.apply(ref)
-
-
-def coregistration_shift(lr: np.ndarray, ref_lr: np.ndarray) -> tuple[float, float]:
-    """Residual shift ``(dy, dx)`` in LR pixels of the reference (brought to the LR grid) against the LR.
-
-    Both ``(band, H, W)``; the band means are compared by phase correlation (:func:`satsr.geo.phase_shift`), over
-    the rectangle where both are valid (NaN elsewhere is filled with the mean).
-    """
-    a = np.asarray(lr, np.float64).mean(axis=0)  # NaN where any band is
-    b = np.asarray(ref_lr, np.float64).mean(axis=0)
-    ok = np.isfinite(a) & np.isfinite(b)
-    if not ok.any():
-        return (math.nan, math.nan)
-    rows, cols = np.flatnonzero(ok.any(axis=1)), np.flatnonzero(ok.any(axis=0))
-    sl = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
-    a, b = a[sl], b[sl]
-    a = np.where(np.isfinite(a), a, np.nanmean(a))
-    b = np.where(np.isfinite(b), b, np.nanmean(b))
-    if min(a.shape) < 8:
-        return (math.nan, math.nan)
-    return phase_shift(a, b)
 
 
 # -- the prepared reference -----------------------------------------------------------------------------------------
@@ -253,10 +138,10 @@ def _warp(source: xr.DataArray, src: Grid, nodata: float | None, dst: Grid, resa
     if r1 <= r0 or c1 <= c0:
         return out
     data = np.asarray(source.isel(y=slice(r0, r1), x=slice(c0, c1)).values, dtype=np.float32)
-    invalid = ~np.isfinite(data)
+    invalid: np.ndarray = ~np.isfinite(data)
     if nodata is not None and not math.isnan(nodata):
         invalid |= data == np.float32(nodata)
-    invalid = invalid.any(axis=0)
+    invalid = np.any(invalid, axis=0)
     data[:, invalid] = np.nan
     tr = src.transform @ Affine.translation(c0, r0)
     reproject(data, out[:n_b], src_transform=tr, src_crs=src.crs, src_nodata=np.nan, dst_transform=dst.transform,
@@ -346,8 +231,7 @@ def prepare_reference(
         raise GeoreferenceError(f"{name}: the reference does not overlap the LR scene (reference bounds "
                                 f"{tuple(round(v, 6) for v in (left, bottom, right, top))} in the LR's CRS, scene "
                                 f"{tuple(round(v, 6) for v in (dl, db, dr, dt))})")
-    nodata = source.attrs.get("_FillValue", source.attrs.get("nodata"))
-    nodata = None if nodata is None else float(nodata)
+    nodata = nodata_of(source)
     h, w = lr_grid.shape
     n_b = int(lr.sizes["band"])
     ref_lr = np.empty((n_b, h, w), np.float32)
@@ -362,8 +246,8 @@ def prepare_reference(
     if not covered.any():
         raise GeoreferenceError(f"{name}: the reference has no valid pixel over the LR scene")
     lr0 = np.asarray(lr.isel(time=0).values, dtype=np.float32)
-    lr_nodata = lr.attrs.get("_FillValue", lr.attrs.get("nodata"))
-    if lr_nodata is not None and not math.isnan(float(lr_nodata)):
+    lr_nodata = nodata_of(lr)
+    if lr_nodata is not None and not math.isnan(lr_nodata):
         lr0 = np.where(lr0 == np.float32(lr_nodata), np.nan, lr0)
     fit = fit_radiometry([ref_lr[b][covered] for b in range(n_b)], [lr0[b][covered] for b in range(n_b)], matching)
     shift = coregistration_shift(np.where(covered, lr0, np.nan), np.where(covered, ref_lr, np.nan))

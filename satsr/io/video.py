@@ -45,6 +45,7 @@ from satsr.geo import Grid
 from satsr.io._atomic import atomic_output
 from satsr.io.coords import PIXEL_COORDS_NOTE, assign_grid
 from satsr.progress import bar
+from satsr.radiometry import stretch_limits, stretch_to_uint8
 
 __all__ = [
     "VIDEO_SUFFIXES", "is_video", "open_video", "to_video", "video_info", "video_source", "read_sidecar",
@@ -208,11 +209,11 @@ class _CursorPool:
         with self.lock:
             if self.pid != os.getpid():  # a forked child must not share its parent's decoders
                 self.idle, self.pid = [], os.getpid()
-            best = None
+            best, best_last = None, 0
             for i, (k, cur) in enumerate(self.idle):
                 if k == key and cur.last is not None and key_before <= cur.last < first:
-                    if best is None or cur.last > self.idle[best][1].last:
-                        best = i
+                    if best is None or cur.last > best_last:
+                        best, best_last = i, cur.last
             return self.idle.pop(best)[1] if best is not None else None
 
     def give(self, key: Any, cursor: _Cursor) -> None:
@@ -254,6 +255,7 @@ class _VideoReader:
             key = key[:i] + (slice(None),) * (4 - len(key) + 1) + key[i + 1 :]
         key = key + (slice(None),) * (4 - len(key))
         frames = np.arange(self.shape[0])[key[0]]
+        block: np.ndarray
         if np.ndim(frames) == 0:
             block = self.read(int(frames), int(frames) + 1)[0]
         elif frames.size == 0:
@@ -734,7 +736,7 @@ def video_info(path: PathLike) -> dict[str, Any]:
     info["sidecar"] = str(world) if world is not None else None
     info["crs"] = _crs_name(crs)
     info["transform"] = list(tuple(transform)[:6]) if transform is not None else None
-    if info["georeferenced"]:
+    if crs is not None and transform is not None:  # info["georeferenced"]
         g = Grid((index.height, index.width), transform, crs)
         info["bounds"] = list(g.bounds)
     return info
@@ -762,7 +764,8 @@ def _frames_per_second(sr: xr.DataArray, fps: float | None) -> Fraction:
         )
     if n < 2:
         return Fraction(1)
-    steps = np.diff(t.astype("datetime64[ns]" if t.dtype.kind == "M" else "timedelta64[ns]").astype(np.int64))
+    ticks = t.astype("datetime64[ns]" if t.dtype.kind == "M" else "timedelta64[ns]").astype(np.int64)
+    steps: np.ndarray = np.diff(ticks)
     step = float(np.median(steps))
     if step <= 0 or np.max(np.abs(steps - step)) > 0.01 * step:
         raise InputError(
@@ -778,31 +781,21 @@ def _frames_per_second(sr: xr.DataArray, fps: float | None) -> Fraction:
     return Fraction(rate).limit_denominator(1001)
 
 
-def _stretch_limits(frame: np.ndarray, value_range: tuple[float, float] | None) -> tuple[np.ndarray, np.ndarray]:
+def _stretch_limits(frame: np.ndarray, value_range: tuple[float, float] | None) -> list[tuple[float, float]]:
     """Per-band ``(low, high)`` mapped to 0 and 255: ``value_range``, else the 2 and 98 % percentiles."""
-    nb = frame.shape[0]
-    if value_range is not None:
-        lo, hi = (float(v) for v in value_range)
-        if not hi > lo:
-            raise InputError(f"value_range must be (low, high) with low < high, got {value_range!r}")
-        return np.full(nb, lo), np.full(nb, hi)
-    lows, highs = np.zeros(nb), np.ones(nb)
-    for i, band in enumerate(frame.astype(np.float64)):
-        valid = band[np.isfinite(band)]
-        if valid.size:
-            lows[i], highs[i] = np.percentile(valid, (2.0, 98.0))
-            if not highs[i] > lows[i]:
-                highs[i] = lows[i] + 1.0
-    return lows, highs
+    if value_range is None:
+        return stretch_limits(frame)
+    lo, hi = (float(v) for v in value_range)
+    if not hi > lo:
+        raise InputError(f"value_range must be (low, high) with low < high, got {value_range!r}")
+    return [(lo, hi)] * frame.shape[0]
 
 
-def _to_uint8(frame: np.ndarray, limits: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
+def _to_uint8(frame: np.ndarray, limits: list[tuple[float, float]] | None) -> np.ndarray:
     if limits is None:
         return frame.astype(np.uint8, copy=False)
-    lo, hi = limits
-    with np.errstate(invalid="ignore"):
-        scaled = (frame.astype(np.float32) - lo[:, None, None]) * (255.0 / (hi - lo))[:, None, None]
-    return np.clip(np.nan_to_num(scaled, nan=0.0, posinf=255.0, neginf=0.0), 0, 255).round().astype(np.uint8)
+    # Through float32, as videos were always scaled: frames stay bit for bit what they were.
+    return stretch_to_uint8(frame.astype(np.float32), limits)
 
 
 def _pick_bands(sr: xr.DataArray, bands: Sequence[int] | None, what: str) -> xr.DataArray:
@@ -952,7 +945,7 @@ def to_video(
     height = h
     if fmt.startswith(("yuv420", "yuvj420", "nv12")):
         width, height = width + width % 2, height + height % 2  # chroma subsampling needs even sizes
-    opts = {k: str(v) for k, v in (options or {}).items()}
+    opts: dict[str, object] = {k: str(v) for k, v in (options or {}).items()}  # PyAV's Stream.options type
     if crf is not None and codec in ("libx264", "libx264rgb", "libx265", "libvpx-vp9", "libvpx"):
         opts.setdefault("crf", str(int(crf)))
     if codec == "libx265":
@@ -972,6 +965,8 @@ def to_video(
             raise OutputError(f"{out}: cannot create the video ({_av_message(err)})") from err
         try:
             stream = container.add_stream(codec, rate=rate)
+            if not isinstance(stream, av.VideoStream):
+                raise OutputError(f"{out}: {codec!r} is not a video codec; try libx264, libx265, mpeg4 or ffv1")
             stream.width, stream.height, stream.pix_fmt = width, height, fmt
             stream.options = opts
             with bar(n, "writing video", "frame", enabled=progress) as counter:

@@ -23,6 +23,7 @@ import threading
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,10 +41,17 @@ from satsr._folders import make_parent, remove_made
 from satsr._version import package_version
 from satsr.errors import InputError, OutputError
 from satsr.geo import RPC_KEYS, Grid, rpc_for_pixels
-from satsr.io._atomic import atomic_output, drained_dask_threads, remove_path, require_parent, temp_sibling
+from satsr.io._atomic import (
+    TEMP_MARK,
+    atomic_output,
+    drained_dask_threads,
+    remove_path,
+    require_parent,
+    temp_sibling,
+)
 from satsr.io._overviews import OverviewPyramid, overview_factors
 from satsr.io.conventions import as_frames, normalize
-from satsr.io.coords import frame_rpcs
+from satsr.io.coords import frame_rpcs, nodata_of
 from satsr.progress import bar, dask_progress
 
 __all__ = ["to_cog", "to_geotiff"]
@@ -142,12 +150,13 @@ def to_cog(
 
     Notes
     -----
-    Each file carries the CRS and transform of :meth:`satsr.geo.Grid.from_xarray` (no CRS for arrays in
-    pixel coordinates), the nodata value from ``attrs["_FillValue"]``, band names from the ``description``
-    coordinate, ``TIFFTAG_DATETIME`` when the time coordinate is a datetime, and a ``satsr`` metadata item
-    holding compact JSON: ``model``, ``scale`` (from ``attrs["satsr_model"]``, ``attrs["satsr_scale"]``),
-    ``version`` and ``tags``; for reference-based SR also ``reference``, ``reference_matching``,
-    ``reference_shift``, ``reference_coverage``, ``fallback`` and ``fallback_tiles``.
+    Each file carries the CRS and transform of :meth:`satsr.geo.Grid.from_xarray` (no CRS for arrays in pixel
+    coordinates), the nodata value of :func:`satsr.io.coords.nodata_of` (``attrs["_FillValue"]``, else
+    ``attrs["nodata"]``, else the encoding's), band names from the ``description`` coordinate, ``TIFFTAG_DATETIME``
+    when the time coordinate is a datetime, and a ``satsr`` metadata item holding compact JSON: ``model``, ``scale``
+    (from ``attrs["satsr_model"]``, ``attrs["satsr_scale"]``), ``version`` and ``tags``; for reference-based SR also
+    ``reference``, ``reference_matching``, ``reference_shift``, ``reference_coverage``, ``fallback`` and
+    ``fallback_tiles``.
 
     Disk space: all time steps are first streamed, in one pass over the dask graph, into uncompressed
     intermediate GeoTIFFs (hidden files next to the outputs), then converted one by one; plan for the
@@ -280,6 +289,28 @@ def jsonable(value: Any) -> Any:
 
 
 # -- the writer -----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Job:
+    """Everything the frames' files need except their pixels: decided once, on the client, from the array."""
+
+    profile: dict[str, Any]
+    descriptions: list[str] | None
+    frame_tags: list[dict[str, str]]
+    rpcs: list[dict[str, Any]] | None
+    cog: bool
+    codec: str
+    level: int | None
+    blocksize: int
+    overviews: bool
+    dtype: np.dtype
+    nodata: float | int | None
+
+    def frame(self, t: int) -> _Job:
+        """The job for frame ``t`` alone (what a worker needs to assemble that frame's file)."""
+        rpcs = self.rpcs[t : t + 1] if self.rpcs is not None else None
+        return replace(self, frame_tags=self.frame_tags[t : t + 1], rpcs=rpcs)
+
+
 def _write_frames(
     sr: xr.DataArray,
     path: PathLike,
@@ -295,6 +326,32 @@ def _write_frames(
     """Validate, plan the file names, stream the data, convert to COG if asked; all or nothing."""
     check_stack(sr)
     sr = as_frames(normalize(sr))  # any georeferencing convention in (satsr.io.conventions); 4-D from here on
+    job = _plan_job(sr, cog=cog, compress=compress, level=level, overviews=overviews, blocksize=blocksize, tags=tags)
+    data = _aligned(sr.data, blocksize)
+    outputs, made = _plan_outputs(sr, Path(os.fspath(path)))
+    try:
+        client = _assembling_client(outputs[0])
+        if client is not None:
+            _write_on_workers(client, job, data, outputs, progress)
+        else:
+            _write_here(job, data, outputs, progress)
+    except BaseException:
+        remove_made(made)  # only the folders this call created, and only where still empty
+        raise
+    return outputs
+
+
+def _plan_job(
+    sr: xr.DataArray,
+    *,
+    cog: bool,
+    compress: str,
+    level: int | None,
+    overviews: bool,
+    blocksize: int,
+    tags: Mapping[str, str] | None,
+) -> _Job:
+    """Check the options against the array and decide the files' profile, tags and sensor models."""
     codec = _check_compress(compress, cog)
     level = _check_level(codec, level)
     _check_blocksize(blocksize)
@@ -305,21 +362,34 @@ def _write_frames(
             f"array {sr.name!r} has dtype {dtype}, which GeoTIFF cannot store; cast it first, e.g. "
             "sr.astype('float32') (float16) or sr.astype('uint8') (bool)"
         )
-    grid = Grid.from_xarray(sr)
     nodata = _nodata(sr, dtype)
-    descriptions = _descriptions(sr)
-    common_tags = {**user_tags, "satsr": _satsr_tag(sr, user_tags)}
-    frame_tags = []
-    labels = _time_labels(sr) if _time_scaled(sr) else [None] * int(sr.sizes["time"])
-    for stamp, label in zip(_frame_datetimes(sr), labels):
-        ftags = dict(common_tags)
-        if stamp is not None and "TIFFTAG_DATETIME" not in user_tags:
-            ftags["TIFFTAG_DATETIME"] = stamp
-        if label is not None:
-            ftags["SATSR_TIME"] = label  # full precision: in-between frames fall between whole seconds
-        frame_tags.append(ftags)
-    data = _aligned(sr.data, blocksize)
+    profile = _profile(sr, dtype, nodata, blocksize)
+    rpcs = frame_rpcs(sr)
+    if rpcs is not None:
+        # The 'rpc' coordinate holds each frame's model in its source image's pixels; the array's pixel grid says
+        # where its pixels sit there (cropped, zoomed): the file gets the model of its own pixels.
+        rpcs = [rpc_for_pixels(m, profile["transform"]) for m in rpcs]
+        # Sensor geometry: the RPC model is the georeferencing; a geotransform beside it would take precedence in
+        # GDAL and place the pixels wrongly, so none is written.
+        profile["crs"] = None
+        del profile["transform"]
+    if cog:
+        # Intermediate file: uncompressed (the fastest to write and for the COG driver to re-read) and sparse
+        # (blocks that are all nodata take no disk space).
+        profile.update(_STAGE_OPTIONS)
+    else:
+        profile.update(compress=codec, NUM_THREADS="ALL_CPUS")
+        if level is not None:
+            profile["ZLEVEL" if codec == "DEFLATE" else "ZSTD_LEVEL"] = level
+        if codec in _PREDICTOR_COMPRESS and dtype.kind in "iuf":
+            profile["predictor"] = 3 if dtype.kind == "f" else 2
+    return _Job(profile, _descriptions(sr), _frame_tags(sr, user_tags), rpcs, cog, codec, level, blocksize,
+                overviews, dtype, nodata)
 
+
+def _profile(sr: xr.DataArray, dtype: np.dtype, nodata: float | int | None, blocksize: int) -> dict[str, Any]:
+    """The rasterio profile of one frame's tiled GeoTIFF."""
+    grid = Grid.from_xarray(sr)
     profile: dict[str, Any] = {
         "driver": "GTiff",
         "width": grid.width,
@@ -336,71 +406,65 @@ def _write_frames(
     }
     if profile["count"] > 1:
         profile["interleave"] = "pixel"
-    rpcs = frame_rpcs(sr)
-    if rpcs is not None:
-        # The 'rpc' coordinate holds each frame's model in its source image's pixels; the array's pixel grid says
-        # where its pixels sit there (cropped, zoomed): the file gets the model of its own pixels.
-        rpcs = [rpc_for_pixels(m, grid.transform) for m in rpcs]
-        # Sensor geometry: the RPC model is the georeferencing; a geotransform beside it would take precedence in
-        # GDAL and place the pixels wrongly, so none is written.
-        profile["crs"] = None
-        del profile["transform"]
-    if cog:
-        # Intermediate file: uncompressed (the fastest to write and for the COG driver to re-read) and sparse
-        # (blocks that are all nodata take no disk space).
-        profile.update(_STAGE_OPTIONS)
-    else:
-        profile.update(compress=codec, NUM_THREADS="ALL_CPUS")
-        if level is not None:
-            profile["ZLEVEL" if codec == "DEFLATE" else "ZSTD_LEVEL"] = level
-        if codec in _PREDICTOR_COMPRESS and dtype.kind in "iuf":
-            profile["predictor"] = 3 if dtype.kind == "f" else 2
+    return profile
 
-    outputs, made = _plan_outputs(sr, Path(os.fspath(path)))
-    try:
-        with rasterio.Env(GDAL_CACHEMAX=_GDAL_CACHE_BYTES, GDAL_NUM_THREADS="ALL_CPUS"), ExitStack() as stack:
-            # Every final file goes through atomic_output, entered here so that the renames happen only after
-            # all frames are complete: a failed call leaves no new file under any final name.
-            finals = [stack.enter_context(atomic_output(p)) for p in outputs]
-            if cog:
-                stages = [temp_sibling(p, "stage") for p in outputs]
-                stack.callback(_remove_all, stages)
-                pyramids = _pyramids(stages, profile, data, blocksize, overviews, nodata)
-                for pyr in pyramids:
-                    if pyr is not None:
-                        stack.callback(_remove_all, [*pyr.paths, _vrt_path(pyr.base)])
-                writers = [
-                    _FrameWriter(s, p, profile, descriptions, t, pyr, rpc)
-                    for s, p, t, pyr, rpc in zip(stages, outputs, frame_tags, pyramids, rpcs or [None] * len(outputs))
-                ]
-            else:
-                writers = [
-                    _FrameWriter(f, p, profile, descriptions, t, rpc=rpc)
-                    for f, p, t, rpc in zip(finals, outputs, frame_tags, rpcs or [None] * len(outputs))
-                ]
-            if not cog:
-                _store(data, writers, progress)
-            else:
-                def convert(i: int) -> None:
-                    stage, pyr = stages[i], pyramids[i]
-                    source = stage
-                    if pyr is not None:
-                        source = pyr.write_vrt(_vrt_path(stage), stage, descriptions, writers[i].tags, writers[i].rpc)
-                    _convert_to_cog(source, finals[i], outputs[i], codec, level, blocksize, overviews, dtype,
-                                    pyr is not None)
-                    _remove_all([stage, *(pyr.paths if pyr is not None else ())])  # free disk space early
 
-                # A frame's COG is encoded as soon as its stage file is complete, on one thread beside the
-                # computation of the other frames (on a GPU the CPU is otherwise idle meanwhile); only the last
-                # frame's conversion waits for the end.
-                with _Converter(convert, len(outputs)) as conv:
-                    for i, w in enumerate(writers):
-                        w.on_done = functools.partial(conv.submit, i)
-                    _store(data, writers, progress)
-    except BaseException:
-        remove_made(made)  # only the folders this call created, and only where still empty
-        raise
-    return outputs
+def _frame_tags(sr: xr.DataArray, user_tags: Mapping[str, str]) -> list[dict[str, str]]:
+    """Each frame's GeoTIFF tags: the user's, satsr's provenance, the frame's date and exact time label."""
+    common_tags = {**user_tags, "satsr": _satsr_tag(sr, user_tags)}
+    frame_tags = []
+    labels = _time_labels(sr) if _time_scaled(sr) else [None] * int(sr.sizes["time"])
+    for stamp, label in zip(_frame_datetimes(sr), labels):
+        ftags = dict(common_tags)
+        if stamp is not None and "TIFFTAG_DATETIME" not in user_tags:
+            ftags["TIFFTAG_DATETIME"] = stamp
+        if label is not None:
+            ftags["SATSR_TIME"] = label  # full precision: in-between frames fall between whole seconds
+        frame_tags.append(ftags)
+    return frame_tags
+
+
+def _write_here(job: _Job, data: da.Array, outputs: Sequence[Path], progress: bool) -> None:
+    """Compute ``data`` and write one file per frame from this process, all renamed into place at the end."""
+    rpcs: Sequence[dict[str, Any] | None] = job.rpcs if job.rpcs else [None] * len(outputs)
+    with rasterio.Env(GDAL_CACHEMAX=_GDAL_CACHE_BYTES, GDAL_NUM_THREADS="ALL_CPUS"), ExitStack() as stack:
+        # Every final file goes through atomic_output, entered here so that the renames happen only after
+        # all frames are complete: a failed call leaves no new file under any final name.
+        finals = [stack.enter_context(atomic_output(p)) for p in outputs]
+        if not job.cog:
+            writers = [
+                _FrameWriter(f, p, job.profile, job.descriptions, t, rpc=rpc)
+                for f, p, t, rpc in zip(finals, outputs, job.frame_tags, rpcs)
+            ]
+            _store(data, writers, progress)
+            return
+        stages = [temp_sibling(p, "stage") for p in outputs]
+        stack.callback(_remove_all, stages)
+        pyramids = _pyramids(stages, job.profile, data, job.blocksize, job.overviews, job.nodata)
+        for pyr in pyramids:
+            if pyr is not None:
+                stack.callback(_remove_all, [*pyr.paths, _vrt_path(pyr.base)])
+        writers = [
+            _FrameWriter(s, p, job.profile, job.descriptions, t, pyr, rpc)
+            for s, p, t, pyr, rpc in zip(stages, outputs, job.frame_tags, pyramids, rpcs)
+        ]
+
+        def convert(i: int) -> None:
+            stage, pyr = stages[i], pyramids[i]
+            source = stage
+            if pyr is not None:
+                source = pyr.write_vrt(_vrt_path(stage), stage, job.descriptions, writers[i].tags, writers[i].rpc)
+            _convert_to_cog(source, finals[i], outputs[i], job.codec, job.level, job.blocksize, job.overviews,
+                            job.dtype, pyr is not None)
+            _remove_all([stage, *(pyr.paths if pyr is not None else ())])  # free disk space early
+
+        # A frame's COG is encoded as soon as its stage file is complete, on one thread beside the
+        # computation of the other frames (on a GPU the CPU is otherwise idle meanwhile); only the last
+        # frame's conversion waits for the end.
+        with _Converter(convert, len(outputs)) as conv:
+            for i, w in enumerate(writers):
+                w.on_done = functools.partial(conv.submit, i)
+            _store(data, writers, progress)
 
 
 class _Converter:
@@ -508,7 +572,7 @@ class _FrameWriter:
                     self._open()
                 window = Window(c0, r0, c1 - c0, r1 - r0)
                 self._ds.write(value, indexes=list(range(b0 + 1, b1 + 1)), window=window)
-                if levels is not None:
+                if levels is not None and self.pyramid is not None:  # levels come from the pyramid
                     self.pyramid.write(levels, r0, c0)
             except RasterioError as err:
                 raise OutputError(
@@ -553,7 +617,8 @@ def _store(data: da.Array, writers: list[_FrameWriter], progress: bool) -> None:
             # a failure aborts the writers only once no task still writes
             with dask_progress("writing", enabled=progress), drained_dask_threads():
                 sources = [data[i] for i in range(len(writers))]
-                da.store(sources, writers, lock=False, compute=True)  # each writer locks its own file
+                # each writer locks its own file; dask's annotation of targets omits plain __setitem__ objects
+                da.store(sources, writers, lock=False, compute=True)  # type: ignore[arg-type]
         else:
             _pull_blocks(data, writers, get, progress)
         for w in writers:
@@ -577,7 +642,7 @@ def _active_get() -> Callable[..., Any] | None:
     import dask.threaded
     from dask.base import get_scheduler
 
-    get = get_scheduler()
+    get: Callable[..., Any] | None = get_scheduler()
     if get is None or get is dask.threaded.get or get is dask.local.get_sync:
         return None
     if isinstance(get, functools.partial) and get.func is dask.local.get_async and get.args:
@@ -668,14 +733,14 @@ def _pull_local(get: Callable[..., Any], data: da.Array, keys: list[Any], put: C
         dsk[sink] = (_discard, key)
         sinks.append(sink)
 
-    class _Take(Callback):  # type: ignore[misc]
+    class _Take(Callback):
         def _posttask(self, key: Any, result: Any, dsk: Any, state: Any, worker_id: Any) -> None:
             if key in wanted:
                 put(key, result)
 
     # No fusing: a block fused into its sink would never be reported.
     options = {"optimize_graph": False} if get is dask.multiprocessing.get else {}
-    with _Take():
+    with _Take():  # type: ignore[no-untyped-call]  # dask's Callback.__init__ is untyped
         get(dsk, sinks, **options)
 
 
@@ -701,6 +766,127 @@ def _pull_distributed(client: Any, data: da.Array, keys: list[Any], put: Callabl
     except BaseException:
         client.cancel(list(pending.values()))
         done.clear()
+        raise
+
+
+# -- a dask.distributed cluster that sees the output folder: the workers write, the client only coordinates ------
+#: ``SATSR_ASSEMBLE``: ``auto`` (workers when they all see the output folder), ``workers`` (require it) or
+#: ``client`` (always pull the blocks into this process and write them here).
+ASSEMBLE_ENV = "SATSR_ASSEMBLE"
+
+
+def _assembling_client(output: Path) -> Any:
+    """The dask.distributed ``Client`` whose workers should write the files themselves, else ``None``.
+
+    The workers write only when every one of them sees the output's folder (a shared or local disk), which is
+    checked with a probe file rather than assumed: a remote cluster whose workers cannot see it falls back to
+    pulling the blocks into this process.
+    """
+    get = _active_get()
+    client = _client_of(get) if get is not None else None
+    mode = os.environ.get(ASSEMBLE_ENV, "auto").strip().lower() or "auto"
+    if mode not in ("auto", "workers", "client"):
+        raise OutputError(f"{ASSEMBLE_ENV}={mode!r}: expected 'auto', 'workers' or 'client'")
+    if client is None or mode == "client":
+        return None
+    if _workers_see(client, output.parent):
+        return client
+    if mode == "workers":
+        raise OutputError(
+            f"{output.parent}: {ASSEMBLE_ENV}=workers, but not every dask worker can read this folder; write to a "
+            f"folder the workers share, or unset {ASSEMBLE_ENV} to pull the blocks into this process"
+        )
+    return None
+
+
+def _probe(path: str, token: str) -> bool:
+    """Worker side of :func:`_workers_see`."""
+    try:
+        return Path(path).read_text() == token
+    except OSError:
+        return False
+
+
+def _workers_see(client: Any, folder: Path) -> bool:
+    """Whether every worker of ``client`` reads the file this process writes in ``folder``."""
+    import secrets
+
+    probe = temp_sibling(folder / "workers.probe", "probe")
+    token = secrets.token_hex(16)
+    try:
+        probe.write_text(token)
+        seen = client.run(_probe, str(probe), token)
+    except OSError:
+        return False
+    finally:
+        remove_path(probe)
+    return bool(seen) and all(seen.values())
+
+
+def _put_block(block: np.ndarray, stage: str, block_info: Any = None) -> np.ndarray:
+    """Worker side: write one computed block into the shared zarr stage; returns a 1-element marker.
+
+    The dask blocks' edges fall on the stage's chunk edges (:func:`_aligned`), so no two tasks write one zarr
+    chunk, and a task that runs twice (after a worker died) writes the same bytes again.
+    """
+    import zarr
+
+    (t0, t1), (b0, b1), (y0, y1), (x0, x1) = block_info[0]["array-location"]
+    zarr.open_array(stage, mode="r+")[t0:t1, b0:b1, y0:y1, x0:x1] = block
+    return np.ones((1, 1, 1, 1), dtype=bool)
+
+
+def _assemble(job: _Job, stage: str, t: int, target: str, *blocks_done: Any) -> str:
+    """Worker side: build frame ``t``'s GeoTIFF/COG at ``target`` from the zarr stage, with the local writers."""
+    import dask
+
+    frame = da.from_zarr(stage)[t : t + 1]
+    with dask.config.set(scheduler="sync"):  # inside a worker: read the stage here, not through the cluster
+        _write_here(job, frame, [Path(target)], progress=False)
+    return target
+
+
+def _write_on_workers(client: Any, job: _Job, data: da.Array, outputs: Sequence[Path], progress: bool) -> None:
+    """Blocks computed and written by the workers into a zarr stage; each frame's file assembled by a worker.
+
+    No pixel passes through this process: it submits tasks and waits. The stage (uncompressed zarr, chunked
+    like the GeoTIFF blocks) and the frames' files live beside the outputs, in a folder every worker sees; the
+    final renames happen here, once every frame is complete, so a failure leaves no new file under any final
+    name. A frame is assembled as soon as its own blocks are written, while later frames are still computing.
+    """
+    import zarr
+    from dask.core import flatten
+    from distributed import as_completed
+
+    stage = temp_sibling(outputs[0].parent / "blocks.zarr", "stage")
+    nb, blk = int(data.shape[1]), job.blocksize
+    zarr.create_array(store=str(stage), shape=data.shape, chunks=(1, nb, blk, blk), dtype=job.dtype,
+                      fill_value=job.nodata if job.nodata is not None else 0, compressors=None, zarr_format=3)
+    # dask's @wraps gives Array.map_blocks the signature of da.map_blocks (an array first, then the function)
+    marks = data.map_blocks(
+        _put_block, str(stage), dtype=bool, chunks=tuple((1,) * len(c) for c in data.chunks)  # type: ignore[arg-type]
+    )
+    keys = list(flatten(marks.__dask_keys__()))
+    t_starts = np.cumsum((0, *data.chunks[0]))
+    futures: list[Any] = []
+    try:
+        with ExitStack() as stack:
+            finals = [stack.enter_context(atomic_output(p)) for p in outputs]
+            stack.callback(_remove_all, [stage])
+            blocks = client.get(dict(marks.__dask_graph__()), keys, sync=False)
+            futures.extend(blocks)
+            for t, final in enumerate(finals):
+                chunk = int(np.searchsorted(t_starts, t, side="right")) - 1
+                done = [f for f, k in zip(blocks, keys) if k[1] == chunk]
+                futures.append(client.submit(_assemble, job.frame(t), str(stage), t, str(final), *done, pure=False))
+            with bar(total=len(futures), desc="writing", unit="task", enabled=progress) as counter:
+                for fut in as_completed(futures, loop=client.loop):
+                    fut.result()  # raises the task's own error (OutputError, ModelError...)
+                    counter.update(1)
+            for final in finals:  # leftovers of an assembly that ran twice (a worker died mid-frame)
+                _remove_all(list(final.parent.glob(f".{final.name}{TEMP_MARK}*")))
+    except BaseException:
+        client.cancel(futures)
         raise
 
 
@@ -782,18 +968,14 @@ def _check_tags(tags: Mapping[str, str] | None) -> dict[str, str]:
 
 
 def _nodata(sr: xr.DataArray, dtype: np.dtype) -> float | int | None:
-    value = sr.attrs.get("_FillValue", sr.encoding.get("_FillValue"))
-    if value is None:
+    number = nodata_of(sr)  # the lookup upscale masks with, so the value written is the one masked
+    if number is None:
         return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise InputError(f"array {sr.name!r}: _FillValue {value!r} is not a number; fix attrs['_FillValue']") from None
     if dtype.kind in "iu":
         info = np.iinfo(dtype)
         if not np.isfinite(number) or number != int(number) or not info.min <= int(number) <= info.max:
             raise InputError(
-                f"array {sr.name!r}: _FillValue {value!r} cannot be stored as {dtype} "
+                f"array {sr.name!r}: _FillValue {number!r} cannot be stored as {dtype} "
                 f"(integers {info.min}..{info.max}); set attrs['_FillValue'] to a value in range, or cast the array"
             )
         return int(number)
@@ -901,7 +1083,8 @@ def _aligned(data: Any, blocksize: int) -> da.Array:
         chunks = data.chunks[axis]
         if any(c % blocksize for c in chunks[:-1]):
             new[axis] = -(-max(chunks) // blocksize) * blocksize
-    return data.rechunk(new) if new else data
+    aligned: da.Array = data.rechunk(new) if new else data
+    return aligned
 
 
 def _vrt_path(stage: Path) -> Path:

@@ -132,7 +132,7 @@ def open_zarr(path: PathLike) -> xr.DataArray:
                 "open it with xarray.open_zarr and pick the variable yourself"
             )
         name = candidates[0]
-    arr = ds[name]
+    arr: xr.DataArray = ds[name]
     if tuple(arr.dims) != STACK_DIMS:
         raise InputError(f"{path}: variable {name!r} has dims {tuple(arr.dims)}, expected {STACK_DIMS}")
     # Coordinates other than x/y are tiny (one value per frame or band): load them now rather than leaving

@@ -2,6 +2,10 @@
 
 It sits above :mod:`satsr.models.registry` (specs and lookup) and :mod:`satsr.models.checkpoint` (weights I/O),
 which do not import each other's way up (timm's split of registry, factory and checkpoint loading).
+
+No silent random weights: a network satsr ships no weights for is built only with a checkpoint
+(``pretrained=PATH``) or on purpose (``pretrained=False``); otherwise :func:`create` stops with a one-line
+:class:`~satsr.errors.ModelError` that names the ways out.
 """
 
 from __future__ import annotations
@@ -17,9 +21,9 @@ from torch import nn
 
 from satsr.errors import ModelError
 from satsr.models.checkpoint import load_weights, read_metadata
-from satsr.models.registry import bundled_weights, get_spec
+from satsr.models.registry import ModelSpec, bundled_weights, get_spec, needs_weights, shipped_variants
 
-__all__ = ["create"]
+__all__ = ["create", "resolve_weights"]
 
 
 def create(
@@ -40,10 +44,17 @@ def create(
     scale : int, optional
         Upscaling factor; must be one of ``spec.scales``. Default ``spec.scale``.
     pretrained : str, path or bool, optional
-        Checkpoint to load (see :mod:`satsr.models.checkpoint` for the layouts read). A file written by
-        :func:`satsr.models.save` also restores the builder options it was saved with, unless given here.
-        Default (``None``): the weights shipped with satsr when the model has them (``lgtd-s``) and no options
-        are given, else the random initialisation. ``True`` asks for the shipped weights, ``False`` for random.
+        Which weights:
+
+        * ``None`` (default): the weights shipped with satsr (``lgtd-s``); a network without any stops with a
+          :class:`~satsr.errors.ModelError` rather than run its random initialisation. Builder options other
+          than those the shipped weights were trained with also stop it.
+        * a path: that checkpoint (see :mod:`satsr.models.checkpoint` for the layouts read). A file written by
+          :func:`satsr.models.save` also restores the builder options it was saved with, unless given here.
+        * ``True``: the shipped weights, an error where there are none.
+        * ``False``: the random initialisation, on purpose (training from scratch, tests, benchmarks).
+
+        Models without parameters (``bicubic``...) need no weights: ``None`` and ``False`` build them alike.
     strict : bool, default True
         Refuse checkpoints with missing or unexpected keys.
     trusted : bool, default False
@@ -61,38 +72,127 @@ def create(
     UnknownModelError
         Unknown ``name``.
     ModelError
-        Unsupported ``scale`` or unknown keyword argument.
+        Unsupported ``scale`` or unknown keyword argument; a network with neither shipped nor given weights
+        (``pretrained=None`` or ``True``), the message naming the ways out.
     """
     spec = get_spec(name)
-    if pretrained is None or pretrained is True:
-        shipped = bundled_weights(spec)
-        if pretrained is True and shipped is None:
-            raise ModelError(f"{name}: satsr ships no weights for this model; pass a checkpoint path")
-        pretrained = shipped if (pretrained is True or not kwargs) else None
-    elif pretrained is False:
-        pretrained = None
-    if pretrained is not None and not kwargs:
-        saved = read_metadata(pretrained).get("options")
-        kwargs = dict(json.loads(saved)) if saved else {}
     s = spec.scale if scale is None else scale
     if not isinstance(s, int) or isinstance(s, bool) or s not in spec.scales:
         raise ModelError(f"{name}: scale {s!r} is not supported (supported: {_fmt_scales(spec.scales)})")
+    _check_options(spec, kwargs)  # a typo is reported as such, before any word about weights
+    asked, pretrained = pretrained, _resolve(spec, pretrained, kwargs)
+    if pretrained is not None and not kwargs:
+        saved = read_metadata(pretrained).get("options")
+        kwargs = dict(json.loads(saved)) if saved else {}
+        _check_options(spec, kwargs)
+    options = dict(kwargs)
+    if spec.scale_is_argument:
+        kwargs["scale"] = s
+    model = spec.build(**kwargs)
+    if asked is None and pretrained is None and any(True for _ in model.parameters()):
+        # checked on the model built (not a second build on the meta device): a network without weights
+        raise ModelError(_no_weights_message(spec))
+    model.spec = replace(spec, scale=s)  # type: ignore[assignment]  # torch types Module attributes as tensors or
+    model.satsr_options = options  # type: ignore[assignment]  # modules only (Module.__setattr__)
+    if pretrained is not None:
+        load_weights(model, pretrained, strict=strict, trusted=trusted)
+    return model.eval()
+
+
+def resolve_weights(
+    name: str, pretrained: str | os.PathLike[str] | bool | None = None, **options: Any
+) -> str | os.PathLike[str] | None:
+    """The checkpoint :func:`create` loads for these arguments, checked without building the model.
+
+    Parameters
+    ----------
+    name : str
+        Registry key.
+    pretrained : str, path or bool, optional
+        As :func:`create` takes it.
+    **options
+        Options of the model's builder.
+
+    Returns
+    -------
+    str, path or None
+        The given checkpoint, the shipped one, or ``None`` where no weights are loaded (``pretrained=False``, or a
+        model without parameters).
+
+    Raises
+    ------
+    UnknownModelError
+        Unknown ``name``.
+    ModelError
+        An unknown option; a network with neither shipped nor given weights (as :func:`create`).
+    """
+    spec = get_spec(name)
+    _check_options(spec, options)
+    path = _resolve(spec, pretrained, options)
+    if pretrained is None and path is None and needs_weights(spec):
+        raise ModelError(_no_weights_message(spec))
+    return path
+
+
+def _resolve(spec: ModelSpec, pretrained: str | os.PathLike[str] | bool | None,
+             kwargs: dict[str, Any]) -> str | os.PathLike[str] | None:
+    """``pretrained`` made a checkpoint path, or ``None``: no weights to load (``False``, or none shipped).
+
+    Refuses ``True`` without shipped weights, and shipped weights with options they were not trained with; a
+    network left without weights by ``None`` is refused by the caller (:func:`create` once it has built it).
+    """
+    if pretrained is False:
+        return None
+    if pretrained is not None and pretrained is not True:
+        return pretrained
+    shipped = bundled_weights(spec)
+    if shipped is None:
+        if pretrained is True:
+            learnt = needs_weights(spec)
+            raise ModelError(_no_weights_message(spec, interpolator=not learnt))
+    elif kwargs and not _same_options(spec, kwargs, shipped):
+        raise ModelError(_no_weights_message(spec, options=kwargs))
+    return shipped
+
+
+def _check_options(spec: ModelSpec, kwargs: dict[str, Any]) -> None:
+    """Refuse a keyword the model's builder does not take (with a close match as hint)."""
     params = inspect.signature(spec.build).parameters
     accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
     for key in kwargs:
         if key not in params and not accepts_any:
             close = difflib.get_close_matches(key, [p for p in params if p != "scale"], n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ModelError(f"{name}: unknown argument {key!r}{hint}")
-    options = dict(kwargs)
-    if spec.scale_is_argument:
-        kwargs["scale"] = s
-    model = spec.build(**kwargs)
-    model.spec = replace(spec, scale=s)
-    model.satsr_options = options
-    if pretrained is not None:
-        load_weights(model, pretrained, strict=strict, trusted=trusted)
-    return model.eval()
+            raise ModelError(f"{spec.name}: unknown argument {key!r}{hint}")
+
+
+def _same_options(spec: ModelSpec, kwargs: dict[str, Any], shipped: os.PathLike[str]) -> bool:
+    """Whether ``kwargs`` build the model the shipped weights were trained as (builder defaults filled in)."""
+    defaults = {k: p.default for k, p in inspect.signature(spec.build).parameters.items()
+                if p.default is not inspect.Parameter.empty}
+    saved = read_metadata(shipped).get("options")
+    trained = {**defaults, **(json.loads(saved) if saved else {})}
+    return {**trained, **kwargs} == trained
+
+
+def _no_weights_message(spec: ModelSpec, *, interpolator: bool = False,
+                        options: dict[str, Any] | None = None) -> str:
+    """One line: why ``spec`` has no weights to run, and the ways out."""
+    if interpolator:
+        return f"satsr ships no weights for {spec.name} (it needs none): drop pretrained=True"
+    random = "pass pretrained=False (CLI --random-weights) to run random weights on purpose (tests, benchmarks)"
+    if options:
+        given = ", ".join(f"{k}={v!r}" for k, v in options.items())
+        return (f"{spec.name}: the weights satsr ships were trained with other options than {given}; drop the "
+                f"options to use them, pass a checkpoint trained with them (pretrained=PATH; CLI --pretrained "
+                f"PATH), or {random}")
+    ways = ["pass the authors' checkpoint (pretrained=PATH; CLI --pretrained PATH)"]
+    variants = [v for v in shipped_variants(spec) if v != spec.name]
+    if variants:
+        ways.append(f"use the small variant satsr ships trained weights for, {' or '.join(map(repr, variants))} "
+                    f"(CLI --model {variants[0]})")
+    return f"{spec.name}: satsr ships no trained weights for this model and none were given; " \
+        f"{', '.join(ways)}, or {random}"
 
 
 def _fmt_scales(scales: tuple[int, ...]) -> str:

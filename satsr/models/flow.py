@@ -271,15 +271,17 @@ def coarse_to_fine_flow(
         raise InputError(f"images of {a.shape[1]} x {a.shape[0]} px are too small for a flow pyramid "
                          f"down to {min_width} px")
     p1, p2 = _pyramid(a, ratio, min_width), _pyramid(b, ratio, min_width)
-    u = v = None
+    u: np.ndarray | None = None
+    v: np.ndarray | None = None
     for k in range(len(p1) - 1, -1, -1):
         f1, f2 = _features(p1[k]), _features(p2[k])
         h, w = f1.shape[:2]
-        if u is None:
+        if u is None or v is None:  # the coarsest level (both are None there)
             u, v, warp2 = np.zeros((h, w)), np.zeros((h, w)), f2.copy()
         else:
             u = _resize_to(u, h, w) * (1 / ratio)
             v = _resize_to(v, h, w) * (1 / ratio)
             warp2 = _warp(f1, f2, u, v)
         u, v = _smooth_flow_sor(f1, f2, warp2, u, v, alpha, outer + k, inner, sor + 3 * k)
+    assert u is not None and v is not None  # the pyramid has a level at least
     return np.stack([u, v], axis=-1)

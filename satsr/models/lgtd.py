@@ -220,7 +220,7 @@ class LGTDArc(LGTD):
             for conv in m.modules():
                 if isinstance(conv, nn.Conv2d):
                     nn.init.kaiming_normal_(conv.weight)
-                    nn.init.zeros_(conv.bias)
+                    nn.init.zeros_(conv.bias)  # type: ignore[arg-type]  # all built with a bias
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
         """``frames`` (B, T, 3, H, W) -> (B, 3, 4H, 4W); H, W multiples of 4."""
@@ -270,5 +270,5 @@ def lgtd_s(faithful: bool = False, align_corners: bool = False) -> LGTDArc:
     model = LGTDArc(5, faithful=faithful, align_corners=align_corners, nf=32, n_res=2, tdm_base=64, groups=8,
                     embed=64, n_recon=4, unused_hat=False, residual=True)
     nn.init.zeros_(model.conv_last.weight)
-    nn.init.zeros_(model.conv_last.bias)
+    nn.init.zeros_(model.conv_last.bias)  # type: ignore[arg-type]  # built with a bias
     return model

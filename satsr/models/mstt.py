@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -182,7 +183,7 @@ class MSTT(nn.Module):
 
     def __init__(self, nf: int = 64, groups: int = 8, front_rbs: int = 5, back_rbs: int = 20) -> None:
         super().__init__()
-        self.flow_options: dict[str, float] = {}
+        self.flow_options: dict[str, Any] = {}  # keyword arguments of coarse_to_fine_flow
         self.conv_first = nn.Conv2d(3, nf, 3, 1, 1)
         self.feature_extraction = nn.Sequential(*[ResidualBlockNoBN(nf) for _ in range(front_rbs)])
         self.MSD_align = MSD(nf, groups)

@@ -121,7 +121,7 @@ class DCNSep(nn.Module):
         if self.bias is not None:
             nn.init.zeros_(self.bias)
         nn.init.zeros_(self.conv_offset_mask.weight)
-        nn.init.zeros_(self.conv_offset_mask.bias)
+        nn.init.zeros_(self.conv_offset_mask.bias)  # type: ignore[arg-type]  # built with a bias
 
     #: ``"torchvision"`` (``torchvision.ops.deform_conv2d``) or ``"grid_sample"`` (:func:`deform_conv2d_sampled`:
     #: the same forward, and on the CPU a backward pass several times faster; see :func:`set_dcn_impl`).
@@ -199,7 +199,7 @@ def zero_dcn_offsets(model: nn.Module) -> nn.Module:
     for m in model.modules():
         if isinstance(m, DCNSep):
             nn.init.zeros_(m.conv_offset_mask.weight)
-            nn.init.zeros_(m.conv_offset_mask.bias)
+            nn.init.zeros_(m.conv_offset_mask.bias)  # type: ignore[arg-type]  # built with a bias
     return model
 
 

@@ -23,7 +23,10 @@ from torch import nn
 
 from satsr.errors import ModelError, RegistryError, UnknownModelError
 
-__all__ = ["ModelSpec", "Weights", "register", "list_models", "get_spec", "iter_specs", "wrap", "bundled_weights"]
+__all__ = [
+    "ModelSpec", "Weights", "register", "list_models", "get_spec", "iter_specs", "wrap", "bundled_weights",
+    "needs_weights", "shipped_variants",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +63,27 @@ def bundled_weights(spec: ModelSpec) -> Path | None:
                                           f"{w.sha256[:12]}...; reinstall satsr")
                 return path
     return None
+
+
+def needs_weights(spec: ModelSpec) -> bool:
+    """Whether the model is a network with parameters, so that it needs trained weights to be of any use.
+
+    Interpolators (``bicubic``...) have none. The network is built on the meta device (no memory, no
+    initialisation); a builder that cannot be built there counts as needing weights.
+    """
+    import torch
+
+    try:
+        with torch.device("meta"):
+            return any(True for _ in spec.build().parameters())
+    except Exception:  # a builder that needs arguments or real data: assume a network
+        return True
+
+
+def shipped_variants(spec: ModelSpec) -> list[str]:
+    """Registered models of ``spec``'s family (``spec.family``) whose trained weights ship with satsr, sorted."""
+    return sorted(s.name for s in _REGISTRY.values()
+                  if s.family == spec.family and any(w.file for w in s.weights))
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +137,9 @@ class ModelSpec:
         Range of input/output values the model works in.
     description : str
         One line for ``satsr models``.
+    family : str
+        The architecture the model belongs to, for pointing from a model without weights to a variant that has
+        some (``lgtd`` and ``lgtd-arc`` to ``lgtd-s``). Default the name up to its first ``-``.
     """
 
     name: str
@@ -135,8 +162,11 @@ class ModelSpec:
     description: str = ""
     weights: tuple[Weights, ...] = ()
     scale_is_argument: bool = field(default=False)
+    family: str = ""
 
     def __post_init__(self) -> None:
+        if not self.family:
+            object.__setattr__(self, "family", self.name.split("-")[0])
         if not self.scales:
             object.__setattr__(self, "scales", (self.scale,))
         if self.time_scale < 1:
@@ -283,7 +313,7 @@ def wrap(
     if not isinstance(module, nn.Module):
         raise ModelError(f"wrap expects a torch.nn.Module, got {type(module).__name__}")
     label = name or type(module).__name__
-    module.spec = ModelSpec(
+    module.spec = ModelSpec(  # type: ignore[assignment]  # torch types Module attributes as tensors or modules
         name=label,
         build=lambda: module,
         scale=int(scale),

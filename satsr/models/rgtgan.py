@@ -15,12 +15,11 @@ time taken.
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from satsr._bicubic import resize_matrix
 from satsr.errors import InputError
 from satsr.models.ops import DCNv3
 from satsr.models.registry import register
@@ -208,6 +207,18 @@ def _up2(x: torch.Tensor) -> torch.Tensor:
 class GPCDAlign(nn.Module):
     """Pyramid, cascading and DCNv3 alignment of reference features to the LR's (the authors' ``GPCD_Align``)."""
 
+    # the levels 2 and 1 layers forward uses, made by setattr in __init__
+    L2_offset_conv1: nn.Conv2d
+    L2_offset_conv2: nn.Conv2d
+    L2_offset_conv3: nn.Conv2d
+    L2_dcnpack: DCNv3
+    L2_fea_conv: nn.Conv2d
+    L1_offset_conv1: nn.Conv2d
+    L1_offset_conv2: nn.Conv2d
+    L1_offset_conv3: nn.Conv2d
+    L1_dcnpack: DCNv3
+    L1_fea_conv: nn.Conv2d
+
     def __init__(self, nf: int = 80, nf_out: int = 64, groups: int = 8, n_blocks: int = 16) -> None:
         super().__init__()
         conv = lambda cin, cout: nn.Conv2d(cin, cout, 3, 1, 1)  # noqa: E731
@@ -377,43 +388,16 @@ class RGTNet(nn.Module):
 
 
 # -- the pair interface the pipeline calls -------------------------------------------------------------------
-def _cubic(x: torch.Tensor) -> torch.Tensor:
-    # Keys' cubic with a = -0.5, MATLAB's imresize kernel.
-    ax = x.abs()
-    return ((1.5 * ax**3 - 2.5 * ax**2 + 1) * (ax <= 1)
-            + (-0.5 * ax**3 + 2.5 * ax**2 - 4 * ax + 2) * ((ax > 1) & (ax <= 2)))
-
-
-_MATRICES: dict[tuple[int, float], torch.Tensor] = {}
-
-
-def _resize_matrix(n_in: int, scale: float) -> torch.Tensor:
-    """``(n_out, n_in)`` float64 matrix of MATLAB's bicubic ``imresize`` along one axis (antialiased, replicate)."""
-    key = (n_in, scale)
-    if key not in _MATRICES:
-        n_out = math.ceil(n_in * scale)
-        shrink = scale < 1
-        width = 4.0 / scale if shrink else 4.0
-        u = torch.arange(1, n_out + 1, dtype=torch.float64) / scale + 0.5 * (1 - 1 / scale)
-        taps = math.ceil(width) + 2
-        idx = torch.floor(u - width / 2)[:, None] + torch.arange(taps, dtype=torch.float64)[None, :]
-        w = scale * _cubic(scale * (u[:, None] - idx)) if shrink else _cubic(u[:, None] - idx)
-        w = w / w.sum(1, keepdim=True)
-        m = torch.zeros(n_out, n_in, dtype=torch.float64)
-        m.scatter_add_(1, (idx - 1).clamp(0, n_in - 1).long(), w)  # replicated edges add onto the edge pixel
-        _MATRICES[key] = m
-    return _MATRICES[key]
-
-
 def matlab_resize(x: torch.Tensor, scale: float) -> torch.Tensor:
     """Resize ``(..., H, W)`` by ``scale`` as MATLAB's ``imresize(x, scale, "bicubic")`` (replicated edges).
 
-    The same weights as :func:`satsr.degrade.imresize`, applied as two matrix products so that it runs on the
-    model's device and dtype.
+    The weights of :func:`satsr.degrade.imresize` (both come from ``satsr._bicubic``), applied as two matrix
+    products so that it runs on the model's device and dtype.
     """
     h, w = x.shape[-2:]
-    my = _resize_matrix(h, scale).to(x.device, x.dtype)
-    mx = _resize_matrix(w, scale).to(x.device, x.dtype)
+    # torch.tensor copies the cached read-only matrices (torch.from_numpy would share them).
+    my = torch.tensor(resize_matrix(h, scale), dtype=x.dtype, device=x.device)
+    mx = torch.tensor(resize_matrix(w, scale), dtype=x.dtype, device=x.device)
     return torch.matmul(torch.matmul(my, x), mx.T)
 
 

@@ -9,18 +9,21 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from satsr.train.pseudo import Motion as Motion
 from satsr.train.pseudo import make_clip as make_clip
 
 if TYPE_CHECKING:
+    from satsr.train.data import Degradation as Degradation
     from satsr.train.data import FrameFolders as FrameFolders
     from satsr.train.data import GeoStacks as GeoStacks
     from satsr.train.data import Jilin189 as Jilin189
     from satsr.train.data import PseudoVideo as PseudoVideo
     from satsr.train.data import VimeoSeptuplet as VimeoSeptuplet
 
-__all__ = ["FrameFolders", "GeoStacks", "Jilin189", "PseudoVideo", "VimeoSeptuplet", "make_clip"]
+__all__ = ["Degradation", "FrameFolders", "GeoStacks", "Jilin189", "Motion", "PseudoVideo", "VimeoSeptuplet",
+           "make_clip"]
 
-_DATA = {"FrameFolders", "GeoStacks", "Jilin189", "PseudoVideo", "VimeoSeptuplet"}
+_DATA = {"Degradation", "FrameFolders", "GeoStacks", "Jilin189", "PseudoVideo", "VimeoSeptuplet"}
 
 
 def __getattr__(name: str) -> Any:

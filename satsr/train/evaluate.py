@@ -142,7 +142,7 @@ def evaluate_clips(
     scale: int = 4,
     centres: Sequence[int] | None = None,
     device: str = "auto",
-    pretrained: dict[str, str] | None = None,
+    pretrained: dict[str, str | bool] | None = None,
     model_options: dict[str, dict[str, Any]] | None = None,
     progress: bool = False,
     lr_method: str | None = None,
@@ -168,7 +168,8 @@ def evaluate_clips(
         Frame indices to score (default all frames of each clip).
     device : str, default "auto"
     pretrained, model_options : dict, optional
-        Per label: checkpoint path and builder options for registered names.
+        Per label: checkpoint path (or ``False`` for random weights on purpose; default the shipped weights, an
+        error for a network without any) and builder options for registered names.
     progress : bool, default False
         Count the (clip, model) runs done (:func:`satsr.progress.bar`).
     lr_method : str, optional
@@ -242,8 +243,8 @@ def _temporal_gain(model: str | nn.Module, lr: np.ndarray, gt: np.ndarray, local
         return 0.0
     # Frame t repeated k times, one block per centre: the window centred in each block sees frame t alone.
     still = np.repeat(lr[local], k, axis=0)
-    sr = upscale(_as_stack(still), model, scale=scale, device=device, **kw)
-    sr = sr.isel(time=[j * k + k // 2 for j in range(len(local))]).values
+    sr_stack = upscale(_as_stack(still), model, scale=scale, device=device, **kw)
+    sr = sr_stack.isel(time=[j * k + k // 2 for j in range(len(local))]).values
     alone = [evaluate_pair(np.clip(sr[j], 0, 1), gt[t], protocol=protocol, scale=scale)["psnr"]
              for j, t in enumerate(local)]
     return float(psnr - np.mean(alone))
@@ -258,7 +259,7 @@ def _set_labels(folders: Sequence[Path]) -> list[str]:
 _Run = Callable[[dict[str, np.ndarray]], np.ndarray]
 
 
-def _refsr_runner(model: str | nn.Module, scale: int, device: str, pretrained: str | None,
+def _refsr_runner(model: str | nn.Module, scale: int, device: str, pretrained: str | bool | None,
                   options: dict[str, Any] | None) -> _Run:
     """A function from one sample's images (``RefSRTriplets.load``) to the model's ``(C, 4h, 4w)`` output."""
     if isinstance(model, str) and model == SUPPLIED_UX4:
@@ -289,7 +290,7 @@ def evaluate_refsr(
     limit: int | None = None,
     scale: int = 4,
     device: str = "cpu",
-    pretrained: dict[str, str] | None = None,
+    pretrained: dict[str, str | bool] | None = None,
     model_options: dict[str, dict[str, Any]] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[ClipScore]:
@@ -317,7 +318,8 @@ def evaluate_refsr(
         ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
     pretrained, model_options : dict, optional
         Per label: checkpoint path and builder options for registered names (as :func:`satsr.models.create`:
-        without a checkpoint, the shipped weights, else random initialisation).
+        without a checkpoint, the shipped weights, an error for a network without any; ``False`` for random
+        weights on purpose).
     progress : callable, optional
         Called as ``progress(done, total)`` after each image (all candidates scored on it).
 

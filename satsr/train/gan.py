@@ -70,6 +70,9 @@ class VGGFeatures(nn.Module):
         The file is missing or does not hold VGG19's feature weights.
     """
 
+    mean: torch.Tensor  # buffers (register_buffer), ImageNet's per-channel statistics
+    std: torch.Tensor
+
     def __init__(self, weights: str | os.PathLike[str], layer: int = 34) -> None:
         super().__init__()
         from torchvision.models import vgg19

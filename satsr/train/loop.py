@@ -71,11 +71,11 @@ __all__ = ["TrainConfig", "DataSpec", "load_config", "train", "build_dataset", "
 
 # -- data ----------------------------------------------------------------------------------------------------
 def build_dataset(spec: Mapping[str, Any], *, scale: int, frames: int, seed: int) -> Any:
-    """A training or validation dataset from a config entry (``type`` plus the class's arguments)."""
+    """A training or validation dataset from a config entry (``type`` plus the class's arguments, grouped ones flat)."""
     from satsr.train import data as D
     from satsr.train.video_clips import VideoClips
 
-    kinds: dict[str, Callable[..., Any]] = {
+    kinds: dict[str, Any] = {  # data set classes (satsr.train.data.options.FlatOptions)
         "jilin189": D.Jilin189, "vimeo": D.VimeoSeptuplet, "frame_folders": D.FrameFolders,
         "geo_stacks": D.GeoStacks, "pseudo_video": D.PseudoVideo, "video_clips": VideoClips,
     }
@@ -87,7 +87,7 @@ def build_dataset(spec: Mapping[str, Any], *, scale: int, frames: int, seed: int
     kwargs.setdefault("frames", frames)
     kwargs.setdefault("seed", seed)
     try:
-        return kinds[ds.kind](**kwargs)
+        return kinds[ds.kind].from_options(**kwargs)  # flat keys (blur_sigma, drift...) become groups
     except TypeError as err:
         raise InputError(f"dataset {ds.kind}: {err}") from None
 
@@ -146,7 +146,7 @@ class VideoTask:
     AdamW, the Charbonnier or L1 loss, validation on whole frames with the config's protocol.
     """
 
-    val_fields = ("psnr", "ssim")
+    val_fields: tuple[str, ...] = ("psnr", "ssim")
 
     def __init__(self, cfg: TrainConfig) -> None:
         if cfg.loss not in ("l1", "charbonnier"):

@@ -36,8 +36,10 @@ Example config (``satsr/train/configs/rgtgan-s.yaml``)::
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -51,10 +53,19 @@ from satsr.metrics import evaluate as evaluate_pair
 from satsr.train.config import DataSpec, TrainConfig
 from satsr.train.fit import charbonnier, fit
 
-__all__ = ["train_refsr", "train_refsr_config", "validate_refsr", "build_refsr_dataset", "RefSRSteps",
-           "RefSRTask", "zero_last_conv"]
+__all__ = ["train_refsr", "train_refsr_config", "refsr_config", "validate_refsr", "build_refsr_dataset",
+           "RefSRSteps", "RefSRTask", "zero_last_conv", "REFSR_DEFAULTS"]
 
 PathLike = str | os.PathLike[str]
+
+#: Settings of :func:`refsr_config` (and :func:`train_refsr`) whose defaults differ from
+#: :class:`~satsr.train.config.TrainConfig`'s: a short run at the authors' optimiser settings.
+REFSR_DEFAULTS: Mapping[str, Any] = MappingProxyType({
+    "model": "rgtgan", "steps": 300, "batch_size": 2, "lr": 1e-4, "betas": (0.9, 0.99), "schedule": "constant",
+    "loss": "rgtgan-warmup", "grad_clip": None, "val_every": 100, "ckpt_every": 50,
+})
+# Fixed by the task: RGTGAN's x4, one frame, its validation protocol; data and val come from the folders.
+_FIXED = {"scale": 4, "frames": 1, "protocol": "rgtgan"}
 
 
 def zero_last_conv(model: nn.Module) -> nn.Module:
@@ -68,8 +79,9 @@ def zero_last_conv(model: nn.Module) -> nn.Module:
         conv = model.get_submodule("texture_transfer.tail_large.2")
     except AttributeError:
         raise InputError(f"{type(model).__name__} has no texture_transfer.tail_large.2 (not an RGTNet)") from None
-    nn.init.zeros_(conv.weight)
-    nn.init.zeros_(conv.bias)
+    # a Conv2d with a bias (get_submodule is typed as returning any Module)
+    nn.init.zeros_(conv.weight)  # type: ignore[arg-type]
+    nn.init.zeros_(conv.bias)  # type: ignore[arg-type]
     return model
 
 
@@ -179,40 +191,24 @@ def validate_refsr(model: nn.Module, dataset: Any, device: torch.device | str = 
     return {k: float(np.mean([r[k] for r in rows])) for k in rows[0] if k != "key"}
 
 
-# -- the loop --------------------------------------------------------------------------------------------------
-def train_refsr(
+# -- the loop ----------------------------------------------------------------------------------------------------
+def _roots(paths: PathLike | Sequence[PathLike]) -> list[str]:
+    return [os.fspath(paths)] if isinstance(paths, (str, os.PathLike)) else [os.fspath(p) for p in paths]
+
+
+def refsr_config(
     data: PathLike | Sequence[PathLike],
     *,
     out: PathLike,
     val: PathLike | Sequence[PathLike] | None = None,
-    model: str = "rgtgan",
     n_blocks: int | None = 2,
-    model_options: dict[str, Any] | None = None,
-    init: PathLike | None = None,
-    zero_init: bool = True,
-    steps: int = 300,
-    batch_size: int = 2,
     crop: int = 64,
     augment: bool = True,
-    lr: float = 1e-4,
-    betas: tuple[float, float] = (0.9, 0.99),
-    schedule: str = "constant",
-    min_lr: float = 1e-6,
-    warmup: int = 0,
-    loss: str = "rgtgan-warmup",
-    grad_clip: float | None = None,
-    val_every: int = 100,
     val_crop: int | None = 96,
     val_limit: int | None = 8,
-    ckpt_every: int = 50,
-    seed: int = 0,
-    device: str = "auto",
-    resume: bool = False,
-    until: int | None = None,
-    progress: bool = True,
-    log: Callable[[dict[str, Any]], None] | None = None,
-) -> dict[str, Any]:
-    """Train a reference-based SR model (RGTGAN's generator by default) on Ref-SR triplets.
+    **settings: Any,
+) -> TrainConfig:
+    """The :class:`~satsr.train.config.TrainConfig` of a Ref-SR training on folders of Ref-SR sets.
 
     Parameters
     ----------
@@ -223,48 +219,79 @@ def train_refsr(
         Run folder: ``last.pt`` (checkpoint), ``log.csv``, ``final.safetensors`` (:func:`satsr.models.save`).
     val : path or sequence of paths, optional
         Held-aside Ref-SR sets scored every ``val_every`` steps and at the end (never trained on).
-    model : str, default "rgtgan"
-        A registered reference model.
     n_blocks : int or None, default 2
         RGTGAN's residual blocks per body (the authors' 16); ``None`` leaves the builder's default. The widths are
         fixed (64) by the architecture. A checkpoint loads only into a model with the same ``n_blocks``.
-    model_options : dict, optional
-        Further builder options.
-    init : path, optional
-        Checkpoint to start from (then ``zero_init`` is not applied).
-    zero_init : bool, default True
-        Zero the generator's last convolution (:func:`zero_last_conv`) so that training starts exactly at the
-        bicubic ``lr_ux4``; the authors use PyTorch's default initialisation.
-    steps : int, default 300
-    batch_size : int, default 2
     crop : int, default 64
         HR patch size of the training samples (a multiple of 16: the LR patch must be a multiple of 4).
     augment : bool, default True
         Random flips and transposes, as the authors.
-    lr : float, default 1e-4
-        Adam's learning rate (the authors' 1e-4).
-    betas : tuple of float, default (0.9, 0.99)
-        Adam's betas (the authors').
-    schedule : {"constant", "cosine", "step"}, default "constant"
-        Learning-rate schedule after ``warmup`` (cosine ends at ``min_lr``); as :mod:`satsr.train.loop`.
-    min_lr : float, default 1e-6
-    warmup : int, default 0
-        Linear learning-rate warm-up steps.
-    loss : {"rgtgan-warmup", "l1", "charbonnier"}, default "rgtgan-warmup"
-        ``rgtgan-warmup``: L1 pixel + gradient-map MSE, both weight 1 (RGTGAN's warm-up phase; no GAN, no VGG).
-    grad_clip : float, optional
-        Clip the gradient norm (the authors do not).
-    val_every : int, default 100
     val_crop : int or None, default 96
         HR size of the validation patches (one fixed patch per sample); ``None`` scores whole images, which on a
         CPU takes about 100 s per 480 x 480 output.
     val_limit : int or None, default 8
         Validate on that many samples, evenly spaced over ``val``; ``None``: all.
-    ckpt_every : int, default 50
-    seed : int, default 0
-        Seed of the initialisation, the data order, the crops and flips.
-    device : str, default "auto"
-        ``auto``, ``cpu``, ``cuda``, ``cuda:N``.
+    **settings
+        Any other :class:`~satsr.train.config.TrainConfig` setting. Those whose defaults differ here
+        (:data:`REFSR_DEFAULTS`): ``model="rgtgan"`` (a registered reference model), ``steps=300``,
+        ``batch_size=2``, ``lr=1e-4`` and ``betas=(0.9, 0.99)`` (Adam; the authors'), ``schedule="constant"``
+        (``"cosine"`` ends at ``min_lr``), ``loss="rgtgan-warmup"`` (L1 pixel + gradient-map MSE, both weight 1:
+        RGTGAN's warm-up phase, no GAN, no VGG; or ``"l1"``, ``"charbonnier"``), ``grad_clip=None`` (the authors
+        do not clip), ``val_every=100``, ``ckpt_every=50``. ``model_options`` are further builder options,
+        ``init`` a checkpoint to start from, ``seed`` seeds the initialisation, the data order, the crops and
+        flips. ``scale=4``, ``frames=1`` and ``protocol="rgtgan"`` are fixed.
+
+    Returns
+    -------
+    TrainConfig
+
+    Raises
+    ------
+    TypeError
+        A setting that is not a :class:`~satsr.train.config.TrainConfig` field (or one fixed here).
+    InputError
+        Bad settings.
+    """
+    known = {f.name for f in dataclasses.fields(TrainConfig)} - set(_FIXED) - {"data", "val", "out"}
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise TypeError(f"refsr_config() got unexpected keyword argument(s) {', '.join(unknown)}")
+    options = dict(settings.pop("model_options", None) or {})
+    if n_blocks is not None:
+        options["n_blocks"] = int(n_blocks)
+    init = settings.pop("init", None)
+    val_spec = None
+    if val is not None:
+        val_spec = {"type": "refsr", "root": _roots(val), "crop": val_crop, "limit": val_limit}
+    return TrainConfig(  # data and val as mappings: TrainConfig parses them (DataSpec.parse)
+        **{**REFSR_DEFAULTS, **settings, **_FIXED},
+        data=[{"type": "refsr", "root": _roots(data), "crop": crop, "augment": augment}], val=val_spec,  # type: ignore[arg-type]
+        out=os.fspath(out), model_options=options, init=os.fspath(init) if init else None,
+    )
+
+
+def train_refsr(
+    data: PathLike | Sequence[PathLike] | TrainConfig,
+    *,
+    zero_init: bool = True,
+    resume: bool = False,
+    until: int | None = None,
+    progress: bool = True,
+    log: Callable[[dict[str, Any]], None] | None = None,
+    **settings: Any,
+) -> dict[str, Any]:
+    """Train a reference-based SR model (RGTGAN's generator by default) on Ref-SR triplets.
+
+    ``train_refsr(cfg)`` runs a :class:`~satsr.train.config.TrainConfig` (as :func:`train_refsr_config`);
+    ``train_refsr(folders, out=..., **settings)`` first makes one with :func:`refsr_config`.
+
+    Parameters
+    ----------
+    data : TrainConfig, path or sequence of paths
+        The run's config, or the Ref-SR set folders to train on.
+    zero_init : bool, default True
+        Zero the generator's last convolution (:func:`zero_last_conv`) so that training starts exactly at the
+        bicubic ``lr_ux4``, unless ``init`` is given; the authors use PyTorch's default initialisation.
     resume : bool, default False
         Continue exactly from ``out/last.pt``.
     until : int, optional
@@ -273,6 +300,9 @@ def train_refsr(
         Show progress (a bar on a terminal, log lines elsewhere; :mod:`satsr.progress`).
     log : callable, optional
         Called with each logged row.
+    **settings
+        With folders: the arguments of :func:`refsr_config` (``out`` is required; ``val``, ``n_blocks``,
+        ``crop``, ``steps``, ``lr``, ``device``...). With a config: none.
 
     Returns
     -------
@@ -285,21 +315,13 @@ def train_refsr(
     InputError
         Bad settings, missing data, or a model that takes no reference.
     """
-    options = dict(model_options or {})
-    if n_blocks is not None:
-        options["n_blocks"] = int(n_blocks)
-    roots = [os.fspath(data)] if isinstance(data, (str, os.PathLike)) else [os.fspath(p) for p in data]
-    val_spec = None
-    if val is not None:
-        vroots = [os.fspath(val)] if isinstance(val, (str, os.PathLike)) else [os.fspath(p) for p in val]
-        val_spec = {"type": "refsr", "root": vroots, "crop": val_crop, "limit": val_limit}
-    cfg = TrainConfig(
-        model=model, data=[{"type": "refsr", "root": roots, "crop": crop, "augment": augment}], out=os.fspath(out),
-        model_options=options, init=os.fspath(init) if init else None, val=val_spec, scale=4, frames=1,
-        batch_size=batch_size, steps=steps, lr=lr, min_lr=min_lr, betas=betas, schedule=schedule, warmup=warmup,
-        loss=loss, grad_clip=grad_clip, val_every=val_every, ckpt_every=ckpt_every, protocol="rgtgan", seed=seed,
-        device=device,
-    )
+    if isinstance(data, TrainConfig):
+        if settings:
+            raise TypeError(f"train_refsr(cfg): change {', '.join(sorted(settings))} in the config instead "
+                            "(dataclasses.replace)")
+        cfg = data
+    else:
+        cfg = refsr_config(data, **settings)
     return train_refsr_config(cfg, resume=resume, until=until, progress=progress, log=log, zero_init=zero_init)
 
 
@@ -317,7 +339,7 @@ class RefSRTask:
         Zero the generator's last convolution (:func:`zero_last_conv`) unless ``cfg.init`` is given.
     """
 
-    val_fields = ("psnr", "ssim", "bicubic_psnr", "bicubic_ssim")
+    val_fields: tuple[str, ...] = ("psnr", "ssim", "bicubic_psnr", "bicubic_ssim")
 
     def __init__(self, cfg: TrainConfig, zero_init: bool = True) -> None:
         spec = models.get_spec(cfg.model)

@@ -23,7 +23,9 @@ import operator
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -33,9 +35,10 @@ from torch.utils.data import Dataset
 
 from satsr.degrade import imresize
 from satsr.errors import InputError
-from satsr.train.data import as_sample, flip_sample
+from satsr.train.data.options import Degradation, FlatOptions
+from satsr.train.data.samples import as_sample, flip_sample
 
-__all__ = ["VideoClips", "RESAMPLERS", "downscale"]
+__all__ = ["VideoClips", "VideoDegradation", "RESAMPLERS", "downscale"]
 
 #: Resamplers that make LR frames (``downscale``'s ``method``).
 RESAMPLERS = ("bicubic", "bicubic_noaa", "area", "pil_bicubic")
@@ -78,7 +81,8 @@ def downscale(img: np.ndarray, scale: int, method: str) -> np.ndarray:
         return a.reshape(*a.shape[:-2], h // scale, scale, w // scale, scale).mean(axis=(-3, -1))
     if method == "pil_bicubic":
         flat = a.reshape(-1, h, w)
-        out = np.stack([np.asarray(Image.fromarray(p, mode="F").resize((w // scale, h // scale), Image.BICUBIC))
+        bicubic = Image.Resampling.BICUBIC
+        out = np.stack([np.asarray(Image.fromarray(p, mode="F").resize((w // scale, h // scale), bicubic))
                         for p in flat])
         return out.reshape(*a.shape[:-2], h // scale, w // scale).astype(np.float32)
     raise InputError(f"method {method!r} is not one of {', '.join(RESAMPLERS)}")
@@ -93,6 +97,55 @@ def _jpeg(frames: np.ndarray, quality: int) -> np.ndarray:
         Image.fromarray(rgb).save(buf, format="JPEG", quality=int(quality))
         out[i] = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB")).transpose(2, 0, 1) / 255.0
     return out
+
+
+@dataclass(frozen=True)
+class VideoDegradation(Degradation):
+    """How a :class:`VideoClips` sample's LR frames are made from its HR frames, drawn per sample.
+
+    One resampler for all the sample's frames, Gaussian blur of the HR before it, noise and JPEG compression of
+    the LR after it. In a config entry the fields are keys of their own (``resamplers``, ``blur_sigma``...).
+
+    Parameters
+    ----------
+    blur_sigma, noise_sigma : (low, high) or float or None
+        Gaussian blur of the HR before shrinking (HR pixels) and noise of the LR, drawn per sample; 0 or
+        ``None``: none.
+    resamplers : sequence of str, default all of :data:`RESAMPLERS`
+        Drawn uniformly per sample.
+    jpeg : (low, high) or None, default None
+        Quality range of JPEG compression of the LR frames, applied with probability ``jpeg_p``.
+    jpeg_p : float, default 0.5
+
+    Raises
+    ------
+    InputError
+        An unknown resampler, a negative sigma.
+    """
+
+    resamplers: tuple[str, ...] = RESAMPLERS
+    jpeg: tuple[int, int] | None = None
+    jpeg_p: float = 0.5
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        bad = [r for r in self.resamplers if r not in RESAMPLERS]
+        if bad or not self.resamplers:
+            raise InputError(f"VideoClips: resamplers must be among {', '.join(RESAMPLERS)}, got "
+                             f"{list(self.resamplers)}")
+        object.__setattr__(self, "resamplers", tuple(self.resamplers))
+        object.__setattr__(self, "jpeg", None if self.jpeg is None else (int(self.jpeg[0]), int(self.jpeg[1])))
+        object.__setattr__(self, "jpeg_p", float(self.jpeg_p))
+
+    def draw_lr(self, rng: np.random.Generator) -> tuple[str, float, float, int | None]:
+        """One sample's ``(resampler, blur, noise, JPEG quality or None)``, drawn in that order."""
+        n = len(self.resamplers)
+        method = self.resamplers[int(rng.integers(n))] if n > 1 else self.resamplers[0]
+        blur, noise = self.draw(rng)
+        quality = None
+        if self.jpeg is not None and rng.random() < self.jpeg_p:
+            quality = int(rng.integers(self.jpeg[0], self.jpeg[1] + 1))
+        return method, blur, noise, quality
 
 
 class _FrameCache:
@@ -119,7 +172,7 @@ class _FrameCache:
         return value
 
 
-class VideoClips(Dataset):
+class VideoClips(FlatOptions, Dataset):
     """Windows of consecutive real video frames; LR frames degraded on the fly (see the module docstring).
 
     Parameters
@@ -138,14 +191,9 @@ class VideoClips(Dataset):
         HR crop size (a multiple of ``scale``); ``None``: whole (prescaled) frames, for validation.
     prescale : int, default 2
         Area reduction of the source frames that makes the HR (1: none).
-    resamplers : sequence of str, default all of :data:`RESAMPLERS`
-        Drawn uniformly per sample.
-    blur_sigma, noise_sigma : (low, high) or float or None
-        Gaussian blur of the HR before shrinking (HR pixels) and noise of the LR, drawn per sample; 0 or
-        ``None``: none.
-    jpeg : (low, high) or None, default None
-        Quality range of JPEG compression of the LR frames, applied with probability ``jpeg_p``.
-    jpeg_p : float, default 0.5
+    degradation : VideoDegradation, optional
+        How the LR frames are made (resamplers, blur, noise, JPEG; config keys ``resamplers``, ``blur_sigma``,
+        ``noise_sigma``, ``jpeg``, ``jpeg_p``); default ``VideoDegradation()``: any resampler, nothing else.
     augment : bool, default True
         Random flips and transposes (the same for every frame).
     limit : int, optional
@@ -161,6 +209,8 @@ class VideoClips(Dataset):
         Missing folders, clips without frames or too short for one window of the split, bad settings.
     """
 
+    option_groups = MappingProxyType({"degradation": VideoDegradation})
+
     def __init__(
         self,
         root: str | Path | Sequence[str | Path],
@@ -171,11 +221,7 @@ class VideoClips(Dataset):
         frames: int = 5,
         crop: int | None = 96,
         prescale: int = 2,
-        resamplers: Sequence[str] = RESAMPLERS,
-        blur_sigma: Any = None,
-        noise_sigma: Any = None,
-        jpeg: Sequence[int] | None = None,
-        jpeg_p: float = 0.5,
+        degradation: VideoDegradation | None = None,
         augment: bool = True,
         limit: int | None = None,
         seed: int = 0,
@@ -189,34 +235,34 @@ class VideoClips(Dataset):
             raise InputError(f"VideoClips: frames must be a positive odd number, got {frames!r}")
         if crop is not None and (int(crop) < scale or int(crop) % scale):
             raise InputError(f"VideoClips: crop must be a positive multiple of scale={scale}, got {crop!r}")
-        bad = [r for r in resamplers if r not in RESAMPLERS]
-        if bad or not resamplers:
-            raise InputError(f"VideoClips: resamplers must be among {', '.join(RESAMPLERS)}, got {list(resamplers)}")
         self.scale, self.frames, self.prescale = int(scale), int(frames), int(prescale)
         self.crop = None if crop is None else int(crop)
-        self.resamplers = tuple(resamplers)
-        self.blur_sigma, self.noise_sigma = blur_sigma, noise_sigma
-        self.jpeg = None if jpeg is None else (int(jpeg[0]), int(jpeg[1]))
-        self.jpeg_p, self.augment, self.seed = float(jpeg_p), bool(augment), int(seed)
+        self.degradation = degradation or VideoDegradation()
+        self.augment, self.seed = bool(augment), int(seed)
         self._cache = _FrameCache(int(cache_mb * 2**20))
         roots = [root] if isinstance(root, (str, Path)) else list(root)
         self.clips: list[tuple[str, list[Path]]] = []
         for r in roots:
             self.clips.extend(self._find_clips(Path(r)))
+        self.windows = self._windows(split, float(holdout))
+        if limit is not None and int(limit) < len(self.windows):
+            keep = np.unique(np.linspace(0, len(self.windows) - 1, int(limit)).round().astype(int))
+            self.windows = [self.windows[i] for i in keep]
+
+    def _windows(self, split: str, holdout: float) -> list[tuple[int, int]]:
+        """``(clip, centre)`` of every window wholly within the split's part of each clip."""
         half = self.frames // 2
-        self.windows: list[tuple[int, int]] = []  # (clip, centre)
+        windows: list[tuple[int, int]] = []
         for ci, (name, paths) in enumerate(self.clips):
             n = len(paths)
-            cut = int(np.floor(n * (1 - float(holdout))))
+            cut = int(np.floor(n * (1 - holdout)))
             lo, hi = {"train": (0, cut), "val": (cut, n), "all": (0, n)}[split]
             centres = range(lo + half, hi - half)
             if not len(centres):
                 raise InputError(f"{name}: {hi - lo} frames in the {split} part, fewer than one {self.frames}-frame "
                                  "window")
-            self.windows.extend((ci, c) for c in centres)
-        if limit is not None and int(limit) < len(self.windows):
-            keep = np.unique(np.linspace(0, len(self.windows) - 1, int(limit)).round().astype(int))
-            self.windows = [self.windows[i] for i in keep]
+            windows.extend((ci, c) for c in centres)
+        return windows
 
     @staticmethod
     def _find_clips(root: Path) -> list[tuple[str, list[Path]]]:
@@ -266,15 +312,6 @@ class VideoClips(Dataset):
 
         return self._cache.get((ci, t), load)
 
-    @staticmethod
-    def _draw(value: Any, rng: np.random.Generator) -> float:
-        if value is None:
-            return 0.0
-        if np.ndim(value) == 0:
-            return float(value)
-        lo, hi = value
-        return float(rng.uniform(lo, hi))
-
     def __getitem__(self, index: int) -> dict[str, Any]:
         i = operator.index(index)
         return self.sample(i, np.random.default_rng([self.seed, i]))
@@ -285,25 +322,33 @@ class VideoClips(Dataset):
         Validation sets (``augment=False``, one resampler, no blur, noise or JPEG) are deterministic.
         """
         ci, c = self.windows[index]
-        half, s = self.frames // 2, self.scale
-        ids = list(range(c - half, c + half + 1))
-        big = [self._hr_frame(ci, t) for t in ids]
+        half = self.frames // 2
+        big = [self._hr_frame(ci, t) for t in range(c - half, c + half + 1)]
+        big_h, big_w = big[0].shape[1:]
+        y0, x0, ch, cw = self._crop_box(big_h, big_w, rng)
+        lr = self._make_lr(big, (y0, x0, ch, cw), self.degradation.draw_lr(rng), rng)
+        hr = big[half][:, y0 : y0 + ch, x0 : x0 + cw]
+        if self.augment:
+            lr, hr = flip_sample(lr, hr, rng)
+        return as_sample(lr, hr, f"{self.clips[ci][0]}/{self.clips[ci][1][c].stem}")
+
+    def _crop_box(self, h: int, w: int, rng: np.random.Generator) -> tuple[int, int, int, int]:
+        """HR ``(y0, x0, rows, cols)`` on whole LR pixels: random when augmenting, else centred; whole frames."""
+        s = self.scale
+        if not self.crop:
+            return 0, 0, h, w
+        ch = cw = self.crop
+        if self.augment:
+            return int(rng.integers(0, (h - ch) // s + 1)) * s, int(rng.integers(0, (w - cw) // s + 1)) * s, ch, cw
+        return (h - ch) // (2 * s) * s, (w - cw) // (2 * s) * s, ch, cw
+
+    def _make_lr(self, big: list[np.ndarray], box: tuple[int, int, int, int],
+                 recipe: tuple[str, float, float, int | None], rng: np.random.Generator) -> np.ndarray:
+        """The LR frames of the crop ``box`` of the HR frames ``big``, made by ``recipe`` (see ``draw_lr``)."""
+        method, blur, noise, quality = recipe
+        s = self.scale
+        y0, x0, ch, cw = box
         h, w = big[0].shape[1:]
-        if self.crop:
-            ch = cw = self.crop
-            if self.augment:
-                y0, x0 = int(rng.integers(0, (h - ch) // s + 1)) * s, int(rng.integers(0, (w - cw) // s + 1)) * s
-            else:
-                y0, x0 = (h - ch) // (2 * s) * s, (w - cw) // (2 * s) * s
-        else:
-            y0, x0, ch, cw = 0, 0, h, w
-        method = self.resamplers[int(rng.integers(len(self.resamplers)))] if len(self.resamplers) > 1 \
-            else self.resamplers[0]
-        blur = self._draw(self.blur_sigma, rng)
-        noise = self._draw(self.noise_sigma, rng)
-        quality = None
-        if self.jpeg is not None and rng.random() < self.jpeg_p:
-            quality = int(rng.integers(self.jpeg[0], self.jpeg[1] + 1))
         # Degrade a window with context around the crop (whole LR pixels), then trim: no border effects.
         m = 4 * s + int(np.ceil(3 * blur)) // s * s + s
         wy0, wy1 = max(0, y0 - m), min(h, y0 + ch + m)
@@ -317,9 +362,4 @@ class VideoClips(Dataset):
         if noise > 0:
             lr = lr + rng.normal(0.0, noise, lr.shape).astype(np.float32)
         lr = np.clip(lr, 0.0, 1.0)
-        if quality is not None:
-            lr = _jpeg(lr, quality)
-        hr = big[half][:, y0 : y0 + ch, x0 : x0 + cw]
-        if self.augment:
-            lr, hr = flip_sample(lr, hr, rng)
-        return as_sample(lr, hr, f"{self.clips[ci][0]}/{self.clips[ci][1][c].stem}")
+        return lr if quality is None else _jpeg(lr, quality)

@@ -36,7 +36,7 @@ def _same(a: nn.Module, b: nn.Module) -> bool:
 
 def _trained():
     torch.manual_seed(3)
-    return models.create("test-ckpt-net", feats=6)
+    return models.create("test-ckpt-net", feats=6, pretrained=False)
 
 
 @pytest.mark.parametrize(
@@ -70,7 +70,7 @@ def test_save_round_trip_restores_options(tmp_path):
 
 
 def test_strict_errors_name_keys_and_the_matching_model(tmp_path):
-    other = models.create("test-ckpt-other")
+    other = models.create("test-ckpt-other", pretrained=False)
     path = tmp_path / "other.pth"
     torch.save(other.state_dict(), path)
     with pytest.raises(CheckpointError) as err:
@@ -111,7 +111,7 @@ def test_pretrained_through_upscale_and_cli(tmp_path, make_geotiff):
     b = satsr.upscale(da, models.wrap(net, scale=1, halo=2), tile=8).values
     np.testing.assert_allclose(a, b, atol=1e-6)
     bad = tmp_path / "bad.pth"
-    torch.save(models.create("test-ckpt-other").state_dict(), bad)
+    torch.save(models.create("test-ckpt-other", pretrained=False).state_dict(), bad)
     out = tmp_path / "out"
     out.mkdir()
     res = CliRunner().invoke(main, ["upscale", str(tmp_path / "in.tif"), "-o", str(out / "x.tif"), "--model",
@@ -126,7 +126,7 @@ def test_pretrained_through_upscale_and_cli(tmp_path, make_geotiff):
 def test_authors_checkpoint_of_another_video_model_is_named(tmp_path):
     """An MTDO state_dict offered to LGTD: refused, with MTDO named as the model it fits."""
     path = tmp_path / "MTDO_best.pth"
-    torch.save({"params": models.create("mtdo").state_dict()}, path)
+    torch.save({"params": models.create("mtdo", pretrained=False).state_dict()}, path)
     with pytest.raises(CheckpointError, match=r"matches the registered model 'mtdo'"):
         models.create("lgtd", pretrained=path)
     model = models.create("mtdo", pretrained=path)

@@ -69,7 +69,7 @@ def test_cli_runs_lgfn_on_real_jilin_frames(jilin_pngs, tmp_path):
 
     frames, georef = jilin_pngs((60, 72), (40, 56))
     out = tmp_path / "sr"
-    args = ["upscale", *frames, "-o", str(out), "--model", "lgfn", *georef, "--device", "cpu"]
+    args = ["upscale", *frames, "-o", str(out), "--model", "lgfn", "--random-weights", *georef, "--device", "cpu"]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     files = sorted(out.glob("*.tif"))

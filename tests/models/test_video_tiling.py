@@ -23,7 +23,7 @@ VIDEO = ["lgtd", "lgtd-arc", "mtdo", "lgtd-s"]
 
 def tile_exact(name: str) -> torch.nn.Module:
     torch.manual_seed(0)
-    model = zero_dcn_offsets(models.create(name, align_corners=False))
+    model = zero_dcn_offsets(models.create(name, align_corners=False, pretrained=False))
     last = [m for n, m in model.named_modules() if n.endswith("conv_last")][-1]
     if not last.weight.any():  # lgtd-s starts as exactly bicubic: give its network a voice
         torch.nn.init.kaiming_normal_(last.weight)
@@ -69,7 +69,7 @@ def test_tiled_equals_whole_image(name, jilin):
 
 
 def test_authors_configuration_feathers_by_default(jilin):
-    sr = satsr.upscale(jilin, "lgtd", device="cpu")
+    sr = satsr.upscale(jilin, "lgtd", device="cpu", pretrained=False)
     assert sr.attrs["satsr_blend"] == "feather" and sr.attrs["satsr_halo"] == models.get_spec("lgtd").halo
 
 
@@ -85,7 +85,8 @@ def jilin7(shared_data):
 
 def _lgfn_random() -> torch.nn.Module:
     torch.manual_seed(0)
-    model = models.create("lgfn")  # DCN offset predictors start at zero (the authors' DCN class does the same)
+    # DCN offset predictors start at zero (the authors' DCN class does the same)
+    model = models.create("lgfn", pretrained=False)
     last = model.tail[1]
     with torch.inference_mode():
         peak = (model(torch.rand(1, 7, 3, 24, 24)) - 0).abs().max()

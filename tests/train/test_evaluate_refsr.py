@@ -87,7 +87,7 @@ def test_rgtgan_gets_the_supplied_helper_images(kaggle1, monkeypatch):
         return lr_ux4  # the network adding nothing: must score as the supplied bicubic
 
     monkeypatch.setattr(RGTNet, "forward", forward)
-    model = create("rgtgan", n_blocks=1)
+    model = create("rgtgan", n_blocks=1, pretrained=False)
     scores = evaluate_refsr(kaggle1, {"rgtgan": model, "bicubic": SUPPLIED_UX4}, limit=1)
     assert seen == [((1, 3, 120, 120), (1, 3, 480, 480), (1, 3, 480, 480), (1, 3, 480, 480))]
     assert scores[0].scores == scores[1].scores
@@ -135,7 +135,8 @@ def test_cli_protocol_rgtgan(small_set, tmp_path):
     out = tmp_path / "scores.json"
     # A one-block RGTGAN with random weights (satsr ships none): the full one takes minutes per 480 x 480 image.
     result = CliRunner().invoke(main, ["evaluate", "--protocol", "rgtgan", "--data", str(small_set), "--limit", "1",
-                                       "-m", "rgtgan", "-O", "n_blocks=1", "--device", "cpu", "--json", str(out)])
+                                       "-m", "rgtgan", "--random-weights", "-O", "n_blocks=1", "--device", "cpu",
+                                       "--json", str(out)])
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert lines[0] == "| set | model | images | psnr | ssim |"

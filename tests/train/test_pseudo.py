@@ -12,8 +12,8 @@ import rasterio
 from rasterio.errors import NotGeoreferencedWarning
 from scipy import ndimage
 
+from satsr.coregistration import phase_shift
 from satsr.errors import InputError
-from satsr.geo import phase_shift
 from satsr.train.pseudo import make_clip
 
 

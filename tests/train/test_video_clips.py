@@ -12,7 +12,7 @@ from PIL import Image
 from satsr.degrade import imresize
 from satsr.errors import InputError
 from satsr.train.loop import build_dataset
-from satsr.train.video_clips import RESAMPLERS, VideoClips, downscale
+from satsr.train.video_clips import RESAMPLERS, VideoClips, VideoDegradation, downscale
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,8 @@ def test_train_and_val_windows_share_no_frame(satvideo):
 
 
 def test_samples_are_pure_and_shaped(satvideo):
-    ds = VideoClips(satvideo, crop=64, blur_sigma=(0, 0.6), noise_sigma=(0, 0.01), jpeg=(70, 90), jpeg_p=1.0)
+    degradation = VideoDegradation(blur_sigma=(0, 0.6), noise_sigma=(0, 0.01), jpeg=(70, 90), jpeg_p=1.0)
+    ds = VideoClips(satvideo, crop=64, degradation=degradation)
     a = ds.sample(17, np.random.default_rng([0, 3]))
     b = ds.sample(17, np.random.default_rng([0, 3]))
     c = ds.sample(17, np.random.default_rng([0, 4]))
@@ -46,7 +47,8 @@ def test_samples_are_pure_and_shaped(satvideo):
 
 def test_validation_lr_is_the_whole_frames_matlab_bicubic(satvideo):
     """Without blur, noise or JPEG, the LR of a crop equals the whole (prescaled) frame's LR there."""
-    val = VideoClips(satvideo, split="val", crop=128, augment=False, resamplers=["bicubic"], limit=3)
+    bicubic = VideoDegradation(resamplers=["bicubic"])
+    val = VideoClips(satvideo, split="val", crop=128, augment=False, degradation=bicubic, limit=3)
     s = val[1]
     ci, centre = val.windows[1]
     whole = np.stack([val._hr_frame(ci, t) for t in range(centre - 2, centre + 3)])
@@ -88,7 +90,7 @@ def test_config_entry_and_errors(satvideo, tmp_path):
     with pytest.raises(InputError, match="split must be"):
         VideoClips(satvideo, split="test")
     with pytest.raises(InputError, match="resamplers must be among"):
-        VideoClips(satvideo, resamplers=["nearest"])
+        VideoClips.from_options(satvideo, resamplers=["nearest"])  # a config entry's flat keys
     short = tmp_path / "short" / "GT"
     short.mkdir(parents=True)
     for i in range(5):

@@ -1,4 +1,4 @@
-"""Training data sets: shapes, window choice, LR/HR alignment, augmentation, determinism, errors."""
+"""Data sets of real frame sequences: shapes, window choice, LR/HR alignment, augmentation, errors."""
 
 from __future__ import annotations
 
@@ -10,12 +10,11 @@ import pytest
 import rasterio
 import torch
 from rasterio.errors import NotGeoreferencedWarning
-from torch.utils.data import DataLoader
 
 from satsr.degrade import degrade, imresize
 from satsr.errors import InputError
 from satsr.io import open_stack
-from satsr.train import FrameFolders, GeoStacks, Jilin189, PseudoVideo, VimeoSeptuplet
+from satsr.train.data import Degradation, FrameFolders, GeoStacks, Jilin189, VimeoSeptuplet
 
 LR_ROUNDING = 0.5 / 255 + 1e-6  # LR PNGs on disk are the bicubic result rounded to 8 bits
 
@@ -131,10 +130,12 @@ def test_augmentation_is_identical_across_frames_and_lr_hr(shared_data):
 
 def test_blur_and_noise(shared_data):
     sharp = Jilin189(shared_data, crop=64, seed=2, use_disk_lr=False)[4]
-    blurred = Jilin189(shared_data, crop=64, seed=2, blur_sigma=1.2)[4]  # blur: LR made on the fly
+    # blur: LR made on the fly
+    blurred = Jilin189(shared_data, crop=64, seed=2, degradation=Degradation(blur_sigma=1.2))[4]
     assert torch.equal(sharp["hr"], blurred["hr"])
     assert blurred["lr"].std() < sharp["lr"].std()
-    noisy = [Jilin189(shared_data, crop=64, seed=2, noise_sigma=(0.01, 0.05))[4] for _ in range(2)]
+    noisy = [Jilin189(shared_data, crop=64, seed=2, degradation=Degradation(noise_sigma=(0.01, 0.05)))[4]
+             for _ in range(2)]
     assert torch.equal(noisy[0]["lr"], noisy[1]["lr"])
     assert 0 <= noisy[0]["lr"].min() and noisy[0]["lr"].max() <= 1
     assert (noisy[0]["lr"] - Jilin189(shared_data, crop=64, seed=2)[4]["lr"]).std() > 0.005
@@ -264,106 +265,3 @@ def test_geo_stacks(make_geotiff, tmp_path):
     with pytest.raises(InputError, match="PseudoVideo"):
         GeoStacks(paths[0], frames=3)
     assert len(GeoStacks(paths[0], frames=1)) == 1
-
-
-# -- pseudo-video ---------------------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def stills(shared_data: Path) -> list[Path]:
-    return sorted((shared_data / "refsr" / "rrssrd" / "val_1st" / "HR").glob("*.jpg"))[:2]
-
-
-def test_pseudo_video_samples(stills):
-    ds = PseudoVideo(stills, crop=64, samples_per_image=3, movers=1, augment=True)
-    assert len(ds) == 6 and ds[4]["key"] == f"{stills[1].stem}/1"
-    for i in (0, 5):
-        s = ds[i]
-        assert s["lr"].shape == (5, 3, 16, 16) and s["hr"].shape == (3, 64, 64)
-        assert 0 <= s["lr"].min() and s["lr"].max() <= 1
-        down = np.clip(imresize(s["hr"].numpy(), 1 / 4), 0, 1)
-        np.testing.assert_allclose(down[:, 2:-2, 2:-2], s["lr"][2, :, 2:-2, 2:-2].numpy(), atol=1e-5)
-        assert (s["lr"][0] - s["lr"][2]).abs().max() > 0.01  # the frames differ: there is motion
-    arr = _read(stills[0]).astype(np.float64) / 255
-    from_array = PseudoVideo([arr], crop=64, seed=3)[0]
-    from_path = PseudoVideo(stills[0], crop=64, seed=3)[0]
-    assert torch.equal(from_array["lr"], from_path["lr"]) and from_array["key"] == "image0/0"
-    with pytest.raises(InputError, match="smaller than crop"):
-        PseudoVideo(stills, crop=512)
-    with pytest.raises(InputError, match="crop is required"):
-        PseudoVideo(stills, crop=None)
-
-
-def test_determinism_and_epochs(stills):
-    def sample(ds, i):
-        s = ds[i]
-        return torch.cat([s["lr"].flatten(), s["hr"].flatten()])
-
-    opts = {"crop": 64, "seed": 9, "noise_sigma": 0.01}
-    a, b = PseudoVideo(stills, **opts), PseudoVideo(stills, **opts)
-    first = sample(a, 1)
-    assert torch.equal(first, sample(b, 1))  # a fresh data set, one seed: the same sample
-    assert not torch.equal(first, sample(a, 1))  # a second call draws anew
-    assert not torch.equal(first, sample(PseudoVideo(stills, **{**opts, "seed": 10}), 1))
-    a.set_epoch(1)
-    b.set_epoch(1)
-    assert torch.equal(sample(a, 1), sample(b, 1)) and not torch.equal(sample(a, 0), first)
-    a.set_epoch(0)
-    assert torch.equal(sample(a, 1), first)
-
-
-def test_dataloader_batches(shared_data, stills):
-    ds = Jilin189(shared_data, crop=64, augment=True)
-    batch = next(iter(DataLoader(ds, batch_size=2, shuffle=False)))
-    assert batch["lr"].shape == (2, 5, 3, 16, 16) and batch["hr"].shape == (2, 3, 64, 64)
-    assert batch["key"] == ["jilin1_airport/00000000", "jilin1_airport/00000001"]
-    pseudo = PseudoVideo(stills, crop=32, samples_per_image=2, frames=3, seed=2)
-    serial = [b["lr"] for b in DataLoader(pseudo, batch_size=2)]
-    fresh = PseudoVideo(stills, crop=32, samples_per_image=2, frames=3, seed=2)
-    parallel = [b["lr"] for b in DataLoader(fresh, batch_size=2, num_workers=2)]
-    assert all(torch.equal(x, y) for x, y in zip(serial, parallel, strict=True))
-
-
-# -- Ref-SR triplets ----------------------------------------------------------------------------------------------
-def test_refsr_triplets_crops_are_aligned_and_augmented_alike(shared_data):
-    from satsr.train.data import RefSRTriplets
-
-    root = shared_data / "refsr" / "rrssrd" / "val_1st"
-    whole = RefSRTriplets(root)
-    assert len(whole) == 40 and whole.items[0]["ref"].endswith(".jpg") and "google_Ref" in whole.items[0]["ref"]
-    full = whole.load(0)
-    assert full["lr"].shape == (3, 120, 120) and full["ref_dux4"].shape == (3, 480, 480)
-    crops = RefSRTriplets(root, crop=96, seed=3)
-    s = crops[0]
-    assert s["lr"].shape == (3, 24, 24) and all(s[k].shape == (3, 96, 96) for k in ("hr", "lr_ux4", "ref", "ref_dux4"))
-    # find the LR crop in the whole LR; every HR-size image is cut at 4 times that place
-    lr, want = full["lr"], s["lr"].numpy()
-    hits = [(y, x) for y in range(97) for x in range(97) if np.array_equal(lr[:, y : y + 24, x : x + 24], want)]
-    assert len(hits) == 1
-    y, x = hits[0]
-    for k in ("hr", "lr_ux4", "ref", "ref_dux4"):
-        np.testing.assert_array_equal(s[k].numpy(), full[k][:, 4 * y : 4 * y + 96, 4 * x : 4 * x + 96])
-    # flips and the transpose are the same for all five images
-    aug = RefSRTriplets(root, crop=96, seed=3, augment=True)
-    for i in range(6):
-        a, b = aug[i], crops[i]
-        for k in ("hr", "ref"):
-            cands = [b[k], b[k].flip(-1), b[k].flip(-2), b[k].flip(-1).flip(-2)]
-            cands += [c.transpose(-1, -2) for c in cands]
-            match = [j for j, c in enumerate(cands) if torch.equal(c, a[k])]
-            assert match, (i, k)
-            if k == "hr":
-                first = match
-            else:
-                assert set(match) & set(first)
-    with pytest.raises(InputError, match="multiple of the scale"):
-        RefSRTriplets(root, crop=90)
-
-
-def test_refsr_derived_inputs_match_matlab_bicubic():
-    from satsr.models.rgtgan import derive_inputs
-
-    rng = np.random.default_rng(0)
-    lr = rng.random((1, 3, 12, 20), dtype=np.float32)
-    ref = rng.random((1, 3, 48, 80), dtype=np.float32)
-    ux, dux = derive_inputs(torch.from_numpy(lr).double(), torch.from_numpy(ref).double(), 4)
-    np.testing.assert_allclose(ux.numpy(), imresize(lr.astype(np.float64), 4), atol=1e-12)
-    np.testing.assert_allclose(dux.numpy(), imresize(imresize(ref.astype(np.float64), 0.25), 4), atol=1e-12)

@@ -1,3 +1,5 @@
+"""satsr.viz.compare_png: the side-by-side PNG of ``satsr upscale --preview``."""
+
 from pathlib import Path
 
 import numpy as np
@@ -97,11 +99,3 @@ def test_compare_png_errors(scene, tmp_path):
     assert (tmp_path / "missing" / "x.png").is_file()
     (tmp_path / "missing" / "x.png").unlink()
     assert not (tmp_path / "x.png").exists()
-
-
-def test_natural_colour_from_band_names():
-    from satsr.viz import _choose_bands
-
-    assert _choose_bands(3, None, ["B2 blue", "B3 green", "B4 red"]) == [2, 1, 0]
-    assert _choose_bands(4, None, ["a", "b", "c", "d"]) == [0, 1, 2]
-    assert _choose_bands(3, [0, 1, 2], ["B2 blue", "B3 green", "B4 red"]) == [0, 1, 2]

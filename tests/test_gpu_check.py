@@ -1,0 +1,41 @@
+"""``benchmarks/gpu_check.py`` runs on the CPU (``--device cpu --quick``) and writes the JSON a GPU session reads."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_check.py"
+
+
+@pytest.mark.slow
+def test_gpu_check_runs_quick_on_the_cpu(tmp_path, shared_data):
+    out = tmp_path / "gpu.json"
+    env = {**os.environ, "SATSR_TEST_DATA": str(shared_data), "SATSR_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    # The compiled way is left out here (minutes of Inductor on a CPU); tests/test_compile.py compiles for real.
+    proc = subprocess.run([sys.executable, str(SCRIPT), "--device", "cpu", "--quick", "--skip", "compiled",
+                           "--out", str(out)], env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    res = json.loads(out.read_text())
+    assert set(res) == {"meta", "models", "throughput", "accuracy", "seed", "oom", "compile", "skipped"}
+    assert res["meta"]["device"] == "cpu" and res["meta"]["quick"] is True and res["meta"]["wall_s"] > 0
+    assert "lgtd-s" in res["models"]  # the shipped model
+    for model in res["models"]:
+        rows = res["throughput"][model]
+        assert set(rows) == {"fp32", "bf16", "fp16", "compiled"} and rows["compiled"] == {"skipped": "--skip"}
+        for way in ("fp32", "bf16", "fp16"):
+            r = rows[way]
+            assert r["precision"] == way and r["e2e_mpx_s"] > 0 and r["bare_mpx_s"] > 0 and r["ratio"] > 0
+            assert r["peak_gpu_mb"] is None and r["windows"] >= 1 and r["batch"] >= 1
+        acc = res["accuracy"][model]
+        assert acc["bf16_vs_fp32"]["psnr_db"] > 40 and acc["fp16_vs_fp32"]["psnr_db"] > 40
+        assert acc["fp32_vs_seed"]["psnr_db"] > 30  # tiles against one forward of the whole frame
+        assert res["seed"][model]["seed_mpx_s"] > 0 and res["seed"][model]["frames"] == res["meta"]["frames"]
+        assert "CUDA only" in res["oom"][model]["skipped"]  # with the reason
+    assert "CUDA only" in res["skipped"]["peak_gpu_mb"]
+    assert "| lgtd-s | fp32 | fp32 |" in proc.stdout  # the table
