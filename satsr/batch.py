@@ -36,13 +36,13 @@ from typing import Any
 import dask
 from dask.callbacks import Callback
 
+from satsr._atomic import TEMP_MARK, atomic_output
 from satsr._defaults import DEFAULT_MODEL
 from satsr._folders import make_parent
 from satsr._threads import default_threads, usable_cores
 from satsr._version import package_version
 from satsr.catalog import SR_SUFFIX, CatalogError, Scene, product_item, read_catalog, verify_product
 from satsr.errors import InputError, OutputError, SatsrError
-from satsr.io._atomic import TEMP_MARK, atomic_output
 from satsr.plan import JobPlan, format_duration, plan_upscale
 from satsr.progress import bar
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from satsr._atomic import atomic_output
 from satsr.cli.app import main
 from satsr.cli.params import parse_options
 from satsr.errors import InputError
@@ -96,7 +96,7 @@ def evaluate(model_names: tuple[str, ...], pretrained: str | None, random_weight
     weights: dict[str, str | bool] = dict.fromkeys(candidates, False) if random_weights else {}
     if pretrained:
         weights[first] = pretrained
-    trained = {"pretrained": weights or None,
+    trained: dict[str, Any] = {"pretrained": weights or None,
                "model_options": {first: parse_options(options) or {}}}
     refsr = protocol == "rgtgan" and not all(_is_clip_root(p) for p in data_roots)
     if refsr:
@@ -151,6 +151,5 @@ def _write_scores(path: Path, scores: list[ClipScore], settings: dict[str, Any],
     """``evaluate --json``: the settings and one row per (clip or set, model), written atomically."""
     rows = ([{"set": s.clip, "model": s.model, "images": len(s.frames), **s.scores} for s in scores] if refsr
             else [{"clip": s.clip, "model": s.model, "frames": list(s.frames), **s.scores} for s in scores])
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps({**settings, "scores": rows}, indent=2))
-    os.replace(tmp, path)
+    with atomic_output(path) as tmp:
+        tmp.write_text(json.dumps({**settings, "scores": rows}, indent=2))

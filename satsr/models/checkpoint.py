@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from satsr._atomic import atomic_output
 from satsr._folders import make_parent
 from satsr.errors import CheckpointError
 from satsr.models.registry import iter_specs
@@ -179,11 +180,7 @@ def save(model: nn.Module, path: str | os.PathLike[str]) -> Path:
     if options:
         meta["options"] = json.dumps(options, sort_keys=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    tmp = p.with_name(f".{p.name}.tmp")
-    try:
+    with atomic_output(p) as tmp:
         save_file(tensors, os.fspath(tmp), metadata=meta)
         os.chmod(tmp, 0o644)  # safetensors creates the file owner-only; a weights file is meant to be shared
-        os.replace(tmp, p)
-    finally:
-        tmp.unlink(missing_ok=True)
     return p

@@ -14,7 +14,7 @@ network, each output scored with the ``"rgtgan"`` protocol and the scores averag
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -136,7 +136,7 @@ def _as_stack(lr: np.ndarray) -> xr.DataArray:
 
 def evaluate_clips(
     data: str | Path,
-    candidates: dict[str, str | nn.Module],
+    candidates: Mapping[str, str | nn.Module],
     *,
     protocol: str = "standard",
     scale: int = 4,

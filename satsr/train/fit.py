@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import csv
 import math
-import os
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -25,6 +24,7 @@ import torch
 from torch import nn
 
 from satsr import models
+from satsr._atomic import atomic_output
 from satsr._folders import make_parent
 from satsr.errors import InputError
 from satsr.train.config import TrainConfig
@@ -98,13 +98,12 @@ class _Steps(torch.utils.data.Dataset):
 
 
 def _save(path: Path, model: nn.Module, opt: torch.optim.Optimizer, sched: Any, step: int, cfg: TrainConfig) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save({
-        "model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "step": step,
-        "torch_rng": torch.get_rng_state(), "config": cfg.to_dict(),
-        "options": getattr(model, "satsr_options", {}), "name": models.get_spec(model).name,
-    }, tmp)
-    os.replace(tmp, path)
+    with atomic_output(path) as tmp:  # a run killed mid-save keeps its previous checkpoint
+        torch.save({
+            "model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "step": step,
+            "torch_rng": torch.get_rng_state(), "config": cfg.to_dict(),
+            "options": getattr(model, "satsr_options", {}), "name": models.get_spec(model).name,
+        }, tmp)
 
 
 def _restore(path: Path, model: nn.Module, opt: torch.optim.Optimizer, sched: Any, device: torch.device) -> int:
