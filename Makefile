@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.satsr-installed
 DEMO   := demo_out
 DATA   ?= ../shared/data
 
-.PHONY: venv demo test test-fast lint docs readme-picture bench clean
+.PHONY: venv demo test test-fast typecheck lint docs readme-picture bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,12 +30,17 @@ demo: $(STAMP)
 		echo "Jilin-1 score skipped: $(DATA)/jilin1_airport not found (make demo DATA=/path/to/data)"; \
 	fi
 
-## test: the whole suite, slow (real-data) tests included
-test: $(STAMP)
+## test: mypy (typecheck), then the whole suite, slow (real-data) tests included
+test: $(STAMP) typecheck
 	$(BIN)/python -m pytest -q
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
+
+## typecheck: mypy over satsr, configured in pyproject.toml ([tool.mypy]): strict for the georeferencing, tiling,
+## radiometry, I/O, pipeline and engine modules, mypy's defaults elsewhere (cached in .mypy_cache)
+typecheck: $(STAMP)
+	$(BIN)/python -m mypy
 
 lint: $(STAMP)
 	$(BIN)/python -m pip install -q ruff

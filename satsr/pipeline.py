@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import os
 import warnings
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -37,7 +37,7 @@ from satsr.io.coords import assign_grid, frame_rpcs, nodata_of
 from satsr.io.reference import PreparedReference, prepare_reference
 from satsr.models import ModelSpec
 from satsr.radiometry import Matching, Radiometry, fill_nearest, nodata_mask, upsample_mask
-from satsr.tiling import Blend, Stitcher, TilePlan, default_tile, gather, space_time_windows
+from satsr.tiling import Blend, BufferPool, Stitcher, TilePlan, default_tile, gather, space_time_windows
 
 __all__ = ["upscale", "ReferenceOptions", "resolve_device"]
 
@@ -61,42 +61,96 @@ def _assemble(parts: list[Any]) -> np.ndarray:
     )
 
 
-def _predict(parts: list[Any], job: _BlockJob, window: list[int], tiles: list[tuple[int, int]], runner: Runner,
-             ref_parts: list[Any] | None = None, fallback: Runner | None = None,
-             fallback_tiles: Sequence[tuple[int, int]] = ()) -> _Predictions:
-    """Model outputs of ``tiles`` for the frames ``window``, cut to their footprints: ``{(ty, tx): (fy0, fx0, pred)}``.
+#: Float32 bytes converted back to the stored dtype at a time: a strip of rows stays in the CPU's cache through
+#: the conversion's passes (inverse map, round, clip, cast) instead of a whole tile streaming through memory each.
+_STRIP_BYTES = 512 * 2**10
 
-    ``pred`` is ``(C, h, w)``, or ``(frames_out, C, h, w)`` for a space-time model. A reference model also gets
-    ``ref_parts`` (the prepared reference over the same blocks, ``scale`` times larger: the windows are cut in
-    lockstep); the tiles in ``fallback_tiles`` (where the reference does not cover the footprint) go through
-    the single-image ``fallback`` model instead.
+
+def _crop(parts: list[Any], origin: tuple[int, int], region: tuple[int, int, int, int]) -> np.ndarray:
+    """The image region ``(y0, y1, x0, x1)`` of nested ``[frame][row][col]`` chunks whose first pixel is at ``origin``.
+
+    ``(frames, C, rows, cols)`` in the chunks' dtype: only the pixels asked for are copied (the chunks around a
+    block are mostly not needed: a tile's halo reaches a few pixels into them).
+    """
+    y0, y1, x0, x1 = region
+    first = parts[0][0][0]
+    out = np.empty((len(parts), first.shape[-3], y1 - y0, x1 - x0), first.dtype)
+    for f, frame in enumerate(parts):
+        cy = origin[0]
+        for row in frame:
+            cx = origin[1]
+            for chunk in row:
+                h, w = chunk.shape[-2:]
+                iy0, iy1, ix0, ix1 = max(cy, y0), min(cy + h, y1), max(cx, x0), min(cx + w, x1)
+                if iy0 < iy1 and ix0 < ix1:
+                    out[f, :, iy0 - y0 : iy1 - y0, ix0 - x0 : ix1 - x0] = chunk[0, :, iy0 - cy : iy1 - cy,
+                                                                                ix0 - cx : ix1 - cx]
+                cx += w
+            cy += row[0].shape[-2]
+    return out
+
+
+def _window_source(parts: list[Any], job: _BlockJob, window: list[int],
+                   tiles: Sequence[tuple[int, int]]) -> tuple[np.ndarray, tuple[int, int], bool]:
+    """What the tiles' windows are cut from, for the frames ``window``: pixels, origin, model values or not.
+
+    Returns ``(frames_in, C, rows, cols)`` pixels, the image position of their first pixel, and whether they are
+    model values already (else stored values). Without nodata only the region the windows read is copied, in the
+    stored dtype; the windows are converted to model values one batch at a time. With nodata the holes are first
+    filled from the whole gathered area (their nearest valid pixels may lie outside that region), as model values.
     """
     plan, rad = job.plan, job.radiometry
+    sel = [job.frames.index(i) for i in window]
+    y0, y1, x0, x1 = plan.source_range(tiles)
+    region = _crop(parts, job.origin, (y0, y1, x0, x1))
+    if nodata_mask(region, rad.nodata) is None:
+        return (region if sel == list(range(len(job.frames))) else region[sel]), (y0, x0), False
     src = _assemble(parts)
     mask = nodata_mask(src, rad.nodata)
     x = rad.to_model(src)
     if mask is not None:
         fill_nearest(x, mask)
-    x = x[[job.frames.index(i) for i in window]]  # (frames_in, C, rows, cols)
+    return x[sel], job.origin, True
+
+
+def _tile_outputs(parts: list[Any], job: _BlockJob, window: list[int], tiles: Sequence[tuple[int, int]],
+                  runner: Runner, pool: BufferPool, ref_parts: list[Any] | None = None, fallback: Runner | None = None,
+                  fallback_tiles: Sequence[tuple[int, int]] = ()) -> Iterator[tuple[tuple[int, int], int, int,
+                                                                                     np.ndarray]]:
+    """Model outputs of ``tiles`` for the frames ``window``, batch by batch: ``(tile, fy0, fx0, pred)``.
+
+    ``pred`` is cut to the tile's footprint, whose first LR pixel is ``(fy0, fx0)``: ``(C, h, w)``, or
+    ``(frames_out, C, h, w)`` for a space-time model; the caller may overwrite it. A batch's windows are cut into
+    the thread's reusable buffer from ``pool``. A reference model also gets ``ref_parts`` (the prepared
+    reference over the same blocks, ``scale`` times larger: the windows are cut in lockstep); the tiles in
+    ``fallback_tiles`` (where the reference does not cover the footprint) go through the single-image
+    ``fallback`` model instead.
+    """
+    plan, rad = job.plan, job.radiometry
+    x, origin, ready = _window_source(parts, job, window, tiles)  # (frames_in, C, rows, cols)
     s = plan.scale
     refx = None
     if ref_parts is not None:
         # The reference is in the LR's stored units (matched); NaN where it has no data.
         refx = rad.to_model(_assemble([ref_parts]))[0]
         ref_origin, ref_shape = (job.origin[0] * s, job.origin[1] * s), (plan.shape[0] * s, plan.shape[1] * s)
-    win_shape = (plan.frames_in, src.shape[1], *plan.window_shape) if plan.frames_in > 1 else (
-        src.shape[1], *plan.window_shape)
-    out: _Predictions = {}
+    win_shape = (plan.frames_in, x.shape[1], *plan.window_shape) if plan.frames_in > 1 else (
+        x.shape[1], *plan.window_shape)
     skip = set(fallback_tiles)
     groups = ((runner, [tl for tl in tiles if tl not in skip]), (fallback, [tl for tl in tiles if tl in skip]))
     for model, todo in groups:
         if not todo or model is None:
             continue
         bs = model.choose_batch(win_shape)
+        buf = pool.take((min(bs, len(todo)), *win_shape), np.float32)
         for i in range(0, len(todo), bs):
             batch = todo[i : i + bs]
-            wins = np.stack([gather(x, job.origin, plan.window(*tl), plan.shape) for tl in batch])
-            inp = wins if plan.frames_in > 1 else wins[:, 0]
+            inp = buf[: len(batch)]
+            for k, tl in enumerate(batch):
+                w = gather(x, origin, plan.window(*tl), plan.shape)
+                inp[k] = w if plan.frames_in > 1 else w[0]
+            if not ready:
+                rad.to_model(inp, out=inp)
             x_in: np.ndarray | tuple[np.ndarray, ...] = inp  # a reference model also gets the reference windows
             if refx is not None and model is runner:
                 refs = []
@@ -109,11 +163,30 @@ def _predict(parts: list[Any], job: _BlockJob, window: list[int], tiles: list[tu
                     refs.append(r)
                 x_in = (inp, np.stack(refs))
             preds = model(x_in)
+            if np.may_share_memory(preds, buf) or not preds.flags.writeable:
+                preds = preds.copy()  # a model that hands back its input: the buffer is refilled for the next batch
             for tl, pred in zip(batch, preds):
                 fy0, fy1, fx0, fx1 = plan.footprint(*tl)
                 wy0, _, wx0, _ = plan.window(*tl)
-                out[tl] = (fy0, fx0, pred[..., (fy0 - wy0) * s : (fy1 - wy0) * s, (fx0 - wx0) * s : (fx1 - wx0) * s])
-    return out
+                yield tl, fy0, fx0, pred[..., (fy0 - wy0) * s : (fy1 - wy0) * s, (fx0 - wx0) * s : (fx1 - wx0) * s]
+
+
+def _predict(parts: list[Any], job: _BlockJob, window: list[int], tiles: list[tuple[int, int]], runner: Runner,
+             pool: BufferPool, ref_parts: list[Any] | None = None, fallback: Runner | None = None,
+             fallback_tiles: Sequence[tuple[int, int]] = ()) -> _Predictions:
+    """Model outputs of ``tiles`` for the frames ``window``, cut to their footprints: ``{(ty, tx): (fy0, fx0, pred)}``.
+
+    See :func:`_tile_outputs` for the arguments.
+    """
+    return {tl: (fy0, fx0, pred) for tl, fy0, fx0, pred in _tile_outputs(
+        parts, job, window, tiles, runner, pool, ref_parts, fallback, fallback_tiles)}
+
+
+def _to_stored(rad: Radiometry, pred: np.ndarray, out: np.ndarray) -> None:
+    """Float32 model values ``pred`` (overwritten) into ``out`` (the stored dtype, same shape), a strip at a time."""
+    rows = max(1, _STRIP_BYTES // max(1, pred[..., :1, :].nbytes))
+    for r in range(0, pred.shape[-2], rows):
+        rad.from_model(pred[..., r : r + rows, :], out=out[..., r : r + rows, :])
 
 
 def _stitch(predictions: list[_Predictions], own: list[Any], job: _BlockJob, out_index: int | None,
@@ -129,7 +202,15 @@ def _stitch(predictions: list[_Predictions], own: list[Any], job: _BlockJob, out
     for preds in predictions:
         for tl, (fy0, fx0, pred) in preds.items():
             stitch.add(*tl, pred if out_index is None else pred[out_index], origin=(fy0, fx0))
-    out = rad.from_model(stitch.result())
+    return _finish(rad.from_model(stitch.result()), own, job, region)[None]
+
+
+def _finish(out: np.ndarray, own: list[Any], job: _BlockJob, region: tuple[int, int, int, int]) -> np.ndarray:
+    """A block ``out`` in the stored dtype (changed in place and returned) with nodata where the source has it.
+
+    See :func:`_stitch` for ``own``.
+    """
+    plan, rad = job.plan, job.radiometry
     hole = None
     if own:
         m = nodata_mask(_assemble(own), rad.nodata)
@@ -147,15 +228,34 @@ def _stitch(predictions: list[_Predictions], own: list[Any], job: _BlockJob, out
             out[clash] = rad.nodata + 1 if rad.nodata < top else rad.nodata - 1
     if hole is not None:
         out[hole] = rad.fill_value()
-    return out[None]
+    return out
 
 
 def _run_block(parts: list[Any], own: list[Any], job: _BlockJob, own_job: _BlockJob, window: list[int],
-               region: tuple[int, int, int, int], runner: Runner, channels: int, ref_parts: list[Any] | None = None,
-               fallback: Runner | None = None, fallback_tiles: Sequence[tuple[int, int]] = ()) -> np.ndarray:
-    """Crop blending: a block's tiles are its own, so predicting and stitching fuse into one task."""
-    preds = _predict(parts, job, window, job.plan.tiles_in(*region), runner, ref_parts, fallback, fallback_tiles)
-    return _stitch([preds], own, own_job, None, region, channels)
+               region: tuple[int, int, int, int], runner: Runner, channels: int, pool: BufferPool,
+               ref_parts: list[Any] | None = None, fallback: Runner | None = None,
+               fallback_tiles: Sequence[tuple[int, int]] = ()) -> np.ndarray:
+    """Crop blending: a block's tiles are its own, so predicting and stitching fuse into one task.
+
+    Each batch's outputs go straight into the block in the stored dtype as the batch completes: no float32 copy
+    of the block, and one batch's outputs in memory at a time.
+    """
+    plan, rad, s = job.plan, job.radiometry, job.plan.scale
+    y0, y1, x0, x1 = region
+    out = np.empty((channels, (y1 - y0) * s, (x1 - x0) * s), rad.dtype)
+    filled = 0
+    for _, fy0, fx0, pred in _tile_outputs(parts, job, window, plan.tiles_in(*region), runner, pool, ref_parts,
+                                           fallback, fallback_tiles):
+        fy1, fx1 = fy0 + pred.shape[-2] // s, fx0 + pred.shape[-1] // s
+        iy0, iy1, ix0, ix1 = max(fy0, y0), min(fy1, y1), max(fx0, x0), min(fx1, x1)
+        if iy0 >= iy1 or ix0 >= ix1:
+            continue
+        _to_stored(rad, pred[:, (iy0 - fy0) * s : (iy1 - fy0) * s, (ix0 - fx0) * s : (ix1 - fx0) * s],
+                   out[:, (iy0 - y0) * s : (iy1 - y0) * s, (ix0 - x0) * s : (ix1 - x0) * s])
+        filled += (iy1 - iy0) * (ix1 - ix0)
+    if filled != (y1 - y0) * (x1 - x0):  # the tiles' cores partition the image
+        raise InputError(f"tiles cover {filled} of the {(y1 - y0) * (x1 - x0)} pixels of block {region} (tiling bug)")
+    return _finish(out, own, own_job, region)[None]
 
 
 def _reference_block(ref: PreparedReference, region: tuple[int, int, int, int]) -> np.ndarray:
@@ -492,7 +592,13 @@ def _layout(da: xr.DataArray, runner: Runner, plan: TilePlan, value_range: tuple
     n_t, n_b, h, w = (int(v) for v in da.shape)
     rad = Radiometry(da.dtype, nodata_of(da), value_range, spec.value_range)
     th, tw = plan.tile_shape
-    k = max(1, math.isqrt(batch_size or (4 if runner.device.type == "cpu" else 16)))
+    per_block = batch_size or (4 if runner.device.type == "cpu" else 16)
+    if batch_size is None and runner.device.type == "cpu" and plan.blend == "crop":
+        # One batch per block: while a block's forward runs, another dask thread converts and writes the one
+        # before. (Feathered blocks keep 2 x 2 tiles: their tiles' outputs wait for the neighbouring blocks.)
+        win = (plan.frames_in, n_b, *plan.window_shape) if plan.frames_in > 1 else (n_b, *plan.window_shape)
+        per_block = runner.choose_batch(win)
+    k = max(1, math.isqrt(per_block))
     bh, bw = th * k, tw * k
     r = spec.time_scale
     # A spatial model makes output frame t from its window of input frames; a space-time model makes several
@@ -519,12 +625,14 @@ def _lazy_output(da: xr.DataArray, layout: _Layout, runner: Runner,
     # The graph holds the runner told the job's size (compile="auto" weighs it): its windows, and the most a
     # task sends at once (a block's tiles).
     job = runner.for_job(len(layout.windows) * gy * gx, min(layout.block[0] // th, gy) * min(layout.block[1] // tw, gx))
-    dsk: dict[Any, Any] = {runner_key: job}
+    # Scratch arrays reused from block to block by each dask thread (the job's graph holds them: freed with it).
+    pool_key = "buffers-" + name
+    dsk: dict[Any, Any] = {runner_key: job, pool_key: BufferPool()}
     ref_graph: _RefGraph | None = None
     ref_attrs: dict[str, Any] = {}
     if ref is not None:
         ref_graph, ref_attrs = _reference_graph(dsk, name, da, ref, layout, runner)
-    _build_graph(dsk, name, src, layout, runner_key, ref_graph)
+    _build_graph(dsk, name, src, layout, runner_key, pool_key, ref_graph)
     graph = HighLevelGraph.from_collections(name, dsk, dependencies=[src])
     return dska.Array(graph, name, layout.chunks, meta=np.empty((0, 0, 0, 0), dtype=da.dtype)), ref_attrs
 
@@ -621,7 +729,7 @@ def _reference_graph(dsk: dict[Any, Any], name: str, da: xr.DataArray, ref: Refe
 
 
 def _build_graph(dsk: dict[Any, Any], name: str, src: dska.Array, layout: _Layout, runner_key: str,
-                 ref: _RefGraph | None = None) -> None:
+                 pool_key: str, ref: _RefGraph | None = None) -> None:
     """The upscale graph: per (time window, block) a predict task, per (output frame, block) a stitch task.
 
     Crop blending of a spatial model fuses the two into one task per block (a block's tiles are its own).
@@ -655,10 +763,11 @@ def _build_graph(dsk: dict[Any, Any], name: str, src: dska.Array, layout: _Layou
                     own_job = _BlockJob(plan, rad, tuple(near), (i * bh, j * bw))
                     if plan.blend == "crop" and r == 1:
                         dsk[(name, out_t, 0, i, j)] = (_run_block, parts, own, job, own_job, window, region,
-                                                       runner_key, layout.bands, *extra)
+                                                       runner_key, layout.bands, pool_key, *extra)
                         continue
                     if (pname, k, i, j) not in dsk:
-                        dsk[(pname, k, i, j)] = (_predict, parts, job, window, needed, runner_key, *extra)
+                        dsk[(pname, k, i, j)] = (_predict, parts, job, window, needed, runner_key, pool_key,
+                                                 *extra)
                     around = [(pname, k, i, j)] if plan.blend == "crop" else [
                         (pname, k, a, b) for a in range(max(i - 1, 0), min(i + 2, ny))
                         for b in range(max(j - 1, 0), min(j + 2, nx))]

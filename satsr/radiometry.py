@@ -82,9 +82,16 @@ class Radiometry:
             return float(info.min), float(info.max)
         return None
 
-    def to_model(self, arr: np.ndarray) -> np.ndarray:
-        """Stored values to float32 model values (nodata untouched: mask and fill separately)."""
-        out = arr.astype(np.float32)
+    def to_model(self, arr: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Stored values to float32 model values (nodata untouched: mask and fill separately).
+
+        ``out``, a float32 array of ``arr``'s shape (``arr`` itself allowed), receives the result instead of a new
+        array: the same values, computed in place.
+        """
+        if out is None:
+            out = arr.astype(np.float32)
+        elif out is not arr:
+            np.copyto(out, arr, casting="unsafe")
         rng = self.stored_range
         if rng is not None:
             (lo, hi), (mlo, mhi) = rng, self.model_range
@@ -93,10 +100,12 @@ class Radiometry:
             out += np.float32(mlo)
         return out
 
-    def from_model(self, arr: np.ndarray) -> np.ndarray:
+    def from_model(self, arr: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """Float model values back to the stored dtype: inverse map, then round and clip for integers.
 
-        ``arr`` (float32) may be overwritten: blocks are large, so the arithmetic is done in place.
+        ``arr`` (float32) may be overwritten: blocks are large, so the arithmetic is done in place. ``out``, an
+        array of the stored dtype and ``arr``'s shape (a view into a larger block, say), receives the result
+        instead of a new array.
         """
         # float32 holds 8/16-bit values with room to round correctly; 32-bit integers need float64.
         work = arr.astype(np.float64) if self.dtype.itemsize >= 4 and self.dtype.kind in "ui" else arr
@@ -111,6 +120,9 @@ class Radiometry:
             info = np.iinfo(self.dtype)
             np.rint(work, out=work)
             np.clip(work, info.min, info.max, out=work)
+        if out is not None:
+            np.copyto(out, work, casting="unsafe")  # the cast astype makes: exact after rint and clip
+            return out
         return work.astype(self.dtype, copy=False)
 
     def fill_value(self) -> float:
