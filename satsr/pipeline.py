@@ -20,10 +20,12 @@ from collections.abc import Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import dask
 import dask.array as dska
 import numpy as np
 import xarray as xr
 from dask.base import tokenize
+from dask.core import get_dependencies
 from dask.highlevelgraph import HighLevelGraph
 from torch import nn
 
@@ -615,9 +617,8 @@ def _lazy_output(da: xr.DataArray, layout: _Layout, runner: Runner,
     """The output's dask array (the source cut into blocks, one task per output block), and the reference's attrs."""
     bh, bw = layout.block
     src = da.data if isinstance(da.data, dska.Array) else dska.from_array(da.data, chunks=(1, layout.bands, bh, bw))
-    src = src.rechunk((1, layout.bands, bh, bw))
-    name = "upscale-" + tokenize(src.name, runner.spec.name, layout.plan, layout.radiometry, str(runner.device),
-                                 layout.batch_size, id(runner),
+    name = "upscale-" + tokenize(src.name, layout.block, runner.spec.name, layout.plan, layout.radiometry,
+                                 str(runner.device), layout.batch_size, id(runner),
                                  None if ref is None else (id(ref.image), ref.matching, ref.uncovered,
                                                            str(ref.fallback), ref.bands))
     runner_key = "runner-" + name
@@ -632,8 +633,9 @@ def _lazy_output(da: xr.DataArray, layout: _Layout, runner: Runner,
     ref_attrs: dict[str, Any] = {}
     if ref is not None:
         ref_graph, ref_attrs = _reference_graph(dsk, name, da, ref, layout, runner)
-    _build_graph(dsk, name, src, layout, runner_key, pool_key, ref_graph)
-    graph = HighLevelGraph.from_collections(name, dsk, dependencies=[src])
+    source, upstream = _source_blocks(src, layout, dsk)
+    _build_graph(dsk, name, source, layout, runner_key, pool_key, ref_graph)
+    graph = HighLevelGraph.from_collections(name, dsk, dependencies=upstream)
     return dska.Array(graph, name, layout.chunks, meta=np.empty((0, 0, 0, 0), dtype=da.dtype)), ref_attrs
 
 
@@ -728,7 +730,57 @@ def _reference_graph(dsk: dict[Any, Any], name: str, da: xr.DataArray, ref: Refe
     return _RefGraph(ref_name, fb_key, frozenset(fb_tiles)), attrs
 
 
-def _build_graph(dsk: dict[Any, Any], name: str, src: dska.Array, layout: _Layout, runner_key: str,
+#: dask.array's functions that read a window of an array-like (``dask.array.from_array``'s chunk tasks).
+_GETTERS = tuple(f for f in (getattr(dska.core, n, None) for n in ("getter", "getter_nofancy", "getter_inline")) if f)
+
+
+def _window_reads(data: dska.Array) -> bool:
+    """Whether every chunk of ``data`` is a window read of an array-like, as ``dask.array.from_array`` makes.
+
+    :func:`satsr.open_stack` (a file reader) and zarr arrays are: a slice of such an array reads just its window
+    (dask fuses the slice into the read).
+    """
+    graph = dict(data.__dask_graph__())
+    for key, node in graph.items():
+        deps = get_dependencies(graph, key)
+        if deps and (getattr(node, "func", None) not in _GETTERS or any(get_dependencies(graph, d) for d in deps)):
+            return False
+    return True
+
+
+def _source_blocks(src: dska.Array, layout: _Layout,
+                   dsk: dict[Any, Any]) -> tuple[dict[tuple[int, int, int], Any], list[dska.Array]]:
+    """The source cut into the output's blocks: a graph key per ``(frame, row block, col block)``.
+
+    Also returns the collections the keys come from; other tasks are added to ``dsk``. Each block's pixels should
+    be a task of their own, a root of the graph: dask then walks the blocks row by row and holds about two rows of
+    source blocks. Pieces of a rechunk are not roots (they slice larger chunks that several blocks share), and
+    dask orders them so that it holds more of the source the larger the scene (simulated with dask's ordering:
+    up to 350 MB of source for an 8192 x 8192 x 3 uint16 scene in 1024 px chunks and 512 px blocks, against
+    52 MB when the chunks are the blocks). So a source whose chunks are window reads (:func:`_window_reads`) is
+    read block by block, each block its own window; any other is rechunked.
+    """
+    bh, bw = layout.block
+    chunks = (1, layout.bands, bh, bw)
+    n_t, _, h, w = (int(v) for v in src.shape)
+    index = [(f, a, b) for f in range(n_t) for a in range(len(layout.rows)) for b in range(len(layout.cols))]
+    if src.chunks != dska.core.normalize_chunks(chunks, src.shape, dtype=src.dtype) and _window_reads(src):
+        keys = {}
+        for f, a, b in index:
+            (y0, y1), (x0, x1) = layout.rows[a], layout.cols[b]
+            piece = src[f : f + 1, :, y0:y1, x0:x1]
+            if piece.npartitions > 1:  # straddles chunks: its windows joined in one task
+                piece = piece.rechunk(piece.shape)
+            (piece,) = dask.optimize(piece)
+            dsk.update(piece.__dask_graph__())
+            keys[f, a, b] = (piece.name, 0, 0, 0, 0)
+        return keys, []
+    src = src.rechunk(chunks)
+    return {(f, a, b): (src.name, f, 0, a, b) for f, a, b in index}, [src]
+
+
+def _build_graph(dsk: dict[Any, Any], name: str, source: Mapping[tuple[int, int, int], Any], layout: _Layout,
+                 runner_key: str,
                  pool_key: str, ref: _RefGraph | None = None) -> None:
     """The upscale graph: per (time window, block) a predict task, per (output frame, block) a stitch task.
 
@@ -750,7 +802,7 @@ def _build_graph(dsk: dict[Any, Any], name: str, src: dska.Array, layout: _Layou
                 sy0, sy1, sx0, sx1 = plan.source_range(needed)
                 rows = range(sy0 // bh, (sy1 - 1) // bh + 1)
                 cols = range(sx0 // bw, (sx1 - 1) // bw + 1)
-                parts = [[[(src.name, f, 0, a, b) for b in cols] for a in rows] for f in frames]
+                parts = [[[source[f, a, b] for b in cols] for a in rows] for f in frames]
                 job = _BlockJob(plan, rad, frames, (rows[0] * bh, cols[0] * bw))
                 extra: tuple[Any, ...] = ()
                 if ref is not None:
@@ -759,7 +811,7 @@ def _build_graph(dsk: dict[Any, Any], name: str, src: dska.Array, layout: _Layou
                 for out_t, o in owned:
                     # nodata of the input frame, or of the two input frames an in-between frame lies between
                     near = [out_t] if r == 1 else sorted({out_t // r, -(-out_t // r)})
-                    own = [[[(src.name, f, 0, i, j)]] for f in near] if layout.with_nodata else []
+                    own = [[[source[f, i, j]]] for f in near] if layout.with_nodata else []
                     own_job = _BlockJob(plan, rad, tuple(near), (i * bh, j * bw))
                     if plan.blend == "crop" and r == 1:
                         dsk[(name, out_t, 0, i, j)] = (_run_block, parts, own, job, own_job, window, region,
