@@ -98,11 +98,12 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="small crops: a smoke test, not a measurement")
     ap.add_argument("--one", help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path, default=HERE / "results" / "cluster.json")
+    ap.add_argument("--crop", type=int, default=512, help="throughput: LR crop side in px (default 512: 4.2 Mpx out)")
     args = ap.parse_args()
     if args.one:
         print(json.dumps(run_one(json.loads(args.one))))
         return
-    tp_crop, small, big = (64, 128, 256) if args.quick else (256, 512, 0)
+    tp_crop, small, big = (64, 128, 256) if args.quick else (args.crop, 512, 0)
     throughput = [_spawn({"part": "throughput", "model": "lgtd-s", "crop": tp_crop, "scheduler": s, "tile": 128})
                   for s in ("threads", "1-worker", "2-workers")]
     memory = [_spawn({"part": "memory", "model": "bicubic", "crop": c, "scheduler": "2-workers", "assemble": a})
