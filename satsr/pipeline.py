@@ -635,7 +635,8 @@ def _lazy_output(da: xr.DataArray, layout: _Layout, runner: Runner,
         ref_graph, ref_attrs = _reference_graph(dsk, name, da, ref, layout, runner)
     source, upstream = _source_blocks(src, layout, dsk)
     _build_graph(dsk, name, source, layout, runner_key, pool_key, ref_graph)
-    graph = HighLevelGraph.from_collections(name, dsk, dependencies=upstream)
+    deps: list[Any] = list(upstream)  # dask types its collections as a Protocol its Array does not declare
+    graph = HighLevelGraph.from_collections(name, dsk, dependencies=deps)
     return dska.Array(graph, name, layout.chunks, meta=np.empty((0, 0, 0, 0), dtype=da.dtype)), ref_attrs
 
 
