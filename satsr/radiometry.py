@@ -113,9 +113,13 @@ class Radiometry:
         if rng is not None:
             (lo, hi), (mlo, mhi) = rng, self.model_range
             # Multiply by the span (exact for integer ranges): dividing by a rounded gain misrounds halves.
-            work -= work.dtype.type(mlo)
+            # Passes that change nothing are skipped (blocks are large): x - 0 is x, and x + 0 differs from x only
+            # in the sign of a zero, which an integer output does not keep.
+            if mlo:
+                work -= work.dtype.type(mlo)
             work *= work.dtype.type((hi - lo) / (mhi - mlo))
-            work += work.dtype.type(lo)
+            if lo or self.dtype.kind == "f":
+                work += work.dtype.type(lo)
         if self.dtype.kind in "ui":
             info = np.iinfo(self.dtype)
             np.rint(work, out=work)

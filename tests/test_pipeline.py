@@ -234,6 +234,40 @@ def test_graph_is_blockwise_and_bounded(make_geotiff):
     assert len(sr.data.__dask_graph__()) < 200
 
 
+def test_to_cog_holds_less_than_two_rows_of_source_blocks(make_geotiff, tmp_path):
+    """Peak memory must not grow with the scene: while the blocks stream to a COG, dask holds less than two rows of
+    source blocks (a block's halo reaches into the rows above and below), whatever the scene's height.
+
+    The file is read in chunks larger than the blocks, as ``open_stack`` does by default. Before, the blocks were
+    pieces of a rechunk and the writer's compute joined the results in one task: dask's ordering then held most
+    of the scene (75 source blocks here, of 128).
+    """
+    import dask
+    from dask.callbacks import Callback
+
+    from satsr.io.write import to_cog
+
+    path = make_geotiff("wide.tif", shape=(3, 256, 512), tiled=True)
+    da = satsr.open_stack(path, chunks=128)
+    sr = satsr.upscale(da, "bicubic", tile=16, device="cpu")  # blocks of one batch, one row of 4 tiles: 16 x 64
+    assert (sr.chunks[2][0], sr.chunks[3][0]) == (64, 256)
+    block_bytes = 3 * 16 * 64 * 2
+    held = [0]
+
+    class Held(Callback):
+        def _posttask(self, key, result, dsk, state, worker_id):
+            source = [v for v in state["cache"].values()
+                      if isinstance(v, np.ndarray) and v.ndim == 4 and v.shape[-2:] <= (16, 64)]
+            held[0] = max(held[0], sum(v.nbytes for v in source))
+
+    with dask.config.set(scheduler="synchronous"), Held():
+        to_cog(sr, tmp_path / "sr.tif", blocksize=64)
+    row = 512 // 64  # source blocks in a row of blocks
+    assert 0 < held[0] <= 2 * row * block_bytes, held[0] / block_bytes
+    with rasterio.open(tmp_path / "sr.tif") as f:
+        np.testing.assert_array_equal(f.read(), sr.values[0])
+
+
 def test_accessor_delegates(make_geotiff):
     da = satsr.open_stack(make_geotiff("acc.tif"))
     a = da.satsr.upscale(model="bilinear", scale=2)

@@ -121,3 +121,21 @@ def test_stretch_to_uint8_rounds_clips_and_blacks_out_invalid_pixels():
     bad = np.zeros(v.shape, bool)
     bad[1, 0, 3] = True  # invalid in one band: black in all bands
     assert stretch_to_uint8(v, [(0.0, 10.0), (0.0, 1.0)], bad)[:, 0, 3].tolist() == [0, 0]
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "uint16", "int16", "int32", "float32"])
+def test_conversions_into_given_arrays_match_the_plain_ones(dtype):
+    # The pipeline converts windows in its reusable buffers and tile outputs straight into views of the block.
+    rng = np.random.default_rng(0)
+    rad = Radiometry(np.dtype(dtype))
+    info = np.iinfo(dtype) if np.dtype(dtype).kind in "ui" else None
+    stored = (rng.integers(info.min, info.max, (3, 9, 11), endpoint=True) if info else rng.normal(size=(3, 9, 11)))
+    stored = stored.astype(dtype)
+    buf = np.empty(stored.shape, np.float32)
+    assert rad.to_model(stored, out=buf) is buf
+    np.testing.assert_array_equal(buf, rad.to_model(stored))
+    pred = (rng.random((3, 9, 11)) * 1.2 - 0.1).astype(np.float32)
+    block = np.zeros((3, 20, 11), dtype)
+    assert rad.from_model(pred.copy(), out=block[:, 5:14]) is not None
+    np.testing.assert_array_equal(block[:, 5:14], rad.from_model(pred.copy()))
+    assert not block[:, :5].any() and not block[:, 14:].any()

@@ -6,6 +6,7 @@ from hypothesis import strategies as st
 from satsr.errors import InputError
 from satsr.tiling import (
     MAX_HALO_OVERHEAD,
+    BufferPool,
     Stitcher,
     TilePlan,
     default_tile,
@@ -160,3 +161,28 @@ def test_every_model_default_tile_keeps_the_halo_overhead_within_budget():
         capped = spec.frames_in * (t + spec.multiple_of + 2 * margin) ** 2 > budget
         assert t == free or (t < free and (capped or t == spec.tile)), name
         assert halo_overhead(t, spec.halo, spec.multiple_of, fw) <= MAX_HALO_OVERHEAD or capped or t == spec.tile
+
+
+def test_buffer_pool_reuses_arrays_per_thread_within_its_bound():
+    import pickle
+    import threading
+
+    pool = BufferPool(max_bytes=3 * 4096)
+    a = pool.take((1024,), np.float32)
+    assert pool.take((1024,), np.float32) is a and pool.nbytes == 4096
+    assert pool.take((1024,), np.uint8) is not a  # one array per shape and dtype
+    for n in range(1, 40):  # many shapes: the least recently used go, the bound holds
+        assert pool.take((1000 + n,), np.float32).shape == (1000 + n,)
+        assert pool.nbytes <= pool.max_bytes
+    big = pool.take((4 * 4096,), np.uint8)  # larger than the bound: handed out, never kept
+    assert pool.take((4 * 4096,), np.uint8) is not big and pool.nbytes <= pool.max_bytes
+    mine = pool.take((8, 8), np.float32)
+    theirs: list[np.ndarray] = []
+    t = threading.Thread(target=lambda: theirs.append(pool.take((8, 8), np.float32)))
+    t.start()
+    t.join()
+    assert theirs[0] is not mine  # each thread has its own
+    clone = pickle.loads(pickle.dumps(pool))  # travels empty (a dask graph may be pickled)
+    assert clone.max_bytes == pool.max_bytes and clone.nbytes == 0
+    pool.clear()
+    assert pool.nbytes == 0

@@ -80,10 +80,16 @@ class OverviewPyramid:
         Decimation factors, powers of two (see :func:`overview_factors`).
     nodata : float or None
         Nodata value of the frame (NaN counts as nodata in float data in any case).
+    chunk : int, optional
+        Side of the blocks that will arrive (the smaller one). A level's tiles are then no larger than a block's
+        share of that level, so that each block fills whole tiles: a partly filled tile would wait in GDAL's
+        block cache for the next row of blocks, and a row of them grows with the scene's width.
     """
 
-    def __init__(self, base: Path, profile: Mapping[str, Any], factors: Sequence[int], nodata: float | None) -> None:
+    def __init__(self, base: Path, profile: Mapping[str, Any], factors: Sequence[int], nodata: float | None,
+                 chunk: int | None = None) -> None:
         self.base = base
+        self.chunk = chunk
         self.profile = dict(profile)
         self.factors = list(factors)
         self.nodata = nodata
@@ -171,7 +177,11 @@ class OverviewPyramid:
             if "transform" in self.profile:  # RPC frames have none
                 prof["transform"] = Affine(*tuple(self.profile["transform"])[:6]) @ Affine.scale(
                     w / prof["width"], h / prof["height"])
-            prof["blockxsize"] = prof["blockysize"] = max(16, min(int(self.profile["blockxsize"]), 256))
+            tile = max(16, min(int(self.profile["blockxsize"]), 256))
+            piece = (self.chunk or 0) // f
+            if 16 <= piece < tile and piece % 16 == 0:  # GeoTIFF tiles are multiples of 16
+                tile = piece
+            prof["blockxsize"] = prof["blockysize"] = tile
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", NotGeoreferencedWarning)
                 self._ds[i] = rasterio.open(self.paths[i], "w", **prof)
