@@ -43,7 +43,8 @@ def main() -> None:
     if args.zero_offsets:
         zero_dcn_offsets(model)
     last = [m for n, m in model.named_modules() if n.endswith("conv_last")]
-    if last and not last[-1].weight.any():  # lgtd-s starts as exactly bicubic: give its network a voice
+    last = last or [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)][-1:]  # lgfn-s: tail.1
+    if last and not last[-1].weight.any():  # the -s models start as exactly bicubic: give their network a voice
         torch.nn.init.kaiming_normal_(last[-1].weight)
     spec = get_spec(model)
     align = next((m.align_corners for m in model.modules() if hasattr(m, "align_corners")), None)

@@ -19,7 +19,7 @@ from satsr.models.factory import resolve_weights
 CPU = torch.device("cpu")
 # Networks without shipped weights, and the shipped variant of their family the message points to.
 WEIGHTLESS = {"lgfn": None, "lgtd": "lgtd-s", "lgtd-arc": "lgtd-s", "mtdo": None, "mstt": None, "mstt-40": None,
-              "rgtgan": None}
+              "mstt-s": None, "rgtgan": None, "rgtgan-s": None, "mtdo-s": None, "lgfn-s": None}
 
 
 class _Tiny(nn.Module):

@@ -10,6 +10,9 @@ state_dict (``src/model/lgfn.py``), so their checkpoints load; the deformable co
 
 At the ends of a clip the authors fill missing neighbours with frames from the other side of the window
 (``time_padding="far-side"``, :func:`satsr.tiling.time_window`), which the pipeline applies for this model.
+
+``lgfn-s`` (:func:`lgfn_s`) is satsr's light configuration for training from scratch: the same alignment and
+fusion at half width and depth, no channel attention (tile-exact), a bicubic skip.
 """
 
 from __future__ import annotations
@@ -59,11 +62,16 @@ class _CALayer(nn.Module):
 
 
 class RCAB(nn.Module):
-    """Residual channel-attention block: ``x + CA(conv(relu(conv(x))))``; keys ``body.0/2/3``."""
+    """Residual channel-attention block: ``x + CA(conv(relu(conv(x))))``; keys ``body.0/2/3``.
 
-    def __init__(self, nf: int) -> None:
+    ``attention=False`` drops the channel attention (``x + conv(relu(conv(x)))``): its global average pools over
+    the whole input, which no tile can reproduce.
+    """
+
+    def __init__(self, nf: int, attention: bool = True) -> None:
         super().__init__()
-        self.body = nn.Sequential(_conv(nf, nf), nn.ReLU(), _conv(nf, nf), _CALayer(nf))
+        ca = [_CALayer(nf)] if attention else []
+        self.body = nn.Sequential(_conv(nf, nf), nn.ReLU(), _conv(nf, nf), *ca)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Residual block with channel attention."""
@@ -73,9 +81,9 @@ class RCAB(nn.Module):
 class ResidualGroup(nn.Module):
     """``n`` RCABs then a conv, around one residual; keys ``body.0..n``."""
 
-    def __init__(self, nf: int = 64, n: int = 20) -> None:
+    def __init__(self, nf: int = 64, n: int = 20, attention: bool = True) -> None:
         super().__init__()
-        self.body = nn.Sequential(*[RCAB(nf) for _ in range(n)], _conv(nf, nf))
+        self.body = nn.Sequential(*[RCAB(nf, attention) for _ in range(n)], _conv(nf, nf))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Residual group."""
@@ -143,7 +151,7 @@ class GlobalFusion(nn.Module):
     def __init__(self, n: int = 7, nf: int = 64) -> None:
         super().__init__()
         self.n, self.group = n, nf // n
-        ch = self.group * n  # 63
+        ch = self.group * n  # 63 for 64 features
         mid = ch // 2  # 31
         self.conv1 = _conv(nf, ch)
         self.conv2c = _conv(ch, mid, 1)
@@ -169,7 +177,7 @@ class GlobalFusion(nn.Module):
 
 
 class DualFusion(nn.Module):
-    """10 local and 10 global fusion blocks on the aligned features, merged per frame by a 1x1 conv."""
+    """``blocks`` local and global fusion blocks (10 each) on the aligned features, merged per frame by a 1x1 conv."""
 
     def __init__(self, n: int = 7, nf: int = 64, blocks: int = 10) -> None:
         super().__init__()
@@ -189,22 +197,41 @@ class DualFusion(nn.Module):
 
 
 class LGFN(nn.Module):
-    """LGFN with the authors' configuration (64 features, 7 frames, x4).
+    """LGFN with the authors' configuration (64 features, 7 frames, x4) by default.
 
     Input ``(B, 7, 3, H, W)`` RGB in [0, 1], any ``H`` and ``W``; output ``(B, 3, 4H, 4W)``.
+
+    Parameters
+    ----------
+    nf, n_frames, n_colors : int
+        Features (64), frames (must be 7) and bands (3), as the authors' options.
+    n_res, stages, groups, fusion_blocks, n_rcab : int
+        Residual blocks of the frame features (5), alignment stages (4; their multi-dilation units have
+        ``2 * stages`` down to 2 branches), deformable groups (8), local and global fusion blocks (10 each) and
+        RCABs of the residual group (20): hard-coded in the authors' class; smaller ones make light models.
+    attention : bool, default True
+        Channel attention in the RCABs. ``False`` removes their global pooling, so that tiles reproduce the whole
+        image exactly.
+    skip : {"bilinear", "bicubic"}
+        Upsampling of the centre frame that the output is a residual over: the authors' bilinear, or bicubic.
     """
 
-    def __init__(self, nf: int = 64, n_frames: int = 7, n_colors: int = 3) -> None:
+    def __init__(
+        self, nf: int = 64, n_frames: int = 7, n_colors: int = 3, *, n_res: int = 5, stages: int = 4,
+        groups: int = 8, fusion_blocks: int = 10, n_rcab: int = 20, attention: bool = True, skip: str = "bilinear",
+    ) -> None:
         super().__init__()
         if n_frames != 7:
             raise InputError(f"LGFN is built for 7 frames (its global fusion splits 63 channels in 7), got {n_frames}")
-        self.n_frames = n_frames
+        if skip not in ("bilinear", "bicubic"):
+            raise InputError(f"skip must be 'bilinear' or 'bicubic', got {skip!r}")
+        self.n_frames, self.skip = n_frames, skip
         self.feat0 = _conv(n_colors, nf)
-        self.res_feat = nn.Sequential(*[ResBlock(nf) for _ in range(5)], _conv(nf, nf))
-        self.cd_align = CDAlign(nf, groups=8)
-        self.dual_fusion = DualFusion(n_frames, nf)
+        self.res_feat = nn.Sequential(*[ResBlock(nf) for _ in range(n_res)], _conv(nf, nf))
+        self.cd_align = CDAlign(nf, groups=groups, stages=stages)
+        self.dual_fusion = DualFusion(n_frames, nf, fusion_blocks)
         self.merge = _conv(nf * n_frames, nf)
-        self.rg = ResidualGroup(nf, 20)
+        self.rg = ResidualGroup(nf, n_rcab, attention)
         self.tail = nn.Sequential(
             nn.Sequential(_conv(nf, 4 * nf), nn.PixelShuffle(2), _conv(nf, 4 * nf), nn.PixelShuffle(2)),
             _conv(nf, n_colors),
@@ -216,13 +243,18 @@ class LGFN(nn.Module):
         if n != self.n_frames:
             raise InputError(f"LGFN takes {self.n_frames} frames, got {n}")
         centre = n // 2
-        bilinear = F.interpolate(x[:, centre], scale_factor=4, mode="bilinear", align_corners=False)
+        up = F.interpolate(x[:, centre], scale_factor=4, mode=self.skip, align_corners=False)
         feats = self.res_feat(_lrelu(self.feat0(x.reshape(b * n, c, h, w)))).view(b, n, -1, h, w)
         ref = feats[:, centre]
-        aligned = [ref if i == centre else self.cd_align(feats[:, i], ref) for i in range(n)]
+        if torch.is_grad_enabled():  # training: all neighbours in one batch, the same arithmetic, ~10% faster
+            nbrs = torch.cat([feats[:, :centre], feats[:, centre + 1 :]], dim=1).flatten(0, 1)
+            moved = self.cd_align(nbrs, ref.repeat_interleave(n - 1, dim=0)).view(b, n - 1, -1, h, w).unbind(1)
+            aligned = [*moved[:centre], ref, *moved[centre:]]
+        else:  # inference: one neighbour at a time, under half the peak memory
+            aligned = [ref if i == centre else self.cd_align(feats[:, i], ref) for i in range(n)]
         res = _lrelu(self.merge(torch.cat(self.dual_fusion(aligned), dim=1)))
         res = self.rg(res) + ref
-        return self.tail(res) + bilinear
+        return self.tail(res) + up
 
 
 @register(
@@ -232,3 +264,29 @@ class LGFN(nn.Module):
 def lgfn() -> LGFN:
     """The authors' LGFN (``src/model/lgfn.py``, 7,849,837 parameters)."""
     return LGFN()
+
+
+@register(
+    "lgfn-s", scale=4, frames_in=7, bands=3, halo=24, multiple_of=1, bytes_per_pixel=1100,
+    description="satsr's light LGFN (half width, 2 alignment stages, 2+2 fusion blocks, bicubic skip, "
+    "tile-exact), 0.66 M",
+)
+def lgfn_s() -> LGFN:
+    """A light :class:`LGFN` for training from scratch (on a CPU too): half width, fewer stages and blocks.
+
+    It keeps LGFN's mechanism: deformable alignment steered by decreasing multi-dilation units, and the local and
+    global fusion. ``nf=32, n_res=2, stages=2`` (multi-dilation units of 4 then 2 branches), ``groups=4`` (8
+    channels per deformable group, as the authors' 64 in 8), ``fusion_blocks=2, n_rcab=6``; RCABs without channel
+    attention, whose global pooling no tile can reproduce, so that tiles reproduce the whole image exactly; a
+    bicubic skip (``skip="bicubic"``) with the last convolution starting at zero, so that an untrained model is
+    exactly bicubic. Clip ends repeat the end frame (``time_padding="clamp"``), as for satsr's other models: it
+    is trained on windows inside the clips. Halo: its reach at 1e-6 of the peak change is 12 px with the offsets
+    at rest (``python benchmarks/receptive_field.py --model lgfn-s --size 96 --zero-offsets``); 24 leaves room
+    for the offsets trained weights learn (``lgfn``: 13 measured, 32 declared).
+    """
+    model = LGFN(32, n_res=2, stages=2, groups=4, fusion_blocks=2, n_rcab=6, attention=False, skip="bicubic")
+    last = model.tail[1]
+    assert isinstance(last, nn.Conv2d)
+    nn.init.zeros_(last.weight)
+    nn.init.zeros_(last.bias)  # type: ignore[arg-type]  # built with a bias
+    return model

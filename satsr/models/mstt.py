@@ -14,6 +14,10 @@ The network needs optical flow between neighbouring inputs: given, or computed w
 Its attention spans every patch of every frame of the input, a global term: tiles of a large frame cannot match
 the whole frame exactly, so the pipeline feathers them (16 px); a frame up to the tile size (256 px by default,
 rounded to 320) runs whole.
+
+``mstt-s`` is satsr's light variant for training from scratch (0.82 M parameters): the same flow-guided space-time
+design at reduced width and depth, with a skip that makes an untrained model the simple baseline (the key frames
+bicubic, the frames in between the bicubic of the mean of their two LR neighbours; :func:`in_between_baseline`).
 """
 
 from __future__ import annotations
@@ -27,12 +31,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from satsr.errors import InputError
+from satsr.errors import InputError, ModelError
 from satsr.models.flow import coarse_to_fine_flow
 from satsr.models.ops import MSD
 from satsr.models.registry import register
 
-__all__ = ["MSTT", "flow_warp", "SpaceTimeTransformer"]
+__all__ = ["MSTT", "flow_warp", "SpaceTimeTransformer", "neighbour_flows", "in_between_baseline"]
 
 PATCHES = (40, 20, 10, 5)
 
@@ -69,11 +73,18 @@ def flow_warp(x: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
 
 
 class _Attention(nn.Module):
-    """Multi-head attention over all frames: head ``i`` tokenises its 64 channels in patches of ``PATCHES[i]``."""
+    """Multi-head attention over all frames, one head per patch size.
+
+    Head ``i`` tokenises its ``hidden / heads`` channels in patches of ``patches[i]`` (64 channels and
+    :data:`PATCHES` in the authors' network).
+    """
 
     def __init__(self, hidden: int = 256, patches: Sequence[int] = PATCHES) -> None:
         super().__init__()
-        self.patches = tuple(patches)
+        self.patches = tuple(int(p) for p in patches)
+        if not self.patches or min(self.patches) < 1 or hidden % len(self.patches):
+            raise ModelError(f"MSTT: hidden={hidden} must split evenly into one head per patch size "
+                             f"{self.patches}")
         self.query_embedding = nn.Conv2d(hidden, hidden, 1)
         self.value_embedding = nn.Conv2d(hidden, hidden, 1)
         self.key_embedding = nn.Conv2d(hidden, hidden, 1)
@@ -113,9 +124,9 @@ class _FeedForward(nn.Module):
 
 
 class _TransformerBlock(nn.Module):
-    def __init__(self, hidden: int = 256) -> None:
+    def __init__(self, hidden: int = 256, patches: Sequence[int] = PATCHES) -> None:
         super().__init__()
-        self.attention = _Attention(hidden)
+        self.attention = _Attention(hidden, patches)
         self.feed_forward = _FeedForward(hidden)
 
     def forward(self, x: torch.Tensor, b: int) -> torch.Tensor:
@@ -137,17 +148,22 @@ class _Up2Conv(nn.Module):
 
 
 class SpaceTimeTransformer(nn.Module):
-    """The authors' ``MSTT``: encoder to half resolution, ``stacks`` transformer blocks, decoder, ``x + tanh``."""
+    """The authors' ``MSTT``: encoder to half resolution, ``stacks`` transformer blocks, decoder, ``x + tanh``.
 
-    def __init__(self, nf: int = 64, hidden: int = 256, stacks: int = 1) -> None:
+    ``mid`` (128) is the width of the encoder's strided convolution and the decoder's first one, ``patches`` the
+    patch size of each attention head (:data:`PATCHES`).
+    """
+
+    def __init__(self, nf: int = 64, hidden: int = 256, stacks: int = 1, *, mid: int = 128,
+                 patches: Sequence[int] = PATCHES) -> None:
         super().__init__()
-        self.transformer = nn.ModuleList(_TransformerBlock(hidden) for _ in range(stacks))
+        self.transformer = nn.ModuleList(_TransformerBlock(hidden, patches) for _ in range(stacks))
         self.encoder = nn.Sequential(
-            nn.Conv2d(nf, nf, 3, 1, 1), nn.LeakyReLU(0.2), nn.Conv2d(nf, 128, 3, 2, 1), nn.LeakyReLU(0.2),
-            nn.Conv2d(128, hidden, 3, 1, 1), nn.LeakyReLU(0.2),
+            nn.Conv2d(nf, nf, 3, 1, 1), nn.LeakyReLU(0.2), nn.Conv2d(nf, mid, 3, 2, 1), nn.LeakyReLU(0.2),
+            nn.Conv2d(mid, hidden, 3, 1, 1), nn.LeakyReLU(0.2),
         )
         self.decoder = nn.Sequential(
-            _Up2Conv(hidden, 128), nn.LeakyReLU(0.2), nn.Conv2d(128, nf, 3, 1, 1), nn.LeakyReLU(0.2),
+            _Up2Conv(hidden, mid), nn.LeakyReLU(0.2), nn.Conv2d(mid, nf, 3, 1, 1), nn.LeakyReLU(0.2),
             nn.Conv2d(nf, nf, 3, 1, 1), nn.LeakyReLU(0.2),
         )
 
@@ -158,6 +174,42 @@ class SpaceTimeTransformer(nn.Module):
         for block in self.transformer:
             y = block(y, b)
         return feats + torch.tanh(self.decoder(y)).view(b, t, c, h, w)
+
+
+def neighbour_flows(frames: np.ndarray, **options: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Ce Liu's flow between neighbouring frames, forward (``k`` to ``k + 1``) and backward (``k + 1`` to ``k``).
+
+    Parameters
+    ----------
+    frames : numpy.ndarray
+        ``(T, 3, H, W)`` RGB in ``[0, 1]``; computed in float64, as the authors' pyflow does.
+    **options
+        Keyword arguments of :func:`~satsr.models.flow.coarse_to_fine_flow` (default the authors' settings).
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(fwd, bwd)``, each ``(T - 1, H, W, 2)`` float64, x then y displacement in pixels.
+    """
+    hwc = np.asarray(frames, dtype=np.float64).transpose(0, 2, 3, 1)
+    pairs = range(len(hwc) - 1)
+    fwd = [coarse_to_fine_flow(hwc[k], hwc[k + 1], **options) for k in pairs]
+    bwd = [coarse_to_fine_flow(hwc[k + 1], hwc[k], **options) for k in pairs]
+    shape = (0, *hwc.shape[1:3], 2)
+    return (np.stack(fwd) if fwd else np.zeros(shape)), (np.stack(bwd) if bwd else np.zeros(shape))
+
+
+def in_between_baseline(x: torch.Tensor, scale: int = 4) -> torch.Tensor:
+    """The space-time baseline: each input frame upsampled, and between two inputs the upsampled mean of them.
+
+    ``(B, N, C, h, w)`` to ``(B, 2N - 1, C, h*scale, w*scale)``, with PyTorch's bicubic (``align_corners=False``,
+    the registered ``bicubic``).
+    """
+    b, n, c, h, w = x.shape
+    mids = (x[:, :-1] + x[:, 1:]) * 0.5
+    seq = torch.cat([torch.stack((x[:, :-1], mids), dim=2).flatten(1, 2), x[:, -1:]], dim=1)
+    up = F.interpolate(seq.flatten(0, 1), scale_factor=scale, mode="bicubic", align_corners=False)
+    return up.view(b, 2 * n - 1, c, h * scale, w * scale)
 
 
 class MSTT(nn.Module):
@@ -172,43 +224,54 @@ class MSTT(nn.Module):
     front_rbs, back_rbs : int
         Residual blocks before alignment (5) and in reconstruction: 20 in the paper's configuration
         (5,664,283 parameters), 40 in the one ``test.py`` builds (7,141,403).
+    hidden, mid : int, keyword-only, default 256 and 128
+        Width of the transformer and of its encoder's strided convolution (:class:`SpaceTimeTransformer`).
+    patches : sequence of int, keyword-only, default :data:`PATCHES`
+        Patch size of each attention head at half resolution; inputs must be multiples of twice their least
+        common multiple (80 for the authors' 40, 20, 10, 5), kept as ``multiple_of``.
+    hr_nf : int, keyword-only, default 64
+        Channels after the second pixel shuffle (``HRconv``).
+    residual : bool, keyword-only, default False
+        Add :func:`in_between_baseline` of the inputs to the output (not in the authors' class), so that the
+        network learns only the difference to bicubic and, between inputs, to the bicubic of their mean.
 
     Notes
     -----
-    ``forward(x, f_flow, b_flow)``: ``x`` (B, 4, 3, H, W) RGB in [0, 1], ``H`` and ``W`` multiples of 80;
-    ``f_flow[i]`` the flow from input ``i`` to ``i + 1`` and ``b_flow[i]`` from ``i + 1`` to ``i`` (three each,
-    (B, H, W, 2), x then y, LR pixels; or tensors (B, 3, H, W, 2)). Returns (B, 7, 3, 4H, 4W), not residual.
-    The authors' forward also computes a backward alignment it never uses; it is skipped here (same output).
+    ``forward(x, f_flow, b_flow)``: ``x`` (B, 4, 3, H, W) RGB in [0, 1], ``H`` and ``W`` multiples of
+    ``multiple_of``; ``f_flow[i]`` the flow from input ``i`` to ``i + 1`` and ``b_flow[i]`` from ``i + 1`` to ``i``
+    (three each, (B, H, W, 2), x then y, LR pixels; or tensors (B, 3, H, W, 2)). Returns (B, 7, 3, 4H, 4W), not
+    residual unless ``residual``. The authors' forward also computes a backward alignment it never uses; it is
+    skipped here (same output).
     """
 
-    def __init__(self, nf: int = 64, groups: int = 8, front_rbs: int = 5, back_rbs: int = 20) -> None:
+    def __init__(self, nf: int = 64, groups: int = 8, front_rbs: int = 5, back_rbs: int = 20, *, hidden: int = 256,
+                 mid: int = 128, patches: Sequence[int] = PATCHES, hr_nf: int = 64, residual: bool = False) -> None:
         super().__init__()
         self.flow_options: dict[str, Any] = {}  # keyword arguments of coarse_to_fine_flow
+        self.multiple_of = 2 * math.lcm(*(int(p) for p in patches))
+        self.residual = residual
         self.conv_first = nn.Conv2d(3, nf, 3, 1, 1)
         self.feature_extraction = nn.Sequential(*[ResidualBlockNoBN(nf) for _ in range(front_rbs)])
         self.MSD_align = MSD(nf, groups)
         self.fusion = nn.Conv2d(2 * nf, nf, 1)
         self.blending = nn.Conv2d(2 * nf, nf, 1)
-        self.MSST_former = SpaceTimeTransformer(nf)
+        self.MSST_former = SpaceTimeTransformer(nf, hidden, mid=mid, patches=patches)
         self.recon_trunk = nn.Sequential(*[ResidualBlockNoBN(nf) for _ in range(back_rbs)])
         self.upconv1 = nn.Conv2d(nf, nf * 4, 3, 1, 1)
-        self.upconv2 = nn.Conv2d(nf, 64 * 4, 3, 1, 1)
-        self.HRconv = nn.Conv2d(64, 64, 3, 1, 1)
-        self.conv_last = nn.Conv2d(64, 3, 3, 1, 1)
+        self.upconv2 = nn.Conv2d(nf, hr_nf * 4, 3, 1, 1)
+        self.HRconv = nn.Conv2d(hr_nf, hr_nf, 3, 1, 1)
+        self.conv_last = nn.Conv2d(hr_nf, 3, 3, 1, 1)
 
     def flows(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Ce Liu's flow between neighbouring frames of ``x`` (B, T, 3, H, W), forward and backward.
 
-        Each is (B, T - 1, H, W, 2), computed on the CPU in float64 as the authors' pyflow does.
+        Each is (B, T - 1, H, W, 2), computed on the CPU in float64 as the authors' pyflow does
+        (:func:`neighbour_flows`).
         """
-        frames = x.detach().to("cpu", torch.float64).permute(0, 1, 3, 4, 2).numpy()
-        b, t = frames.shape[:2]
-        fwd = [[coarse_to_fine_flow(frames[i, k], frames[i, k + 1], **self.flow_options) for k in range(t - 1)]
-               for i in range(b)]
-        bwd = [[coarse_to_fine_flow(frames[i, k + 1], frames[i, k], **self.flow_options) for k in range(t - 1)]
-               for i in range(b)]
-        as_t = lambda f: torch.from_numpy(np.asarray(f)).to(x.device, x.dtype)  # noqa: E731
-        return as_t(fwd), as_t(bwd)
+        frames = x.detach().to("cpu", torch.float64).numpy()
+        pairs = [neighbour_flows(f, **self.flow_options) for f in frames]
+        as_t = lambda f: torch.from_numpy(np.stack(f)).to(x.device, x.dtype)  # noqa: E731
+        return as_t([p[0] for p in pairs]), as_t([p[1] for p in pairs])
 
     def forward(
         self, x: torch.Tensor, f_flow: Sequence[torch.Tensor] | torch.Tensor | None = None,
@@ -218,8 +281,9 @@ class MSTT(nn.Module):
         b, n, c, h, w = x.shape
         if n != 4:
             raise InputError(f"MSTT takes 4 frames (frames 1, 3, 5, 7 of a septuplet), got {n}")
-        if h % 80 or w % 80:
-            raise InputError(f"MSTT needs heights and widths that are multiples of 80, got {h} x {w}")
+        m = self.multiple_of
+        if h % m or w % m:
+            raise InputError(f"MSTT needs heights and widths that are multiples of {m}, got {h} x {w}")
         if f_flow is None or b_flow is None:
             f_flow, b_flow = self.flows(x)
         fea = self.feature_extraction(F.leaky_relu(self.conv_first(x.reshape(b * n, c, h, w)), 0.1))
@@ -238,8 +302,10 @@ class MSTT(nn.Module):
         out = self.recon_trunk(feats.reshape(b * t, -1, h, w))
         out = F.leaky_relu(F.pixel_shuffle(self.upconv1(out), 2), 0.1)
         out = F.leaky_relu(F.pixel_shuffle(self.upconv2(out), 2), 0.1)
-        out = self.conv_last(F.leaky_relu(self.HRconv(out), 0.1))
-        return out.view(b, t, -1, 4 * h, 4 * w)
+        out = self.conv_last(F.leaky_relu(self.HRconv(out), 0.1)).view(b, t, -1, 4 * h, 4 * w)
+        if self.residual:  # learn the difference to bicubic (in between: to the bicubic of the neighbours' mean)
+            out = out + in_between_baseline(x, 4)
+        return out
 
 
 _MSTT_SPEC = dict(scale=4, frames_in=4, time_scale=2, bands=3, halo=40, multiple_of=80, feather=16,
@@ -263,3 +329,36 @@ def mstt() -> MSTT:
 def mstt_40() -> MSTT:
     """40 reconstruction blocks (7,141,403 parameters)."""
     return MSTT(back_rbs=40)
+
+
+# halo 16: on 4 real Jilin-1 LR frames (128 px, conv_last given random weights) a one-pixel change moves the output
+# by 1e-4 of its peak out to 5 px, 1e-5 to 10 px and 1e-6 to 14 px, then stays at a floor of 5e-7 to the edge (the
+# global terms: the flow's pyramid and the attention). Tiled through satsr.upscale (64 px tiles, feathered) against
+# the whole 160 px clip, margins of 32 and 64 px gave the same error (max 2.4e-3 and 2.3e-3, mean 5.2e-5 and
+# 5.0e-5 on outputs of order one), so no larger halo helps; the tiles are feathered. bytes_per_pixel: 7,789 at 64
+# and at 128 px (benchmarks/window_memory.py).
+@register(
+    "mstt-s", scale=4, frames_in=4, time_scale=2, bands=3, halo=16, multiple_of=32, feather=16, bytes_per_pixel=7800,
+    description="satsr's light MSTT-STVSR (same flow-guided space-time design at half width and depth, bicubic "
+    "skip; in between: bicubic of the neighbours' mean), 0.82 M",
+)
+def mstt_s() -> MSTT:
+    """A light :class:`MSTT` for training from scratch (on a CPU too), the same mechanism at reduced size.
+
+    ``nf=32, groups=8, front_rbs=2, back_rbs=4``, a transformer of 96 channels (``mid=64``) whose three heads
+    attend in patches of 16, 8 and 4 pixels at half resolution (inputs multiples of 32; a 32 x 32 LR crop is one
+    largest patch per frame, as the authors' 80 px crops are for their 40 px patches), ``hr_nf=16``; Ce Liu's
+    flow with the authors' settings. A skip (``residual=True``) adds the bicubic of each input frame and, between
+    two inputs, the bicubic of their mean; the last convolution starts at zero, so that an untrained model is
+    exactly that baseline. The residual blocks start Kaiming x 0.1, as the authors initialise them.
+    """
+    model = MSTT(32, 8, 2, 4, hidden=96, mid=64, patches=(16, 8, 4), hr_nf=16, residual=True)
+    for block in model.modules():
+        if isinstance(block, ResidualBlockNoBN):
+            for conv in (block.conv1, block.conv2):
+                nn.init.kaiming_normal_(conv.weight, a=0, mode="fan_in")
+                conv.weight.data.mul_(0.1)
+                nn.init.zeros_(conv.bias)  # type: ignore[arg-type]  # built with a bias
+    nn.init.zeros_(model.conv_last.weight)
+    nn.init.zeros_(model.conv_last.bias)  # type: ignore[arg-type]  # built with a bias
+    return model

@@ -9,11 +9,15 @@ aligned features *in place* before its forward branch, so its forward and backwa
 both differences are exactly zero, and T-DROM's third route then concatenates the aligned features in reversed
 frame order ``[t+2, t+1, t, t-1, t-2]``. ``faithful=False`` computes the intended differences on the forward and
 backward orders and concatenates the features in time order (for training new weights only).
+
+``mtdo-s`` (:func:`mtdo_s`) is satsr's light configuration for training from scratch: the same differences and
+dynamic optimisation at half width, LGTD_arc's conv reconstruction instead of HAT, a bicubic skip; tile-exact.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from satsr.errors import InputError
@@ -28,11 +32,11 @@ __all__ = ["MTDO", "CTDM", "TDROM"]
 class CTDM(nn.Module):
     """Cross-temporal differences of the aligned features in forward and backward frame order."""
 
-    def __init__(self, nframes: int = 5, faithful: bool = True) -> None:
+    def __init__(self, nframes: int = 5, faithful: bool = True, *, nf: int = 64) -> None:
         super().__init__()
         self.faithful = faithful
-        self.compress_3 = ConvBlock(nframes * 64, 64)
-        self.conv1 = ConvBlock(64, 64)
+        self.compress_3 = ConvBlock(nframes * nf, nf)
+        self.conv1 = ConvBlock(nf, nf)
 
     def forward(self, feats: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """Return ``(forward - backward, backward - forward)``; exactly zero when faithful."""
@@ -42,18 +46,24 @@ class CTDM(nn.Module):
 
 
 class TDROM(nn.Module):
-    """Three routes: adjacent differences, skipped differences (MFEU), and C-TDM attention on the aligned features."""
+    """Three routes: adjacent differences, skipped differences (MFEU), and C-TDM attention on the aligned features.
 
-    def __init__(self, nframes: int = 5, alpha: float = 0.5, beta: float = 0.5, align_corners: bool = True) -> None:
+    ``nf`` is the feature width (64) and ``base`` that of the centre frame's own features (128); routes 1 and 2
+    work on their concatenation (192 channels).
+    """
+
+    def __init__(self, nframes: int = 5, alpha: float = 0.5, beta: float = 0.5, align_corners: bool = True, *,
+                 nf: int = 64, base: int = 128) -> None:
         super().__init__()
         self.alpha, self.beta, self.align_corners = alpha, beta, align_corners
-        self.feat0 = ConvBlock(3, 128)
-        self.conv2 = ConvBlock(192, 192)
-        self.conv3 = ConvBlock(192, 192)
-        self.conv4 = ConvBlock(192, 64)
-        self.conv5 = ConvBlock(64, 64)
-        self.conv6 = ConvBlock(64, 64)
-        self.conv7 = ConvBlock(64, nframes * 64)
+        wide = base + nf
+        self.feat0 = ConvBlock(3, base)
+        self.conv2 = ConvBlock(wide, wide)
+        self.conv3 = ConvBlock(wide, wide)
+        self.conv4 = ConvBlock(wide, nf)
+        self.conv5 = ConvBlock(nf, nf)
+        self.conv6 = ConvBlock(nf, nf)
+        self.conv7 = ConvBlock(nf, nframes * nf)
         self.avg_diff = nn.AvgPool2d(2, 2)
 
     def _gate(self, c: torch.Tensor) -> torch.Tensor:
@@ -61,7 +71,7 @@ class TDROM(nn.Module):
 
     def forward(self, centre: torch.Tensor, a: torch.Tensor, s: torch.Tensor, cf: torch.Tensor, cb: torch.Tensor,
                 feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return ``(R12, R3)``: routes 1+2 (64 ch) and route 3 (``nframes * 64`` ch over ``feats``)."""
+        """Return ``(R12, R3)``: routes 1+2 (``nf`` ch) and route 3 (``nframes * nf`` ch over ``feats``)."""
         lr_f0 = self.feat0(centre)
         sa = torch.cat((a, lr_f0), dim=1)
         ss = torch.cat((s, lr_f0), dim=1)
@@ -84,29 +94,55 @@ class MTDO(nn.Module):
     align_corners : bool, default True
         The authors' size-dependent ``align_corners=True`` upsampling in the difference modules; ``False`` makes
         the network translation-equivariant (tiles then reproduce the whole image). See :class:`LGTD`'s Notes.
+    nf, n_res, tdm_base, groups : int
+        Feature width (64), residual blocks before and after fusion (5), width of the difference modules' centre
+        features (128) and deformable groups (8): the authors' values by default; smaller ones make light models.
+    hat : bool, default True
+        Reconstruct with HAT, as the authors do. ``False`` reconstructs as LGTD_arc does (see
+        :class:`~satsr.models.lgtd.LGTDArc`: a 3x3 embedding to ``embed`` channels, ``n_recon`` residual blocks,
+        two pixel-shuffle x2 stages, ``conv_last``), which needs no 16-pixel windows and no global pooling.
+    embed, n_recon : int
+        Width (180) and depth (5) of that conv reconstruction (``hat=False`` only).
+    residual : bool, default False
+        Add the bicubic upsampling of the centre frame to the output, so that the network learns only the
+        difference (not in the authors' network; new models train much faster from it).
 
     Notes
     -----
-    ``H`` and ``W`` must be multiples of 16. 25,995,674 parameters.
+    With HAT, ``H`` and ``W`` must be multiples of 16; without, of 4 (pooling in the difference modules and TSA).
+    25,995,674 parameters with the defaults.
     """
 
-    def __init__(self, nframes: int = 5, faithful: bool = True, align_corners: bool = True) -> None:
+    def __init__(
+        self, nframes: int = 5, faithful: bool = True, align_corners: bool = True, *, nf: int = 64, n_res: int = 5,
+        tdm_base: int = 128, groups: int = 8, hat: bool = True, embed: int = 180, n_recon: int = 5,
+        residual: bool = False,
+    ) -> None:
         super().__init__()
         if nframes != 5:
             raise InputError(f"MTDO is built for 5 frames, got nframes={nframes}")
-        self.nframes, self.faithful = nframes, faithful
-        self.fea0 = ConvBlock(3, 64)
-        self.fea_all = ConvBlock(3, 64)
-        self.res_feat_ext = nn.Sequential(*[ResnetBlock(64) for _ in range(5)])
-        self.A_tdm = TDMS(nframes, step=1, align_corners=align_corners)
-        self.S_tdm = TDMS(nframes, step=2, align_corners=align_corners)
-        self.C_tdm = CTDM(nframes, faithful=faithful)
-        self.T_drom = TDROM(nframes, align_corners=align_corners)
-        self.fus = nn.Conv2d(64 * nframes, 64, 3, 1, 1)
-        self.msd = MSD(64, 8)
-        self.TSA_Fusion = TSAFusion(64, nframes, nframes // 2)
-        self.hat = HAT()
-        self.res_feat2 = nn.Sequential(*[ResnetBlock(64) for _ in range(5)])
+        self.nframes, self.faithful, self.residual = nframes, faithful, residual
+        self.multiple_of = 16 if hat else 4
+        self.fea0 = ConvBlock(3, nf)
+        self.fea_all = ConvBlock(3, nf)
+        self.res_feat_ext = nn.Sequential(*[ResnetBlock(nf) for _ in range(n_res)])
+        self.A_tdm = TDMS(nframes, step=1, align_corners=align_corners, nf=nf, base=tdm_base)
+        self.S_tdm = TDMS(nframes, step=2, align_corners=align_corners, nf=nf, base=tdm_base)
+        self.C_tdm = CTDM(nframes, faithful=faithful, nf=nf)
+        self.T_drom = TDROM(nframes, align_corners=align_corners, nf=nf, base=tdm_base)
+        self.fus = nn.Conv2d(nf * nframes, nf, 3, 1, 1)
+        self.msd = MSD(nf, groups)
+        self.TSA_Fusion = TSAFusion(nf, nframes, nframes // 2)
+        if hat:
+            self.hat = HAT(in_chans=nf)
+        else:  # LGTD_arc's reconstruction, with its parameter names
+            self.embedding = nn.Conv2d(nf, embed, 3, 1, 1)
+            self.reconstruction = nn.Sequential(*[ResnetBlock(embed) for _ in range(n_recon)])
+            self.conv_before_upsample = nn.Sequential(nn.Conv2d(embed, nf, 3, 1, 1), nn.LeakyReLU(0.01))
+            self.upsample = nn.Sequential(nn.Conv2d(nf, 4 * nf, 3, 1, 1), nn.PixelShuffle(2),
+                                          nn.Conv2d(nf, 4 * nf, 3, 1, 1), nn.PixelShuffle(2))
+            self.conv_last = nn.Conv2d(nf, 3, 3, 1, 1)
+        self.res_feat2 = nn.Sequential(*[ResnetBlock(nf) for _ in range(n_res)])
         for m in self.modules():  # the authors re-initialise every convolution
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight)
@@ -115,11 +151,26 @@ class MTDO(nn.Module):
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
         """``frames`` (B, 5, 3, H, W) -> (B, 3, 4H, 4W), the centre frame super-resolved."""
+        fea = self.features(frames)
+        if hasattr(self, "hat"):
+            out = self.hat(fea)
+        else:
+            x = self.reconstruction(self.embedding(fea))
+            out = self.conv_last(self.upsample(self.conv_before_upsample(x)))
+        if self.residual:  # learn the difference to bicubic (not in the authors' network)
+            out = out + F.interpolate(frames[:, frames.shape[1] // 2], scale_factor=4, mode="bicubic",
+                                      align_corners=False)
+        return out
+
+    def features(self, frames: torch.Tensor) -> torch.Tensor:
+        """The ``nf``-channel features that the reconstruction upsamples (``fea + R12 + fea_x``)."""
         b, t, c, h, w = frames.shape
         if t != self.nframes:
             raise InputError(f"MTDO takes {self.nframes} frames per sample, got {t}")
-        if h % 16 or w % 16:
-            raise InputError(f"MTDO input {h} x {w} must be a multiple of 16 (HAT windows)")
+        m = self.multiple_of
+        if h % m or w % m:
+            why = " (HAT windows)" if m == 16 else ""
+            raise InputError(f"MTDO input {h} x {w} must be a multiple of {m}{why}")
         centre = frames[:, t // 2]
         fea_x = self.fea0(centre)
         a, s = self.A_tdm(frames), self.S_tdm(frames)
@@ -131,7 +182,7 @@ class MTDO(nn.Module):
         r12, r3 = self.T_drom(centre, a, s, cf, cb, route3)
         fea = self.TSA_Fusion(torch.stack(aligned, dim=1))
         fea = fea + self.res_feat2(fea - self.fus(r3))
-        return self.hat(fea + r12 + fea_x)
+        return fea + r12 + fea_x
 
 
 @register(
@@ -141,3 +192,25 @@ class MTDO(nn.Module):
 def mtdo(faithful: bool = True, align_corners: bool = True) -> MTDO:
     """The authors' ``modules/MTDO.myNet``; options as :class:`MTDO`."""
     return MTDO(5, faithful=faithful, align_corners=align_corners)
+
+
+@register(
+    "mtdo-s", scale=4, frames_in=5, bands=3, halo=40, multiple_of=4, bytes_per_pixel=1300,
+    description="satsr's light MTDO (half width, LGTD-arc's conv reconstruction + bicubic skip, corrected, "
+    "tile-exact), 1.38 M",
+)
+def mtdo_s(faithful: bool = False, align_corners: bool = False) -> MTDO:
+    """A light :class:`MTDO` for training from scratch (on a CPU too): half width, fewer blocks, no HAT.
+
+    It keeps MTDO's mechanism: the adjacent, skipped and cross-temporal differences and the three-route dynamic
+    optimisation. ``nf=32, n_res=2, tdm_base=48, groups=8``, reconstructed as ``lgtd-s`` is (``hat=False,
+    embed=64, n_recon=4``), plus a bicubic skip (``residual=True``) with the last convolution starting at zero,
+    so that an untrained model is exactly bicubic; the corrected differences and ``align_corners=False`` by
+    default, so tiles reproduce the whole image exactly. Its halo is its measured reach at 1e-6 of the peak
+    change, 40 px (``python benchmarks/receptive_field.py --model mtdo-s --size 96 --zero-offsets``).
+    """
+    model = MTDO(5, faithful=faithful, align_corners=align_corners, nf=32, n_res=2, tdm_base=48, groups=8,
+                 hat=False, embed=64, n_recon=4, residual=True)
+    nn.init.zeros_(model.conv_last.weight)
+    nn.init.zeros_(model.conv_last.bias)  # type: ignore[arg-type]  # built with a bias
+    return model

@@ -190,6 +190,33 @@ def deform_conv2d_sampled(
     return out if bias is None else out + bias.view(1, -1, 1, 1)
 
 
+def _dcnv3_sampled(x: torch.Tensor, offset: torch.Tensor, mask: torch.Tensor, group: int, k: int) -> torch.Tensor:
+    """:func:`dcnv3_core` by bilinear sampling with ``grid_sample`` (the rule of :func:`deform_conv2d_sampled`).
+
+    ``mask`` (N, group, k * k, H, W). The same output to float rounding; on the CPU its backward pass is many
+    times faster than torchvision's (which dominates a CPU training step of ``rgtgan-s`` otherwise). Needs
+    ``H, W > 1``. Runs in float32 under autocast, as :func:`_deform_conv2d` does: sample positions in half
+    precision would be off by up to a pixel.
+    """
+    if any(t.dtype in (torch.float16, torch.bfloat16) for t in (x, offset, mask)):
+        with torch.autocast(x.device.type, enabled=False):
+            return _dcnv3_sampled(x.float(), offset.float(), mask.float(), group, k)
+    n, h, w, c = x.shape
+    pad = (k - 1) // 2
+    off = offset.view(n, h, w, group, k, k, 2).permute(0, 3, 4, 5, 1, 2, 6)  # (n, g, kx, ky, h, w, (dx, dy))
+    pts = torch.arange(k, device=x.device, dtype=x.dtype) - pad
+    gx = torch.arange(w, device=x.device, dtype=x.dtype).view(1, 1, 1, 1, 1, w) + pts.view(1, 1, k, 1, 1, 1)
+    gy = torch.arange(h, device=x.device, dtype=x.dtype).view(1, 1, 1, 1, h, 1) + pts.view(1, 1, 1, k, 1, 1)
+    gx = (gx + off[..., 0]) * (2 / (w - 1)) - 1  # normalised for align_corners=True
+    gy = (gy + off[..., 1]) * (2 / (h - 1)) - 1
+    grid = torch.stack((gx, gy), dim=-1).reshape(n * group, k * k * h, w, 2)
+    planes = x.permute(0, 3, 1, 2).reshape(n * group, c // group, h, w)
+    sampled = F.grid_sample(planes, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+    m = mask.contiguous().view(n, group, 1, k * k, h, w)
+    out = (sampled.view(n, group, c // group, k * k, h, w) * m).sum(3)
+    return out.reshape(n, c, h, w).permute(0, 2, 3, 1)
+
+
 def zero_dcn_offsets(model: nn.Module) -> nn.Module:
     """Zero every :class:`DCNSep` offset/mask predictor (DCNv2's own init: no deformation, masks 0.5).
 
@@ -204,11 +231,14 @@ def zero_dcn_offsets(model: nn.Module) -> nn.Module:
 
 
 def set_dcn_impl(model: nn.Module, impl: str) -> nn.Module:
-    """Switch every :class:`DCNSep` in ``model`` to ``"torchvision"`` or ``"grid_sample"``; returns ``model``."""
+    """Switch every :class:`DCNSep` and :class:`DCNv3` in ``model`` to ``"torchvision"`` or ``"grid_sample"``.
+
+    Returns ``model``.
+    """
     if impl not in ("torchvision", "grid_sample"):
         raise ModelError(f"impl must be 'torchvision' or 'grid_sample', got {impl!r}")
     for m in model.modules():
-        if isinstance(m, DCNSep):
+        if isinstance(m, (DCNSep, DCNv3)):
             m.impl = impl
     return model
 
@@ -303,17 +333,20 @@ class _ToChannelsLast(nn.Module):
 
 
 def dcnv3_core(x: torch.Tensor, offset: torch.Tensor, mask: torch.Tensor, group: int, kernel: int = 3,
-               offset_scale: float = 1.0) -> torch.Tensor:
+               offset_scale: float = 1.0, impl: str = "torchvision") -> torch.Tensor:
     """DCNv3's sampling step (InternImage) with ``torchvision.ops.deform_conv2d``; channels-last in and out.
 
     ``x`` (N, H, W, C); ``offset`` (N, H, W, group * k * k * 2), per group and point ``(dx, dy)`` with the points
     in x-major order (``p = kx * k + ky``); ``mask`` (N, H, W, group, k * k) or flattened, the same point order.
     For each group and channel, ``out = sum_p mask_p * bilinear(x, q + d_p + offset_p)``, zero outside the image:
     a depthwise deformable convolution with an all-ones kernel once the points are put in torchvision's order
-    (y-major, ``(dy, dx)``).
+    (y-major, ``(dy, dx)``). ``impl="grid_sample"`` samples with ``grid_sample`` instead (:func:`_dcnv3_sampled`).
     """
     n, h, w, c = x.shape
     k = kernel
+    if impl == "grid_sample" and min(h, w) > 1:
+        m = mask.reshape(n, h, w, group, k * k).permute(0, 3, 4, 1, 2)
+        return _dcnv3_sampled(x, offset * offset_scale, m, group, k)
     off = (offset * offset_scale).view(n, h, w, group, k, k, 2).flip(-1)  # (.., kx, ky, (dy, dx))
     off = off.permute(0, 3, 5, 4, 6, 1, 2).reshape(n, group * k * k * 2, h, w)
     m = mask.reshape(n, h, w, group, k, k).permute(0, 3, 5, 4, 1, 2).reshape(n, group * k * k, h, w)
@@ -352,11 +385,19 @@ class DCNv3(nn.Module):
             nn.init.xavier_uniform_(lin.weight)
             nn.init.zeros_(lin.bias)
 
+    #: ``"torchvision"`` or ``"grid_sample"`` (the same output; a faster backward on a CPU): see :func:`set_dcn_impl`.
+    impl: str = "torchvision"
+
     def forward(self, x: torch.Tensor, offset_feature: torch.Tensor) -> torch.Tensor:
         """Deformable aggregation of ``x`` steered by ``offset_feature`` (both N, H, W, C)."""
         n, h, w, _ = x.shape
         k2 = self.kernel_size**2
         proj = self.input_proj(x)
-        mask = torch.softmax(self.mask(self.dw_conv(x.permute(0, 3, 1, 2))).reshape(n, h, w, self.group, k2), -1)
-        out = dcnv3_core(proj, self.offset(offset_feature), mask, self.group, self.kernel_size, self.offset_scale)
+        logits = self.mask(self.dw_conv(x.permute(0, 3, 1, 2))).reshape(n, h, w, self.group, k2)
+        if self.impl == "grid_sample" and min(h, w) > 1:  # softmax over a leading axis: several times faster
+            mask = torch.softmax(logits.permute(0, 3, 4, 1, 2), 2)
+            off = self.offset(offset_feature) * self.offset_scale
+            return self.output_proj(_dcnv3_sampled(proj, off, mask, self.group, self.kernel_size))
+        out = dcnv3_core(proj, self.offset(offset_feature), torch.softmax(logits, -1), self.group, self.kernel_size,
+                         self.offset_scale)
         return self.output_proj(out)

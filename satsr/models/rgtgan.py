@@ -20,8 +20,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from satsr._bicubic import resize_matrix
-from satsr.errors import InputError
-from satsr.models.ops import DCNv3
+from satsr.errors import InputError, ModelError
+from satsr.models.ops import DCNv3, set_dcn_impl
 from satsr.models.registry import register
 
 __all__ = ["RGTGAN", "RGTNet", "derive_inputs", "gradient_map", "gtem_shuffle", "matlab_resize"]
@@ -31,9 +31,23 @@ def _conv_selu(cin: int, cout: int, k: int, stride: int = 1) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(cin, cout, k, stride, k // 2), nn.SELU())
 
 
+class _StrideOneDeconv(nn.ConvTranspose2d):
+    """A stride-1, size-preserving transposed convolution, run as the equivalent convolution.
+
+    Same parameters (weights stored ``(in, out, k, k)``) and output to float rounding: the convolution with the
+    kernel flipped and its in/out axes swapped. PyTorch's CPU transposed convolution has no fast kernel for it.
+    """
+
+    def forward(self, x: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
+        """``conv_transpose2d(x)`` for stride 1, as ``conv2d``."""
+        k, p = self.kernel_size[0], int(self.padding[0])  # built with integer padding
+        w = self.weight.transpose(0, 1).flip(2, 3)
+        return F.conv2d(x, w, self.bias, padding=k - 1 - p)
+
+
 def _deconv_selu(cin: int, cout: int, k: int) -> nn.Sequential:
     # Stride-1 transposed convolutions (size-preserving); their weights are stored (in, out, k, k).
-    return nn.Sequential(nn.ConvTranspose2d(cin, cout, k, 1, k // 2), nn.SELU())
+    return nn.Sequential(_StrideOneDeconv(cin, cout, k, 1, k // 2), nn.SELU())
 
 
 def _lr(x: torch.Tensor) -> torch.Tensor:
@@ -95,23 +109,28 @@ def gtem_shuffle(x: torch.Tensor) -> torch.Tensor:
 
 
 class _DenseLayers(nn.Module):
-    """The seven ``dconv_ud`` layers of a three-branch dense block (used by the GTEM and the texture transfer)."""
+    """The seven ``dconv_ud`` layers of a three-branch dense block (used by the GTEM and the texture transfer).
 
-    def __init__(self) -> None:
+    ``nf`` channels (the authors' 64); ``reps = (outer, inner)`` repetitions of the shared layers (their (3, 3)).
+    """
+
+    def __init__(self, nf: int = 64, reps: tuple[int, int] = (3, 3)) -> None:
         super().__init__()
-        self.dconv_ud1 = _deconv_selu(64, 64, 3)
-        self.dconv_ud2 = _deconv_selu(64, 64, 3)
-        self.dconv_ud3 = _deconv_selu(64, 64, 3)
-        self.dconv_ud4 = _deconv_selu(256, 64, 1)
-        self.dconv_ud5 = _deconv_selu(256, 64, 1)
-        self.dconv_ud6 = _deconv_selu(256, 64, 1)
-        self.dconv_ud7 = _deconv_selu(192, 64, 3)
+        self.reps = (int(reps[0]), int(reps[1]))
+        self.dconv_ud1 = _deconv_selu(nf, nf, 3)
+        self.dconv_ud2 = _deconv_selu(nf, nf, 3)
+        self.dconv_ud3 = _deconv_selu(nf, nf, 3)
+        self.dconv_ud4 = _deconv_selu(4 * nf, nf, 1)
+        self.dconv_ud5 = _deconv_selu(4 * nf, nf, 1)
+        self.dconv_ud6 = _deconv_selu(4 * nf, nf, 1)
+        self.dconv_ud7 = _deconv_selu(3 * nf, nf, 3)
 
     def dense(self, h: torch.Tensor) -> torch.Tensor:
-        """Three repetitions, the same weights each time: ``h <- h + lr(ud7(cat(x1, x2, x3)))``."""
-        for _ in range(3):
+        """``outer`` repetitions, the same weights each time: ``h <- h + lr(ud7(cat(x1, x2, x3)))``."""
+        outer, inner = self.reps
+        for _ in range(outer):
             x1 = x2 = x3 = h
-            for _ in range(3):
+            for _ in range(inner):
                 s = torch.cat([_lr(self.dconv_ud1(x1)), _lr(self.dconv_ud2(x2)), _lr(self.dconv_ud3(x3))], 1)
                 x1 = _lr(self.dconv_ud4(torch.cat([s, x1], 1)))
                 x2 = _lr(self.dconv_ud5(torch.cat([s, x2], 1)))
@@ -138,25 +157,33 @@ class Encoder(nn.Module):
 
 
 class GTEM(_DenseLayers):
-    """Gradient texture enhancement of a gradient map (the authors' ``GTEM_F``): 3 bands in, 3 out."""
+    """Gradient texture enhancement of a gradient map (the authors' ``GTEM_F``): 3 bands in, 3 out.
 
-    def __init__(self, cin: int = 3, nf: int = 64) -> None:
-        super().__init__()
+    Widths ``nf``, ``2 nf``, ``4 nf`` (the authors' 64, 128, 256), ``n_blocks`` residual blocks (their 16) and
+    ``reps`` dense repetitions (their (3, 3)). ``faithful`` upsamples with the authors' :func:`gtem_shuffle`, which
+    moves pixels by an amount that depends on the image width (so a tile's output differs from the whole image's);
+    ``faithful=False`` uses the standard 2 x 2 pixel shuffle, which is translation-equivariant.
+    """
+
+    def __init__(self, cin: int = 3, nf: int = 64, *, n_blocks: int = 16, reps: tuple[int, int] = (3, 3),
+                 faithful: bool = True) -> None:
+        super().__init__(nf, reps)
+        self.faithful = faithful
         self.conv_e1 = _conv_selu(cin, nf, 3)
-        self.conv_e2 = _conv_selu(64, 64, 3)
-        self.conv_e3 = _conv_selu(64, 128, 3, 2)
-        self.conv_e4 = _conv_selu(128, 128, 3)
-        self.conv_e5 = _conv_selu(128, 256, 3, 2)
-        self.conv_e7 = _conv_selu(256, 64, 3)
-        self.res_dense = _res_blocks(64, 16)
-        self.conv_e8 = _conv_selu(64, 256, 3)
-        self.dconv_m3 = _deconv_selu(64, 64, 3)
-        self.dconv_m4 = _deconv_selu(64, 128, 3)
-        self.dconv_m5 = _deconv_selu(128, 256, 3)
-        self.dconv_m6 = _deconv_selu(256, 64, 3)
-        self.dconv_d3 = _deconv_selu(64, 256, 3)
-        self.dconv_d4 = _deconv_selu(64, 256, 3)
-        self.dconv_fusion2 = _deconv_selu(64, 3, 3)
+        self.conv_e2 = _conv_selu(nf, nf, 3)
+        self.conv_e3 = _conv_selu(nf, 2 * nf, 3, 2)
+        self.conv_e4 = _conv_selu(2 * nf, 2 * nf, 3)
+        self.conv_e5 = _conv_selu(2 * nf, 4 * nf, 3, 2)
+        self.conv_e7 = _conv_selu(4 * nf, nf, 3)
+        self.res_dense = _res_blocks(nf, n_blocks)
+        self.conv_e8 = _conv_selu(nf, 4 * nf, 3)
+        self.dconv_m3 = _deconv_selu(nf, nf, 3)
+        self.dconv_m4 = _deconv_selu(nf, 2 * nf, 3)
+        self.dconv_m5 = _deconv_selu(2 * nf, 4 * nf, 3)
+        self.dconv_m6 = _deconv_selu(4 * nf, nf, 3)
+        self.dconv_d3 = _deconv_selu(nf, 4 * nf, 3)
+        self.dconv_d4 = _deconv_selu(nf, 4 * nf, 3)
+        self.dconv_fusion2 = _deconv_selu(nf, 3, 3)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Enhanced gradient map, same size."""
@@ -169,8 +196,9 @@ class GTEM(_DenseLayers):
         f = _lr(self.conv_e8(self.res_dense(f) + f))
         mask = torch.sigmoid(_lr(self.dconv_m5(_lr(self.dconv_m4(_lr(self.dconv_m3(r)))))))
         y = _lr(self.dconv_m6(mask * f + f))
-        y = _lr(gtem_shuffle(self.dconv_d3(y)))
-        y = _lr(gtem_shuffle(self.dconv_d4(y)))
+        shuffle = gtem_shuffle if self.faithful else lambda t: F.pixel_shuffle(t, 2)
+        y = _lr(shuffle(self.dconv_d3(y)))
+        y = _lr(shuffle(self.dconv_d4(y)))
         return (self.dconv_fusion2(y) + x) - x  # the authors' "+ x - x_fa" with x_fa = x, kept for its rounding
 
 
@@ -205,7 +233,12 @@ def _up2(x: torch.Tensor) -> torch.Tensor:
 
 
 class GPCDAlign(nn.Module):
-    """Pyramid, cascading and DCNv3 alignment of reference features to the LR's (the authors' ``GPCD_Align``)."""
+    """Pyramid, cascading and DCNv3 alignment of reference features to the LR's (the authors' ``GPCD_Align``).
+
+    ``nf`` channels in (and in the DCNv3 blocks), ``nf_out`` out. ``unused=False`` leaves out the blocks the
+    authors build but whose output never reaches the result (``*offset_head*``, ``*offset_tail``, ``DenseRes``):
+    fewer parameters, the same output, no ``compute_discarded``.
+    """
 
     # the levels 2 and 1 layers forward uses, made by setattr in __init__
     L2_offset_conv1: nn.Conv2d
@@ -219,31 +252,36 @@ class GPCDAlign(nn.Module):
     L1_dcnpack: DCNv3
     L1_fea_conv: nn.Conv2d
 
-    def __init__(self, nf: int = 80, nf_out: int = 64, groups: int = 8, n_blocks: int = 16) -> None:
+    def __init__(self, nf: int = 80, nf_out: int = 64, groups: int = 8, n_blocks: int = 16, *,
+                 unused: bool = True) -> None:
         super().__init__()
         conv = lambda cin, cout: nn.Conv2d(cin, cout, 3, 1, 1)  # noqa: E731
+        self.unused = unused
         self.L3_offset_conv1 = conv(2 * nf, nf)
         self.L3_offset_conv2 = conv(nf, nf)
-        self.L3_offset_head_conv1 = conv(2 * nf, nf)  # never called
-        self.DenseRes = DenseResNet3(nf)
-        self.L3_offset_head_conv2 = conv(80, nf)  # never called
-        self.L3_offset_tail = _res_blocks(80, n_blocks)  # never called
-        self.L3_dcnpack = DCNv3(80, 3, group=groups)
+        if unused:  # built in the authors' order, so that parameter order (and init) matches theirs
+            self.L3_offset_head_conv1 = conv(2 * nf, nf)  # never called
+            self.DenseRes = DenseResNet3(nf)
+            self.L3_offset_head_conv2 = conv(nf, nf)  # never called
+            self.L3_offset_tail = _res_blocks(nf, n_blocks)  # never called
+        self.L3_dcnpack = DCNv3(nf, 3, group=groups)
         self.L3_fea_conv = conv(nf, nf_out)
         for lvl in ("L2", "L1"):
             setattr(self, f"{lvl}_offset_conv1", conv(2 * nf, nf))
             setattr(self, f"{lvl}_offset_conv2", conv(2 * nf, nf))
             setattr(self, f"{lvl}_offset_conv3", conv(nf, nf))
-            setattr(self, f"{lvl}_offset_head_conv1", conv(2 * nf, nf))  # never called
-            setattr(self, f"{lvl}_offset_head_conv2", conv(80, nf))  # never called
-            setattr(self, f"{lvl}_offset_tail", _res_blocks(80, n_blocks))  # never called
-            setattr(self, f"{lvl}_dcnpack", DCNv3(80, 3, group=groups))
+            if unused:
+                setattr(self, f"{lvl}_offset_head_conv1", conv(2 * nf, nf))  # never called
+                setattr(self, f"{lvl}_offset_head_conv2", conv(nf, nf))  # never called
+                setattr(self, f"{lvl}_offset_tail", _res_blocks(nf, n_blocks))  # never called
+            setattr(self, f"{lvl}_dcnpack", DCNv3(nf, 3, group=groups))
             setattr(self, f"{lvl}_fea_conv", conv(nf + nf_out, nf_out if lvl == "L2" else nf))
         self.cas_offset_conv1 = conv(2 * nf, nf)
         self.cas_offset_conv2 = conv(nf, nf)
-        self.offset_head_conv1 = conv(2 * nf, nf)  # never called
-        self.offset_head_conv2 = conv(80, nf)  # never called
-        self.offset_tail = _res_blocks(80, n_blocks)  # never called
+        if unused:
+            self.offset_head_conv1 = conv(2 * nf, nf)  # never called
+            self.offset_head_conv2 = conv(nf, nf)  # never called
+            self.offset_tail = _res_blocks(nf, n_blocks)  # never called
         self.cas_dcnpack = DCNv3(nf, 3, group=groups)
         self.cas_fea_conv = conv(nf, nf_out)
         self.compute_discarded = False
@@ -277,17 +315,21 @@ class GPCDAlign(nn.Module):
 
 
 class ContentExtractor(nn.Module):
-    """Head, 16 residual blocks and a skip on the LR; its ``tail`` (an SR branch) is computed and discarded."""
+    """Head, 16 residual blocks and a skip on the LR; its ``tail`` (an SR branch) is computed and discarded.
 
-    def __init__(self, ngf: int = 64, n_blocks: int = 16) -> None:
+    ``tail=False`` leaves the discarded ``tail`` out (same output).
+    """
+
+    def __init__(self, ngf: int = 64, n_blocks: int = 16, *, tail: bool = True) -> None:
         super().__init__()
         self.head = nn.Sequential(nn.Conv2d(3, ngf, 3, 1, 1), nn.LeakyReLU(0.1))
         self.body = _res_blocks(ngf, n_blocks)
-        self.tail = nn.Sequential(
-            nn.Conv2d(ngf, ngf * 4, 3, 1, 1), nn.PixelShuffle(2), nn.LeakyReLU(0.1),
-            nn.Conv2d(ngf, ngf * 4, 3, 1, 1), nn.PixelShuffle(2), nn.LeakyReLU(0.1),
-            nn.Conv2d(ngf, ngf, 3, 1, 1), nn.LeakyReLU(0.1), nn.Conv2d(ngf, 3, 3, 1, 1),
-        )
+        if tail:
+            self.tail = nn.Sequential(
+                nn.Conv2d(ngf, ngf * 4, 3, 1, 1), nn.PixelShuffle(2), nn.LeakyReLU(0.1),
+                nn.Conv2d(ngf, ngf * 4, 3, 1, 1), nn.PixelShuffle(2), nn.LeakyReLU(0.1),
+                nn.Conv2d(ngf, ngf, 3, 1, 1), nn.LeakyReLU(0.1), nn.Conv2d(ngf, 3, 3, 1, 1),
+            )
         self.compute_discarded = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -302,12 +344,12 @@ class ContentExtractor(nn.Module):
 class RAM(nn.Module):
     """Condition-driven affine modulation: ``features * sigmoid(...) + (...)`` from ``cat(features, conditions)``."""
 
-    def __init__(self, nf: int = 64, n_condition: int = 64) -> None:
+    def __init__(self, nf: int = 64, n_condition: int = 64, hidden: int = 32) -> None:
         super().__init__()
-        self.mul_conv1 = nn.Conv2d(nf + n_condition, 32, 3, 1, 1)
-        self.mul_conv2 = nn.Conv2d(32, nf, 3, 1, 1)
-        self.add_conv1 = nn.Conv2d(nf + n_condition, 32, 3, 1, 1)
-        self.add_conv2 = nn.Conv2d(32, nf, 3, 1, 1)
+        self.mul_conv1 = nn.Conv2d(nf + n_condition, hidden, 3, 1, 1)
+        self.mul_conv2 = nn.Conv2d(hidden, nf, 3, 1, 1)
+        self.add_conv1 = nn.Conv2d(nf + n_condition, hidden, 3, 1, 1)
+        self.add_conv2 = nn.Conv2d(hidden, nf, 3, 1, 1)
 
     def forward(self, features: torch.Tensor, conditions: torch.Tensor) -> torch.Tensor:
         """Modulated features."""
@@ -317,14 +359,21 @@ class RAM(nn.Module):
 
 
 class TextureTransfer(_DenseLayers):
-    """Three scales (LR, x2, x4) of texture injection from the aligned reference maps into the LR content."""
+    """Three scales (LR, x2, x4) of texture injection from the aligned reference maps into the LR content.
 
-    def __init__(self, ngf: int = 64, n_blocks: int = 16) -> None:
-        super().__init__()
-        for s in ("small", "medium", "large"):
-            setattr(self, f"ram_head_{s}", RAM())
+    ``ngf`` channels throughout (the authors' 64; also the dense block's), ``n_blocks`` residual blocks per scale
+    (or a ``(small, medium, large)`` triple), ``reps`` dense repetitions, ``ram_hidden`` channels inside each
+    :class:`RAM` (their 32).
+    """
+
+    def __init__(self, ngf: int = 64, n_blocks: int | tuple[int, int, int] = 16, *, reps: tuple[int, int] = (3, 3),
+                 ram_hidden: int = 32) -> None:
+        super().__init__(ngf, reps)
+        blocks = (n_blocks,) * 3 if isinstance(n_blocks, int) else tuple(n_blocks)
+        for s, nb in zip(("small", "medium", "large"), blocks, strict=True):
+            setattr(self, f"ram_head_{s}", RAM(ngf, ngf, ram_hidden))
             setattr(self, f"head_{s}", nn.Sequential(nn.Conv2d(ngf * 2, ngf, 3, 1, 1), nn.LeakyReLU(0.1)))
-            setattr(self, f"body_{s}", _res_blocks(ngf, n_blocks))
+            setattr(self, f"body_{s}", _res_blocks(ngf, nb))
             if s != "large":
                 setattr(self, f"tail_{s}", nn.Sequential(nn.Conv2d(ngf, ngf * 4, 3, 1, 1), nn.PixelShuffle(2),
                                                          nn.LeakyReLU(0.1)))
@@ -346,17 +395,56 @@ class RGTNet(nn.Module):
 
     ``forward(lr, lr_ux4, ref, ref_dux4)``: ``lr`` (B, 3, h, w); the others (B, 3, 4h, 4w), RGB in [0, 1]; ``h``
     and ``w`` multiples of 4 (the encoders halve twice). Returns (B, 3, 4h, 4w) = network output + ``lr_ux4``.
+
+    The positional options and the defaults of the keyword-only ones are the authors' network (their checkpoints
+    load); the keyword-only ones make smaller variants (``rgtgan-s``) with the same data flow.
+
+    Parameters
+    ----------
+    ngf : int, default 64
+        Width of the content encoder, the content extractor and the texture transfer.
+    n_blocks : int, default 16
+        Residual blocks of the content extractor and of each texture-transfer scale.
+    tt_blocks : (int, int, int), optional
+        Residual blocks of the texture transfer at LR, x2 and x4 size, if not ``n_blocks`` each (blocks at LR size
+        cost a sixteenth of those at x4).
+    groups : int, default 8
+        DCNv3 groups of the alignment (``ngf + grad_nf`` must be a multiple).
+    compute_discarded : bool, default False
+        Run the blocks whose output the authors' forward throws away (needs ``unused=True``).
+    grad_nf : int, optional
+        Width of the gradient encoder; default ``ngf // 4``. The alignment runs at ``ngf + grad_nf`` channels.
+    gtem_nf : int, default 64
+        GTEM width (it also uses 2x and 4x that).
+    gtem_blocks : int, default 16
+        GTEM residual blocks.
+    dense_reps : (int, int), default (3, 3)
+        Outer and inner repetitions of the dense blocks of the GTEM and the texture transfer.
+    ram_hidden : int, default 32
+        Channels inside the texture transfer's modulation (RAM) blocks.
+    unused : bool, default True
+        Build the blocks the authors' forward never calls or whose output it discards (for their checkpoints).
+    faithful : bool, default True
+        The authors' GTEM upsampling (:func:`gtem_shuffle`: not translation-equivariant, so tiles cannot
+        reproduce the whole image); ``False``: the standard pixel shuffle (same parameters).
     """
 
-    def __init__(self, ngf: int = 64, n_blocks: int = 16, groups: int = 8, compute_discarded: bool = False) -> None:
+    def __init__(self, ngf: int = 64, n_blocks: int = 16, groups: int = 8, compute_discarded: bool = False, *,
+                 grad_nf: int | None = None, gtem_nf: int = 64, gtem_blocks: int = 16,
+                 dense_reps: tuple[int, int] = (3, 3), ram_hidden: int = 32, unused: bool = True,
+                 tt_blocks: tuple[int, int, int] | None = None, faithful: bool = True) -> None:
         super().__init__()
+        grad_nf = ngf // 4 if grad_nf is None else int(grad_nf)
+        if (ngf + grad_nf) % groups:
+            raise ModelError(f"RGTNet: ngf + grad_nf ({ngf + grad_nf}) must be a multiple of groups ({groups})")
         self.get_g_nopadding = _Gradient()
         self.Encoder = Encoder(3, ngf)
-        self.Encoder_grad_ori = Encoder(3, ngf // 4)
-        self.gpcd_align = GPCDAlign(ngf + ngf // 4, ngf, groups, n_blocks)
-        self.content_extractor = ContentExtractor(ngf, n_blocks)
-        self.texture_transfer = TextureTransfer(ngf, n_blocks)
-        self.GTEM = GTEM(3, ngf)
+        self.Encoder_grad_ori = Encoder(3, grad_nf)
+        self.gpcd_align = GPCDAlign(ngf + grad_nf, ngf, groups, n_blocks, unused=unused)
+        self.content_extractor = ContentExtractor(ngf, n_blocks, tail=unused)
+        self.texture_transfer = TextureTransfer(ngf, tt_blocks or n_blocks, reps=dense_reps, ram_hidden=ram_hidden)
+        self.GTEM = GTEM(3, gtem_nf, n_blocks=gtem_blocks, reps=dense_reps, faithful=faithful)
+        self.unused = unused
         self.compute_discarded = compute_discarded
 
     @property
@@ -366,6 +454,8 @@ class RGTNet(nn.Module):
 
     @compute_discarded.setter
     def compute_discarded(self, value: bool) -> None:
+        if value and not self.unused:
+            raise ModelError("compute_discarded needs the discarded blocks: build RGTNet with unused=True")
         self.gpcd_align.compute_discarded = self.content_extractor.compute_discarded = bool(value)
 
     def forward(self, lr: torch.Tensor, lr_ux4: torch.Tensor, ref: torch.Tensor, ref_dux4: torch.Tensor
@@ -434,3 +524,27 @@ class RGTGAN(RGTNet):
 def rgtgan(ngf: int = 64, n_blocks: int = 16, groups: int = 8, compute_discarded: bool = False) -> RGTGAN:
     """RGTGAN's generator with the pair interface; the authors' checkpoints (``<iter>_G.pth``) load as they are."""
     return RGTGAN(ngf, n_blocks, groups, compute_discarded)
+
+
+@register(
+    "rgtgan-s", scale=4, bands=3, halo=40, multiple_of=4, needs_reference=True, tile=64, bytes_per_pixel=65000,
+    description="satsr's light RGTGAN (quarter width, shallow, standard shuffle, bicubic start, tile-exact), 0.34 M",
+)
+def rgtgan_s(faithful: bool = False) -> RGTGAN:
+    """A light :class:`RGTGAN` for training from scratch on a CPU, reference texture transfer kept.
+
+    ``ngf=16, n_blocks=8, groups=4`` with ``grad_nf=8, gtem_nf=8, gtem_blocks=4, dense_reps=(1, 1),
+    ram_hidden=8, tt_blocks=(8, 2, 1)`` and without the authors' never-used blocks (``unused=False``): the same
+    data flow (gradient-assisted encoders, three-level DCNv3 alignment of the reference, three-scale texture
+    transfer) with most of the depth at LR size, where it is cheap. The last convolution starts at zero, so an
+    untrained model returns exactly the MATLAB bicubic of the LR (the residual's base); ``faithful=False`` (the
+    standard pixel shuffle in the GTEM) makes it translation-equivariant, so tiles reproduce the whole image.
+    """
+    model = RGTGAN(16, 8, 4, grad_nf=8, gtem_nf=8, gtem_blocks=4, dense_reps=(1, 1), ram_hidden=8,
+                   tt_blocks=(8, 2, 1), unused=False, faithful=faithful)
+    last = model.texture_transfer.tail_large[2]
+    assert isinstance(last, nn.Conv2d) and last.bias is not None
+    nn.init.zeros_(last.weight)
+    nn.init.zeros_(last.bias)
+    set_dcn_impl(model, "grid_sample")  # the same output; faster on a CPU, forward and backward
+    return model.to(memory_format=torch.channels_last)  # its narrow convolutions run faster so on a CPU

@@ -17,7 +17,7 @@ from typing import Any
 
 from satsr.errors import InputError
 
-__all__ = ["DataSpec", "TrainConfig", "load_config"]
+__all__ = ["DataSpec", "TrainConfig", "load_config", "shrink_config"]
 
 _PATH_KEYS = ("root", "images", "stacks")
 
@@ -217,6 +217,41 @@ def load_config(path: str | os.PathLike[str], **overrides: Any) -> TrainConfig:
         if raw.get(key):
             raw[key] = str((base / raw[key]).resolve()) if not os.path.isabs(raw[key]) else raw[key]
     return TrainConfig(**raw)
+
+
+def shrink_config(cfg: TrainConfig, *, crop: int | None = None, batch_size: int = 1, val_limit: int = 1,
+                  **settings: Any) -> TrainConfig:
+    """A cheap copy of ``cfg`` for a smoke run: CI runs every full-size GPU config a few steps on a CPU so.
+
+    Parameters
+    ----------
+    cfg : TrainConfig
+        The run to shrink (e.g. from :func:`load_config`).
+    crop : int, optional
+        Replaces the ``crop`` of every training and validation dataset that has one (HR pixels); ``None`` keeps
+        them. Entries without a ``crop`` are left as they are.
+    batch_size : int, default 1
+    val_limit : int, default 1
+        Validate on that many samples (the validation entry's ``limit``); ``0`` drops validation.
+    **settings
+        Other :class:`TrainConfig` fields to replace, e.g. ``steps=2, device="cpu", out=...``; ``workers``
+        defaults to 0 (the loader in the training process).
+
+    Returns
+    -------
+    TrainConfig
+    """
+
+    def small(spec: DataSpec, **extra: Any) -> DataSpec:
+        options = spec.kwargs()
+        if crop is not None and options.get("crop") is not None:
+            options["crop"] = int(crop)
+        return DataSpec(spec.kind, {**options, **extra})
+
+    val = None if cfg.val is None or val_limit <= 0 else small(cfg.val, limit=int(val_limit))
+    settings.setdefault("workers", 0)
+    return dataclasses.replace(cfg, data=tuple(small(d) for d in cfg.data), val=val, batch_size=int(batch_size),
+                               **settings)
 
 
 def _resolve_paths(spec: DataSpec, base: Path) -> DataSpec:

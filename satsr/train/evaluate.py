@@ -9,6 +9,11 @@ Reference-based models are scored on Ref-SR test sets (the RGTGAN/RRSGAN layout 
 ``Ref/`` or ``google_Ref/``, ``Ref_DUX4/`` or ``google_Ref_DUX4/``, read by :class:`satsr.train.data.RefSRTriplets`)
 with :func:`evaluate_refsr`, as RGTGAN's ``val.py`` does: whole images, the supplied helper images fed to the
 network, each output scored with the ``"rgtgan"`` protocol and the scores averaged per set.
+
+Space-time models (``time_scale > 1``, e.g. ``mstt-s``) are scored on stretches of consecutive frames: from the LR
+of frames 0, 2, 4, 6 of each 7-frame stretch, every GT frame of it; the key frames (made from an input frame) and
+the frames in between apart (``psnr_key``, ``psnr_mid``...), each against its own baseline: the bicubic of the LR
+frame, and the bicubic of the mean of the two LR neighbours (:func:`evaluate_spacetime`).
 """
 
 from __future__ import annotations
@@ -35,12 +40,15 @@ from satsr.models import create, get_spec
 from satsr.models.rgtgan import RGTNet
 from satsr.pipeline import upscale
 from satsr.train.data import RefSRTriplets, find_refsr_sets, list_rasters, read_raster
+from satsr.train.spacetime import split_scores
 
 __all__ = [
     "ClipScore",
     "find_clips",
     "load_clip",
     "evaluate_clips",
+    "evaluate_spacetime",
+    "spacetime_stretches",
     "SUPPLIED_UX4",
     "evaluate_refsr",
     "format_table",
@@ -154,7 +162,8 @@ def evaluate_clips(
 
     Besides the protocol's metrics, each score has ``temporal_gain``: the model's PSNR minus its PSNR when every
     frame of its input window is the centre frame (what the neighbouring frames add; 0 for single-frame
-    models, NaN for space-time models).
+    models). Where a candidate is a space-time model, every candidate is scored by :func:`evaluate_spacetime`
+    instead (``centres`` then names the centre frames of the stretches; no ``temporal_gain``).
 
     Parameters
     ----------
@@ -191,6 +200,10 @@ def evaluate_clips(
 
     if holdout is not None and centres is not None:
         raise InputError("give centres or holdout, not both")
+    if any(get_spec(m).time_scale > 1 for m in candidates.values()):
+        return evaluate_spacetime(data, candidates, protocol=protocol, scale=scale, centres=centres, device=device,
+                                  pretrained=pretrained, model_options=model_options, progress=progress,
+                                  lr_method=lr_method, prescale=prescale, holdout=holdout)
     out = []
     clips = find_clips(data)
     half = max(get_spec(m).frames_in for m in candidates.values()) // 2
@@ -227,6 +240,125 @@ def evaluate_clips(
                 scores["temporal_gain"] = _temporal_gain(model, lr, gt, local, scores["psnr"], protocol, scale,
                                                          device, kw)
             out.append(ClipScore(clip.name, label, idx, scores))
+            counter.update(1)
+    counter.close()
+    return out
+
+
+def spacetime_stretches(n: int, span: int, *, holdout: float | None = None,
+                        centres: Sequence[int] | None = None) -> list[int]:
+    """First frames of the ``span``-frame stretches of an ``n``-frame clip that a space-time evaluation scores.
+
+    Default: back to back from frame 0 (a 7-frame clip is one stretch). ``holdout``: back to back within the last
+    ``holdout`` share of the clip, the frames :class:`satsr.train.video_clips.VideoClips` keeps out of training.
+    ``centres``: the stretches centred on these frames.
+
+    Raises
+    ------
+    InputError
+        Both ``holdout`` and ``centres``; a stretch outside the clip; no stretch at all.
+    """
+    if holdout is not None and centres is not None:
+        raise InputError("give centres or holdout, not both")
+    if centres is not None:
+        starts = [int(c) - span // 2 for c in centres]
+        bad = [s + span // 2 for s in starts if s < 0 or s + span > n]
+        if bad:
+            raise InputError(f"{span}-frame stretches centred on frames {bad} do not fit in 0..{n - 1}")
+        return starts
+    lo = 0 if holdout is None else int(np.floor(n * (1 - float(holdout))))
+    starts = list(range(lo, n - span + 1, span))
+    if not starts:
+        where = "its" if holdout is None else f"the last {holdout:.0%} of its"
+        raise InputError(f"{where} {n - lo} frames hold no {span}-frame stretch (a space-time model's window)")
+    return starts
+
+
+def _spacetime_inputs(lr: np.ndarray, start: int, span: int, r: int, model: str | nn.Module) -> np.ndarray:
+    """The LR frames a candidate gets for the stretch at ``start``.
+
+    Every ``r``-th for a space-time model; for another model, all ``span``, those in between interpolated linearly
+    from their two LR neighbours (for ``r = 2`` their mean, as :func:`satsr.models.mstt.in_between_baseline`).
+    """
+    keys = lr[start : start + span : r]
+    if get_spec(model).time_scale > 1:
+        return keys
+    seq = np.repeat(keys, r, axis=0)[:span]
+    for k in range(span):
+        if k % r:
+            j = k % r
+            seq[k] = (keys[k // r] * (r - j) + keys[k // r + 1] * j) / r
+    return seq
+
+
+def evaluate_spacetime(
+    data: str | Path,
+    candidates: Mapping[str, str | nn.Module],
+    *,
+    protocol: str = "standard",
+    scale: int = 4,
+    centres: Sequence[int] | None = None,
+    device: str = "auto",
+    pretrained: dict[str, str | bool] | None = None,
+    model_options: dict[str, dict[str, Any]] | None = None,
+    progress: bool = False,
+    lr_method: str | None = None,
+    prescale: int = 1,
+    holdout: float | None = None,
+) -> list[ClipScore]:
+    """Score candidates as space-time SR: from the LR of frames 0, 2, 4, 6 of each 7-frame stretch, all 7 frames.
+
+    A stretch is the window of the (first) space-time candidate: ``(frames_in - 1) * time_scale + 1`` frames, of
+    which every ``time_scale``-th is an input (:func:`spacetime_stretches` picks them). A space-time model gets
+    those inputs (one window, through :func:`satsr.upscale`); any other model gets every frame of the stretch,
+    those in between made as the mean of their two LR neighbours, so that ``bicubic`` is the baseline of both
+    kinds of frame: the bicubic of the LR frame, and the bicubic of the neighbours' mean. Each output frame is
+    scored against its GT frame; the scores are ``s`` (every frame), ``s_key`` (the input frames) and ``s_mid``
+    (the frames in between) for each metric ``s`` of the protocol, averaged over the clip's stretches
+    (:func:`satsr.train.spacetime.split_scores`).
+
+    Parameters
+    ----------
+    data, candidates, protocol, scale, device, pretrained, model_options, progress, lr_method, prescale
+        As :func:`evaluate_clips`.
+    centres : sequence of int, optional
+        Score the stretches centred on these frames (default: back to back from frame 0).
+    holdout : float, optional
+        Score the stretches within the last ``holdout`` share of each clip; exclusive with ``centres``.
+
+    Returns
+    -------
+    list of ClipScore
+        ``frames`` holds the first frame of each stretch scored.
+    """
+    from satsr.progress import bar
+
+    st = next((get_spec(m) for m in candidates.values() if get_spec(m).time_scale > 1), None)
+    if st is None:
+        raise InputError("evaluate_spacetime needs a space-time model (time_scale > 1) among the candidates")
+    r, span = st.time_scale, (st.frames_in - 1) * st.time_scale + 1
+    clips = find_clips(data)
+    out = []
+    counter = bar(total=len(clips) * len(candidates), desc="clip x model", unit="run", enabled=progress)
+    for clip in clips:
+        n = len(list_rasters(clip / "GT"))
+        starts = spacetime_stretches(n, span, holdout=holdout, centres=centres)
+        lo, hi = min(starts), max(starts) + span
+        lr, gt = load_clip(clip, scale, lr_method=lr_method, prescale=prescale,
+                           frames=None if (lo, hi) == (0, n) else slice(lo, hi))
+        for label, model in candidates.items():
+            kw: dict[str, Any] = {}
+            if isinstance(model, str):
+                kw = {"pretrained": (pretrained or {}).get(label), "model_options": (model_options or {}).get(label)}
+            rows = []
+            for s0 in starts:
+                x = _spacetime_inputs(lr, s0 - lo, span, r, model)
+                sr = upscale(_as_stack(x), model, scale=scale, device=device, **kw).values
+                if len(sr) != span:
+                    raise InputError(f"{label}: {len(x)} frames in gave {len(sr)} out, not the stretch's {span}")
+                rows += [(k, evaluate_pair(np.clip(sr[k], 0, 1), gt[s0 - lo + k], protocol=protocol, scale=scale))
+                         for k in range(span)]
+            out.append(ClipScore(clip.name, label, tuple(starts), split_scores(rows, r)))
             counter.update(1)
     counter.close()
     return out

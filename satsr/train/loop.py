@@ -64,9 +64,10 @@ from satsr.models.ops import set_dcn_impl
 from satsr.train.config import DataSpec, TrainConfig, load_config
 from satsr.train.fit import charbonnier, fit
 from satsr.train.refsr import RefSRTask
+from satsr.train.spacetime import SPACETIME_FIELDS, describe_spacetime, spacetime_entry, validate_spacetime
 
 __all__ = ["TrainConfig", "DataSpec", "load_config", "train", "build_dataset", "charbonnier", "StepBatches",
-           "VideoTask", "validate"]
+           "VideoTask", "SpaceTimeTask", "validate"]
 
 
 # -- data ----------------------------------------------------------------------------------------------------
@@ -115,7 +116,8 @@ class StepBatches:
             d = int(np.searchsorted(bounds, i, side="right"))
             local = int(i - (bounds[d - 1] if d else 0))
             samples.append(self.datasets[d].sample(local, np.random.default_rng([self.seed, step, j])))
-        return {k: torch.stack([s[k] for s in samples]) for k in ("lr", "hr")}
+        # every tensor a sample holds: lr, hr, and e.g. the flows a space-time data set adds
+        return {k: torch.stack([s[k] for s in samples]) for k, v in samples[0].items() if torch.is_tensor(v)}
 
 
 # -- validation ------------------------------------------------------------------------------------------------
@@ -165,8 +167,12 @@ class VideoTask:
             raise InputError(f"{cfg.model} takes {spec.frames_in} frames at x{spec.scale}; the config says "
                              f"frames={cfg.frames}, scale={cfg.scale}")
         if cfg.val is not None:
-            self.val_ds = build_dataset(cfg.val, scale=cfg.scale, frames=cfg.frames, seed=cfg.seed)
+            self.val_ds = self.dataset(cfg.val, cfg, train=False)
         return model
+
+    def dataset(self, entry: Mapping[str, Any], cfg: TrainConfig, *, train: bool = True) -> Any:
+        """A training (or, ``train=False``, validation) data set from a config entry."""
+        return build_dataset(entry, scale=cfg.scale, frames=cfg.frames, seed=cfg.seed)
 
     def optimizer(self, model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
         """AdamW over all parameters, with the config's learning rate, betas and weight decay."""
@@ -174,7 +180,7 @@ class VideoTask:
 
     def batches(self, cfg: TrainConfig) -> StepBatches:
         """The batch of each step, a pure function of ``(seed, step)``."""
-        datasets = [build_dataset(d, scale=cfg.scale, frames=cfg.frames, seed=cfg.seed) for d in cfg.data]
+        datasets = [self.dataset(d, cfg) for d in cfg.data]
         return StepBatches(datasets, cfg.batch_size, cfg.seed)
 
     def loss(self, model: nn.Module, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
@@ -192,12 +198,57 @@ class VideoTask:
         return f"val PSNR {val['psnr']:.3f} dB, SSIM {val['ssim']:.4f}"
 
 
+class SpaceTimeTask(VideoTask):
+    """The training task of space-time models (``time_scale > 1``): all output frames compared, by kind scored.
+
+    As :class:`VideoTask`, with ``video_clips`` data read as space-time windows (for MSTT: LR of frames 0, 2, 4, 6
+    in, all 7 HR frames out, and Ce Liu's flows computed with each training sample), the loss over every output
+    frame, and validation of the key frames and the frames in between apart (:mod:`satsr.train.spacetime`).
+    """
+
+    val_fields = SPACETIME_FIELDS
+
+    def __init__(self, cfg: TrainConfig) -> None:
+        super().__init__(cfg)
+        self.time_scale = models.get_spec(cfg.model).time_scale
+        self.flow_options: dict[str, Any] | None = None
+
+    def build(self, cfg: TrainConfig, device: torch.device) -> nn.Module:
+        """As :meth:`VideoTask.build`; a model that takes flows (``flow_options``) gets them from the data."""
+        model = super().build(cfg, device)  # builds the validation set, which needs no flows
+        options = getattr(model, "flow_options", None)
+        self.flow_options = dict(options) if isinstance(options, Mapping) else None
+        return model
+
+    def dataset(self, entry: Mapping[str, Any], cfg: TrainConfig, *, train: bool = True) -> Any:
+        """A ``video_clips`` entry read as space-time windows (:func:`satsr.train.spacetime.spacetime_entry`)."""
+        flows = self.flow_options if train else None  # validation: the model computes its own
+        return build_dataset(spacetime_entry(entry, cfg.model, self.time_scale, flows), scale=cfg.scale,
+                             frames=cfg.frames, seed=cfg.seed)
+
+    def loss(self, model: nn.Module, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """The loss over every output frame of one batch (the batch's flows passed on where it has them)."""
+        flows = (batch["f_flow"], batch["b_flow"]) if "f_flow" in batch else ()
+        return self.loss_fn(model(batch["lr"], *flows).float(), batch["hr"])
+
+    def validate(self, model: nn.Module, device: torch.device) -> dict[str, float] | None:
+        """Mean scores on the validation set, key frames and frames in between apart (``None`` without one)."""
+        if self.val_ds is None:
+            return None
+        return validate_spacetime(model, self.val_ds, device, self.cfg.protocol, self.cfg.scale)
+
+    def describe(self, val: Mapping[str, float]) -> str:
+        """One progress line for a validation."""
+        return describe_spacetime(val)
+
+
 def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True, until: int | None = None,
           log: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Train ``cfg.model`` on ``cfg.data``; write checkpoints, ``log.csv`` and ``final.safetensors`` under ``out``.
 
-    Video models train as :class:`VideoTask`, reference-based models (``needs_reference``) as
-    :class:`satsr.train.refsr.RefSRTask`, both through the one skeleton :func:`satsr.train.fit.fit`.
+    Video models train as :class:`VideoTask`, space-time models (``time_scale > 1``) as
+    :class:`SpaceTimeTask`, reference-based models (``needs_reference``) as
+    :class:`satsr.train.refsr.RefSRTask`, all through the one skeleton :func:`satsr.train.fit.fit`.
 
     Parameters
     ----------
@@ -219,5 +270,6 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True, unti
         ``{"step", "loss", "val", "model", "seconds", "config"}`` at the end (``val`` is the last validation, or
         ``None``).
     """
-    task = RefSRTask(cfg) if models.get_spec(cfg.model).needs_reference else VideoTask(cfg)
+    spec = models.get_spec(cfg.model)
+    task = RefSRTask(cfg) if spec.needs_reference else SpaceTimeTask(cfg) if spec.time_scale > 1 else VideoTask(cfg)
     return fit(cfg, task, resume=resume, progress=progress, until=until, log=log)

@@ -50,6 +50,7 @@ from torch import nn
 from satsr import models
 from satsr.errors import InputError
 from satsr.metrics import evaluate as evaluate_pair
+from satsr.models.ops import set_dcn_impl
 from satsr.train.config import DataSpec, TrainConfig
 from satsr.train.fit import charbonnier, fit
 
@@ -89,6 +90,9 @@ def zero_last_conv(model: nn.Module) -> nn.Module:
 def build_refsr_dataset(spec: Mapping[str, Any], *, scale: int, seed: int, train: bool) -> Any:
     """A :class:`~satsr.train.data.RefSRTriplets` from a config entry ``{type: refsr, root, crop, augment, limit}``.
 
+    Types ``video_ref`` and ``bitemporal`` make :mod:`satsr.train.data.refpairs` data sets (real satellite video
+    with a reference from another time, bi-temporal pairs) from their own options.
+
     ``limit`` (validation only) keeps that many samples, evenly spaced over the sorted list, for a quick check.
     ``augment`` defaults to ``True`` for training and ``False`` for validation.
     """
@@ -97,8 +101,13 @@ def build_refsr_dataset(spec: Mapping[str, Any], *, scale: int, seed: int, train
     ds_spec = DataSpec.parse(spec)
     kind = ds_spec.kind
     spec = ds_spec.kwargs()
+    from satsr.train.data.refpairs import REF_PAIR_TYPES, build_ref_pairs
+
+    if kind in REF_PAIR_TYPES:  # real video and bi-temporal pairs (satsr.train.data.refpairs)
+        return build_ref_pairs(kind, spec, scale=scale, seed=seed, train=train)
     if kind != "refsr":
-        raise InputError(f"dataset type {kind!r}: a reference-based model trains on 'refsr' data")
+        raise InputError(f"dataset type {kind!r}: a reference-based model trains on 'refsr' data (or "
+                         f"{', '.join(repr(k) for k in REF_PAIR_TYPES)})")
     if "root" not in spec:
         raise InputError("dataset refsr: give root (one or more Ref-SR set folders)")
     limit = spec.pop("limit", None)
@@ -373,6 +382,8 @@ class RefSRTask:
         model = models.create(cfg.model, pretrained=cfg.init or False, **cfg.model_options)
         if self.zero_init and not cfg.init:
             zero_last_conv(model)
+        if device.type == "cpu":
+            set_dcn_impl(model, "grid_sample")  # same forward; its backward is many times faster on a CPU
         if cfg.val is not None:
             self.val_ds = build_refsr_dataset(cfg.val, scale=cfg.scale, seed=cfg.seed, train=False)
         return model.to(device).train()

@@ -14,6 +14,9 @@
   compression of the LR frames. A model trained so keeps its gain on LR made by other tools than MATLAB.
 * **Exact resume.** ``sample(i, rng)`` is a pure function of ``i`` and the generator, as
   :class:`satsr.train.loop.StepBatches` needs.
+* **Space-time.** With ``time_scale=2`` and ``frames=4`` a window is 7 consecutive frames: the LR of frames 0, 2,
+  4 and 6 in, all 7 HR frames as the target (``hr`` ``(7, 3, H, W)``), for space-time models such as ``mstt-s``;
+  ``flows`` adds Ce Liu's flow between neighbouring LR frames, which MSTT takes.
 """
 
 from __future__ import annotations
@@ -22,13 +25,14 @@ import io
 import operator
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 import numpy as np
+import torch
 from PIL import Image
 from scipy import ndimage
 from torch.utils.data import Dataset
@@ -186,7 +190,11 @@ class VideoClips(FlatOptions, Dataset):
         Share of each clip's frames kept for validation.
     scale : int, default 4
     frames : int, default 5
-        Frames per window (odd; the centre frame is the target).
+        LR frames per sample: odd, the centre frame being the target; or, with ``time_scale > 1``, the input
+        frames of a space-time model.
+    time_scale : int, default 1
+        ``r > 1``: a window spans ``(frames - 1) * r + 1`` consecutive frames; the LR are every ``r``-th of them
+        (frames 0, 2, 4, 6 for 4 frames at ``r = 2``) and ``hr`` holds all of them, ``(span, 3, H, W)``.
     crop : int or None, default 96
         HR crop size (a multiple of ``scale``); ``None``: whole (prescaled) frames, for validation.
     prescale : int, default 2
@@ -202,6 +210,11 @@ class VideoClips(FlatOptions, Dataset):
         Seed of ``ds[i]`` (the training loop passes its own generator to :meth:`sample`).
     cache_mb : float, default 512
         Prescaled frames kept in memory.
+    flows : mapping, optional
+        Also yield ``f_flow`` and ``b_flow``, ``(frames - 1, h, w, 2)``: Ce Liu's flow from each LR frame to the
+        next and back, with these options of :func:`~satsr.models.flow.coarse_to_fine_flow` (``{}``: the MSTT
+        authors' settings), computed on the sample's final LR frames, as MSTT's authors do in their loader
+        (so that a ``DataLoader``'s workers compute them).
 
     Raises
     ------
@@ -226,16 +239,23 @@ class VideoClips(FlatOptions, Dataset):
         limit: int | None = None,
         seed: int = 0,
         cache_mb: float = 512,
+        time_scale: int = 1,
+        flows: Mapping[str, Any] | None = None,
     ) -> None:
         if split not in ("train", "val", "all"):
             raise InputError(f"VideoClips: split must be 'train', 'val' or 'all', got {split!r}")
         if not 0 <= float(holdout) < 1:
             raise InputError(f"VideoClips: holdout must be in [0, 1), got {holdout!r}")
-        if int(frames) < 1 or int(frames) % 2 == 0:
+        if int(time_scale) < 1 or (int(time_scale) > 1 and int(frames) < 2):
+            raise InputError(f"VideoClips: time_scale must be >= 1 (with frames >= 2 above 1), got {time_scale!r}")
+        if int(time_scale) == 1 and (int(frames) < 1 or int(frames) % 2 == 0):
             raise InputError(f"VideoClips: frames must be a positive odd number, got {frames!r}")
         if crop is not None and (int(crop) < scale or int(crop) % scale):
             raise InputError(f"VideoClips: crop must be a positive multiple of scale={scale}, got {crop!r}")
         self.scale, self.frames, self.prescale = int(scale), int(frames), int(prescale)
+        self.time_scale = int(time_scale)
+        self.span = (self.frames - 1) * self.time_scale + 1  # consecutive frames of a window
+        self.flows = None if flows is None else dict(flows)
         self.crop = None if crop is None else int(crop)
         self.degradation = degradation or VideoDegradation()
         self.augment, self.seed = bool(augment), int(seed)
@@ -250,16 +270,19 @@ class VideoClips(FlatOptions, Dataset):
             self.windows = [self.windows[i] for i in keep]
 
     def _windows(self, split: str, holdout: float) -> list[tuple[int, int]]:
-        """``(clip, centre)`` of every window wholly within the split's part of each clip."""
-        half = self.frames // 2
+        """``(clip, centre)`` of every window wholly within the split's part of each clip.
+
+        A window is frames ``centre - span // 2`` to ``centre - span // 2 + span - 1``.
+        """
+        half = self.span // 2
         windows: list[tuple[int, int]] = []
         for ci, (name, paths) in enumerate(self.clips):
             n = len(paths)
             cut = int(np.floor(n * (1 - holdout)))
             lo, hi = {"train": (0, cut), "val": (cut, n), "all": (0, n)}[split]
-            centres = range(lo + half, hi - half)
+            centres = range(lo + half, hi - (self.span - 1 - half))
             if not len(centres):
-                raise InputError(f"{name}: {hi - lo} frames in the {split} part, fewer than one {self.frames}-frame "
+                raise InputError(f"{name}: {hi - lo} frames in the {split} part, fewer than one {self.span}-frame "
                                  "window")
             windows.extend((ci, c) for c in centres)
         return windows
@@ -319,18 +342,30 @@ class VideoClips(FlatOptions, Dataset):
     def sample(self, index: int, rng: np.random.Generator) -> dict[str, Any]:
         """Window ``index``: ``lr`` ``(frames, 3, h, w)``, ``hr`` ``(3, H, W)`` and ``key``, drawn with ``rng``.
 
-        Validation sets (``augment=False``, one resampler, no blur, noise or JPEG) are deterministic.
+        Space-time (``time_scale > 1``): ``hr`` is ``(span, 3, H, W)``, every frame of the window. With ``flows``,
+        also ``f_flow`` and ``b_flow``. Validation sets (``augment=False``, one resampler, no blur, noise or JPEG)
+        are deterministic.
         """
         ci, c = self.windows[index]
-        half = self.frames // 2
-        big = [self._hr_frame(ci, t) for t in range(c - half, c + half + 1)]
+        half = self.span // 2
+        big = [self._hr_frame(ci, t) for t in range(c - half, c - half + self.span)]
         big_h, big_w = big[0].shape[1:]
         y0, x0, ch, cw = self._crop_box(big_h, big_w, rng)
-        lr = self._make_lr(big, (y0, x0, ch, cw), self.degradation.draw_lr(rng), rng)
-        hr = big[half][:, y0 : y0 + ch, x0 : x0 + cw]
+        lr = self._make_lr(big[:: self.time_scale], (y0, x0, ch, cw), self.degradation.draw_lr(rng), rng)
+        if self.time_scale == 1:
+            hr = big[half][:, y0 : y0 + ch, x0 : x0 + cw]
+        else:
+            hr = np.stack([f[:, y0 : y0 + ch, x0 : x0 + cw] for f in big])
         if self.augment:
             lr, hr = flip_sample(lr, hr, rng)
-        return as_sample(lr, hr, f"{self.clips[ci][0]}/{self.clips[ci][1][c].stem}")
+        sample = as_sample(lr, hr, f"{self.clips[ci][0]}/{self.clips[ci][1][c].stem}")
+        if self.flows is not None:
+            from satsr.models.mstt import neighbour_flows
+
+            fwd, bwd = neighbour_flows(sample["lr"].numpy(), **self.flows)
+            sample["f_flow"] = torch.from_numpy(fwd.astype(np.float32))
+            sample["b_flow"] = torch.from_numpy(bwd.astype(np.float32))
+        return sample
 
     def _crop_box(self, h: int, w: int, rng: np.random.Generator) -> tuple[int, int, int, int]:
         """HR ``(y0, x0, rows, cols)`` on whole LR pixels: random when augmenting, else centred; whole frames."""
