@@ -512,7 +512,7 @@ def upscale(
         overrides ``"auto"``. Compiled once, at the job's one window shape. The first compiled batch is checked
         against the eager model; where compiling fails or differs, it runs eagerly with one warning.
     channels_last : bool, optional
-        NHWC memory layout for single-frame models; default on CUDA only.
+        NHWC memory layout of the weights and 4-D inputs; default on CUDA, and on the CPU in bf16.
     max_shift : float, optional
         Shorthand for ``ReferenceOptions.max_shift`` (default 0.5): the residual shift (LR pixels) against the
         reference above which a :class:`satsr.errors.SatsrWarning` says to co-register them first.

@@ -278,6 +278,19 @@ def test_channels_last_gives_the_same_result():
     np.testing.assert_allclose(runner(img), a, atol=1e-5)
 
 
+def test_default_layout_is_nhwc_for_bf16_on_the_cpu():
+    net = models.wrap(_conv_net(), scale=2, halo=3)
+    fp32 = Runner(net, CPU, 2, None, precision="fp32")
+    assert not fp32.channels_last  # fp32 keeps NCHW: the same summation order as before
+    assert not next(fp32.model.parameters()).is_contiguous(memory_format=torch.channels_last)
+    bf16 = Runner(models.wrap(_conv_net(), scale=2, halo=3), CPU, 2, None, precision="bf16")
+    assert bf16.channels_last
+    weight = next(p for p in bf16.model.parameters() if p.ndim == 4)
+    assert weight.is_contiguous(memory_format=torch.channels_last)
+    assert not Runner(models.wrap(_conv_net(), scale=2, halo=3), CPU, 2, None, precision="bf16",
+                      channels_last=False).channels_last  # an explicit choice wins
+
+
 # -- threads ----------------------------------------------------------------------------------------------------
 def test_thread_plan_rule(monkeypatch):
     monkeypatch.delenv("SATSR_THREADS", raising=False)
