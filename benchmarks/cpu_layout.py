@@ -5,16 +5,18 @@
 .venv/bin/python benchmarks/cpu_layout.py --models lgtd-s mtdo-s lgfn-s --windows 192
 ```
 
-For each model and window side: fp32 and bf16 autocast, NCHW and channels_last (NHWC) weights, the best of
+For each model and window side: fp32 and bf16 autocast, NCHW and channels_last (NHWC) weights, and bf16 NHWC
+with the deformable convolutions sampled by ``grid_sample`` (``set_dcn_impl``; what ``Runner`` runs), the best of
 ``--repeat`` forwards after a warm-up on the same real Jilin-1 frames (mirror-tiled to the window), in seconds per
 kept output Mpx (the window less the model's halo on each side, x scale squared), and each way's largest
-difference from fp32 NCHW. Writes ``results/cpu_layout.json``.
+difference and PSNR (outputs clipped to [0, 1]) from fp32 NCHW. Writes ``results/cpu_layout.json``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import time
@@ -26,8 +28,12 @@ from PIL import Image
 
 from satsr import models
 from satsr.errors import ModelError
+from satsr.models.ops import set_dcn_impl
 
 HERE = Path(__file__).resolve().parent
+#: (precision, layout, deformable convolution): the ways measured, the first the reference.
+WAYS = [("fp32", "nchw", "torchvision"), ("fp32", "channels_last", "torchvision"), ("bf16", "nchw", "torchvision"),
+        ("bf16", "channels_last", "torchvision"), ("bf16", "channels_last", "grid_sample")]
 DATA = Path(os.environ.get("SATSR_TEST_DATA", HERE.parent.parent / "shared" / "data"))
 
 
@@ -71,7 +77,8 @@ def main() -> int:
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     rows = []
-    print("| model | window | way | s/forward | s per kept output Mpx | vs fp32 NCHW | max diff |")
+    print("| model | window | way (precision, layout, DCN) | s/forward | s per kept output Mpx | vs fp32 NCHW | "
+          "PSNR vs fp32 dB |")
     print("|---|---:|---|---:|---:|---:|---:|")
     for name in a.models:
         spec = models.get_spec(name)
@@ -82,18 +89,19 @@ def main() -> int:
             x = x if spec.frames_in > 1 else x[:, 0]
             kept = (side - 2 * spec.halo) ** 2 * spec.scale**2 / 1e6
             base = None
-            for prec in ("fp32", "bf16"):
-                for layout in ("nchw", "channels_last"):
-                    m = _build(name)
-                    m = m.eval().to(memory_format=torch.channels_last) if layout == "channels_last" else m.eval()
-                    sec, out = _time(m, x, prec == "bf16", a.repeat)
-                    base = base or (sec, out)
-                    row = {"model": name, "window": side, "precision": prec, "layout": layout, "s_forward": sec,
-                           "s_per_kept_mpx": sec / kept, "speedup": base[0] / sec,
-                           "max_diff": float((out - base[1]).abs().max())}
-                    rows.append(row)
-                    print(f"| {name} | {side} | {prec} {layout} | {sec:.2f} | {sec / kept:.2f} | "
-                          f"{row['speedup']:.2f}x | {row['max_diff']:.1e} |", flush=True)
+            for prec, layout, dcn in WAYS:
+                m = set_dcn_impl(_build(name).eval(), dcn)
+                m = m.to(memory_format=torch.channels_last) if layout == "channels_last" else m
+                sec, out = _time(m, x, prec == "bf16", a.repeat)
+                base = base or (sec, out)
+                mse = float(((out.clamp(0, 1) - base[1].clamp(0, 1)) ** 2).mean())
+                row = {"model": name, "window": side, "precision": prec, "layout": layout, "dcn": dcn,
+                       "s_forward": sec, "s_per_kept_mpx": sec / kept, "speedup": base[0] / sec,
+                       "max_diff": float((out - base[1]).abs().max()),
+                       "psnr_vs_fp32": 10 * math.log10(1 / mse) if mse > 0 else float("inf")}
+                rows.append(row)
+                print(f"| {name} | {side} | {prec} {layout} {dcn} | {sec:.2f} | {sec / kept:.2f} | "
+                      f"{row['speedup']:.2f}x | {row['psnr_vs_fp32']:.1f} |", flush=True)
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps({"benchmark": "cpu_layout", "command": "benchmarks/cpu_layout.py " + " ".join(
         os.sys.argv[1:]), "torch": torch.__version__, "threads": a.threads, "cpu": platform.machine(),

@@ -58,6 +58,7 @@ from torch import nn
 from satsr import models as _models
 from satsr._threads import default_threads
 from satsr.errors import InputError, ModelError
+from satsr.models.ops import set_dcn_impl
 
 __all__ = [
     "COMPILE_COST",
@@ -342,8 +343,8 @@ class Runner:
         (:func:`compile_pays`, told by :meth:`for_job`); ``SATSR_COMPILE=0``/``1`` overrides ``"auto"``.
     channels_last : bool or None
         NHWC memory layout of the weights and 4-D inputs; ``None``: on CUDA, and on the CPU in bf16 (measured on
-        lgtd-s, ``benchmarks/cpu_layout.py``: a bf16 forward of a 592 px window 1.31x as fast as in NCHW, fp32
-        only 1.08x, so fp32 keeps NCHW and its summation order).
+        lgtd-s, ``benchmarks/cpu_layout.py``: a bf16 forward of a 592 px window 1.24x to 1.31x as fast as in NCHW,
+        fp32 only 1.08x to 1.12x, so fp32 keeps NCHW and its summation order).
     """
 
     # A user's module sent to other processes: its token and pickle bytes, set (once) by __reduce__ or
@@ -364,6 +365,11 @@ class Runner:
         self.model = model.to(device).eval()
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
+        if device.type == "cpu" and self.precision == "bf16":
+            # torchvision's deformable convolution has no bf16 CPU kernel: autocast runs it in fp32, 72% of
+            # lgtd-s's bf16 forward. Sampled with grid_sample, its convolution runs in bf16 (the same output to
+            # rounding: lgtd-s's forward 1.65x as fast at 592 px, 69 dB from fp32; benchmarks/cpu_layout.py).
+            set_dcn_impl(self.model, "grid_sample")
         self.spec = _models.get_spec(model)
         self.batch_size = batch_size  # asked for by the caller; None = choose (and remember in _auto)
         self._auto: dict[tuple[int, ...], int] = {}  # chosen batch size per window shape
