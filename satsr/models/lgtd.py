@@ -185,7 +185,45 @@ class LGTD(nn.Module):
         return fea + s_comp
 
 
-class LGTDArc(LGTD):
+def centre_bicubic(frames: torch.Tensor) -> torch.Tensor:
+    """The bicubic x4 of a window's centre frame: ``frames`` (B, T, 3, H, W) -> (B, 3, 4H, 4W).
+
+    The skip of satsr's light models (``residual=True``): the network then learns only the difference.
+    """
+    return F.interpolate(frames[:, frames.shape[1] // 2], scale_factor=4, mode="bicubic", align_corners=False)
+
+
+class ConvReconstruction:
+    """LGTD_arc's reconstruction, under its parameter names, for an ``nn.Module`` that mixes it in.
+
+    A 3x3 embedding to ``embed`` channels, ``n_recon`` residual blocks, a conv back to ``nf`` channels with
+    LeakyReLU(0.01), two pixel-shuffle x2 stages and ``conv_last`` to RGB. Used by :class:`LGTDArc` and by
+    :class:`~satsr.models.mtdo.MTDO` without HAT.
+    """
+
+    embedding: nn.Conv2d
+    reconstruction: nn.Sequential
+    conv_before_upsample: nn.Sequential
+    upsample: nn.Sequential
+    conv_last: nn.Conv2d
+
+    def build_reconstruction(self, nf: int, embed: int, n_recon: int) -> list[nn.Module]:
+        """Make the reconstruction's modules (set as attributes) and return them, in build order."""
+        self.embedding = nn.Conv2d(nf, embed, 3, 1, 1)
+        self.reconstruction = nn.Sequential(*[ResnetBlock(embed) for _ in range(n_recon)])
+        self.conv_before_upsample = nn.Sequential(nn.Conv2d(embed, nf, 3, 1, 1), nn.LeakyReLU(0.01))
+        self.upsample = nn.Sequential(nn.Conv2d(nf, 4 * nf, 3, 1, 1), nn.PixelShuffle(2),
+                                      nn.Conv2d(nf, 4 * nf, 3, 1, 1), nn.PixelShuffle(2))
+        self.conv_last = nn.Conv2d(nf, 3, 3, 1, 1)
+        return [self.embedding, self.reconstruction, self.conv_before_upsample, self.upsample, self.conv_last]
+
+    def reconstruct(self, fea: torch.Tensor) -> torch.Tensor:
+        """``nf``-channel features (B, nf, H, W) -> RGB (B, 3, 4H, 4W)."""
+        x = self.reconstruction(self.embedding(fea))
+        return self.conv_last(self.upsample(self.conv_before_upsample(x)))
+
+
+class LGTDArc(LGTD, ConvReconstruction):
     """The class named ``LGTD`` in the authors' repository (``modules/LGTD_arc.py``), which no script imports.
 
     Same as :class:`LGTD` up to the fused features, but reconstructs with a 3x3 embedding to 180 channels, five
@@ -210,13 +248,7 @@ class LGTDArc(LGTD):
                          hat=unused_hat)
         self.residual = residual
         del self.tdm_l.fus
-        self.embedding = nn.Conv2d(nf, embed, 3, 1, 1)
-        self.reconstruction = nn.Sequential(*[ResnetBlock(embed) for _ in range(n_recon)])
-        self.conv_before_upsample = nn.Sequential(nn.Conv2d(embed, nf, 3, 1, 1), nn.LeakyReLU(0.01))
-        self.upsample = nn.Sequential(nn.Conv2d(nf, 4 * nf, 3, 1, 1), nn.PixelShuffle(2),
-                                      nn.Conv2d(nf, 4 * nf, 3, 1, 1), nn.PixelShuffle(2))
-        self.conv_last = nn.Conv2d(nf, 3, 3, 1, 1)
-        for m in (self.embedding, self.reconstruction, self.conv_before_upsample, self.upsample, self.conv_last):
+        for m in self.build_reconstruction(nf, embed, n_recon):
             for conv in m.modules():
                 if isinstance(conv, nn.Conv2d):
                     nn.init.kaiming_normal_(conv.weight)
@@ -224,12 +256,8 @@ class LGTDArc(LGTD):
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
         """``frames`` (B, T, 3, H, W) -> (B, 3, 4H, 4W); H, W multiples of 4."""
-        x = self.reconstruction(self.embedding(self.features(frames)))
-        out = self.conv_last(self.upsample(self.conv_before_upsample(x)))
-        if self.residual:  # learn the difference to bicubic (not in the authors' class)
-            out = out + F.interpolate(frames[:, frames.shape[1] // 2], scale_factor=4, mode="bicubic",
-                                      align_corners=False)
-        return out
+        out = self.reconstruct(self.features(frames))
+        return out + centre_bicubic(frames) if self.residual else out  # the skip is not in the authors' class
 
 
 @register(

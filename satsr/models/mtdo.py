@@ -17,12 +17,11 @@ dynamic optimisation at half width, LGTD_arc's conv reconstruction instead of HA
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from satsr.errors import InputError
 from satsr.models.hat import HAT
-from satsr.models.lgtd import TDMS
+from satsr.models.lgtd import TDMS, ConvReconstruction, centre_bicubic
 from satsr.models.ops import MSD, ConvBlock, ResnetBlock, TSAFusion, up2
 from satsr.models.registry import register
 
@@ -82,7 +81,7 @@ class TDROM(nn.Module):
         return r12, att * feats + feats
 
 
-class MTDO(nn.Module):
+class MTDO(nn.Module, ConvReconstruction):
     """MTDO (the authors' ``myNet``): 5 LR frames ``(B, 5, 3, H, W)`` in [0, 1] -> centre frame x4.
 
     Parameters
@@ -136,12 +135,7 @@ class MTDO(nn.Module):
         if hat:
             self.hat = HAT(in_chans=nf)
         else:  # LGTD_arc's reconstruction, with its parameter names
-            self.embedding = nn.Conv2d(nf, embed, 3, 1, 1)
-            self.reconstruction = nn.Sequential(*[ResnetBlock(embed) for _ in range(n_recon)])
-            self.conv_before_upsample = nn.Sequential(nn.Conv2d(embed, nf, 3, 1, 1), nn.LeakyReLU(0.01))
-            self.upsample = nn.Sequential(nn.Conv2d(nf, 4 * nf, 3, 1, 1), nn.PixelShuffle(2),
-                                          nn.Conv2d(nf, 4 * nf, 3, 1, 1), nn.PixelShuffle(2))
-            self.conv_last = nn.Conv2d(nf, 3, 3, 1, 1)
+            self.build_reconstruction(nf, embed, n_recon)
         self.res_feat2 = nn.Sequential(*[ResnetBlock(nf) for _ in range(n_res)])
         for m in self.modules():  # the authors re-initialise every convolution
             if isinstance(m, nn.Conv2d):
@@ -152,15 +146,8 @@ class MTDO(nn.Module):
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
         """``frames`` (B, 5, 3, H, W) -> (B, 3, 4H, 4W), the centre frame super-resolved."""
         fea = self.features(frames)
-        if hasattr(self, "hat"):
-            out = self.hat(fea)
-        else:
-            x = self.reconstruction(self.embedding(fea))
-            out = self.conv_last(self.upsample(self.conv_before_upsample(x)))
-        if self.residual:  # learn the difference to bicubic (not in the authors' network)
-            out = out + F.interpolate(frames[:, frames.shape[1] // 2], scale_factor=4, mode="bicubic",
-                                      align_corners=False)
-        return out
+        out = self.hat(fea) if hasattr(self, "hat") else self.reconstruct(fea)
+        return out + centre_bicubic(frames) if self.residual else out  # the skip is not in the authors' network
 
     def features(self, frames: torch.Tensor) -> torch.Tensor:
         """The ``nf``-channel features that the reconstruction upsamples (``fea + R12 + fea_x``)."""
