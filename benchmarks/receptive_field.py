@@ -7,10 +7,13 @@ distance (Chebyshev, input pixels) at which the output still moved.
 
     python benchmarks/receptive_field.py --model lgtd-arc --size 160 --zero-offsets --equivariant
     python benchmarks/receptive_field.py --model mtdo --size 160 --zero-offsets
+    python benchmarks/receptive_field.py --model lgtd-s --size 96 --weights shipped   # the trained offsets
 
 ``--zero-offsets`` zero-initialises the DCN offset/mask predictors (DCNv2's own initialisation, "no
 deformation yet") instead of the authors' Kaiming re-initialisation, whose random offsets sample pixels
-anywhere. ``--equivariant`` builds the model with ``align_corners=False`` (see ``satsr.models.lgtd.LGTD``).
+anywhere. ``--weights shipped`` (or a checkpoint path) measures trained weights instead: trained offsets may reach
+further than offsets at rest, so a shipped model's halo is checked this way too. ``--equivariant`` builds the
+model with ``align_corners=False`` (see ``satsr.models.lgtd.LGTD``).
 Prints a Markdown row and writes JSON (``benchmarks/results/receptive_field_<model>[_zero][_eq].json``).
 """
 
@@ -34,17 +37,21 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=160, help="input height/width (multiple of 16)")
     parser.add_argument("--zero-offsets", action="store_true", help="zero-init the DCN offset predictors")
     parser.add_argument("--equivariant", action="store_true", help="align_corners=False in the TDM upsampling")
+    parser.add_argument("--weights", default=None,
+                        help="'shipped' or a checkpoint: measure trained weights (default random)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
 
     torch.manual_seed(0)
     options = {"align_corners": False} if args.equivariant else {}
-    model = create(args.model, pretrained=False, **options)
-    if args.zero_offsets:
+    trained = args.weights is not None
+    model = create(args.model, pretrained=None if args.weights == "shipped" else (args.weights or False), **options)
+    if args.zero_offsets and not trained:
         zero_dcn_offsets(model)
     last = [m for n, m in model.named_modules() if n.endswith("conv_last")]
     last = last or [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)][-1:]  # lgfn-s: tail.1
-    if last and not last[-1].weight.any():  # the -s models start as exactly bicubic: give their network a voice
+    # the untrained -s models are exactly bicubic: give their network a voice
+    if last and not last[-1].weight.any() and not trained:
         torch.nn.init.kaiming_normal_(last[-1].weight)
     spec = get_spec(model)
     align = next((m.align_corners for m in model.modules() if hasattr(m, "align_corners")), None)
@@ -55,7 +62,8 @@ def main() -> None:
             f"--{k.replace('_', '-')}" + ("" if isinstance(v, bool) else f" {v}")
             for k, v in vars(args).items() if v not in (False, None)
         ),
-        "model": args.model, "size": args.size, "zero_offsets": args.zero_offsets, "equivariant": args.equivariant,
+        "model": args.model, "size": args.size, "zero_offsets": args.zero_offsets and not trained,
+        "weights": args.weights or "random", "equivariant": args.equivariant,
         "align_corners": align,
         "declared_halo": spec.halo, "peak_change": r.peak, "output_scale": r.output_scale, "edge_px": r.edge,
         "reach_px": {f"{t:g}": v for t, v in r.reach.items()}, "seconds": round(time.perf_counter() - start, 2),
@@ -64,11 +72,12 @@ def main() -> None:
           + " | ".join(f"reach @{t:g}" for t in TOLERANCES) + " | declared halo |")
     print("|---|---|---|---|---:|" + "---:|" * len(TOLERANCES) + "---:|")
     reach = " | ".join(f"{v:.0f}" for v in r.reach.values())
-    print(f"| {args.model} | {args.size}x{args.size} | {'zero' if args.zero_offsets else 'authors (Kaiming)'} | "
+    offsets = "trained" if trained else "zero" if args.zero_offsets else "authors (Kaiming)"
+    print(f"| {args.model} | {args.size}x{args.size} | {offsets} | "
           f"{align} | {r.peak:.3g} | {reach} | {spec.halo} |")
     print(f"(reach in input pixels from the perturbed pixel, tolerance relative to the peak change; the input "
           f"edge is {r.edge:.0f} px away)")
-    suffix = ("_zero" if args.zero_offsets else "") + ("_eq" if args.equivariant else "")
+    suffix = ("_trained" if trained else "_zero" if args.zero_offsets else "") + ("_eq" if args.equivariant else "")
     out = args.out or Path(__file__).parent / "results" / f"receptive_field_{args.model}{suffix}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(res, indent=2))

@@ -281,8 +281,8 @@ def lgtd_arc(faithful: bool = True, align_corners: bool = True) -> LGTDArc:
 @register(
     "lgtd-s", scale=4, frames_in=5, bands=3, halo=40, multiple_of=4, bytes_per_pixel=1100,
     weights=(Weights(
-        tag="satsr-pseudovideo-v1", source="trained by satsr: satsr/train/configs/lgtd-s.yaml (model card "
-        "satsr/weights/lgtd-s.md)", sha256="b85b3e80a706305d6920c235dc53322ef05a9f54e75d492fa6104d5f29bb6f9e",
+        tag="satsr-mixed-v2", source="trained by satsr: lgtd-s.yaml then lgtd-s-mixed.yaml (model card "
+        "satsr/weights/lgtd-s.md)", sha256="8067ea4a9544bdd1bffd9cf7c7933fc2608251968a6f4b8ca4e1598e180f5bc4",
         license="MIT",
         file="lgtd-s.safetensors",
     ),),

@@ -70,8 +70,8 @@ def test_lgtd_s_row_on_a_small_real_subset(mt, shared_data, monkeypatch):
     assert [c["frames"] for c in row["jilin"]["clips"]] == [[3], [3]]
     assert [c["frames"] for c in row["satvideo"]["clips"]] == [[117], [117]]
     assert math.isfinite(row["jilin"]["temporal_gain"]) and "temporal_gain" not in row["satvideo"]
-    # the card's single-frame figures (frame 3): 32.37 dB against bicubic 30.58
-    assert row["jilin"]["psnr"] == pytest.approx(32.37, abs=0.01)
+    # the card's single-frame figures (frame 3): 32.55 dB against bicubic 30.58
+    assert row["jilin"]["psnr"] == pytest.approx(32.55, abs=0.01)
     assert row["jilin"]["bicubic_psnr"] == pytest.approx(30.58, abs=0.01)
 
     assert mt.count_params(entry) == 1_194_577 == sum(p.numel() for p in mt.models.create("lgtd-s").parameters())
