@@ -18,8 +18,8 @@ from satsr.models.factory import resolve_weights
 
 CPU = torch.device("cpu")
 # Networks without shipped weights, and the shipped variant of their family the message points to.
-WEIGHTLESS = {"lgfn": None, "lgtd": "lgtd-s", "lgtd-arc": "lgtd-s", "mtdo": None, "mstt": None, "mstt-40": None,
-              "mstt-s": None, "rgtgan": None, "rgtgan-s": None, "mtdo-s": None, "lgfn-s": None}
+WEIGHTLESS = {"lgfn": None, "lgtd": "lgtd-s", "lgtd-arc": "lgtd-s", "mtdo": "mtdo-s", "mstt": None, "mstt-40": None,
+              "mstt-s": None, "rgtgan": None, "rgtgan-s": None, "lgfn-s": None}
 
 
 class _Tiny(nn.Module):
@@ -65,7 +65,8 @@ def test_the_registry_has_these_weightless_networks():
             if _ours(models.get_spec(s)) and not registry.needs_weights(models.get_spec(s))] == [
         "bicubic", "bilinear", "nearest"]
     assert registry.shipped_variants(models.get_spec("lgtd")) == ["lgtd-s"]
-    assert registry.shipped_variants(models.get_spec("mtdo")) == []
+    assert registry.shipped_variants(models.get_spec("mtdo")) == ["mtdo-s"]
+    assert registry.shipped_variants(models.get_spec("mstt")) == []
     assert models.get_spec("lgtd-arc").family == "lgtd" and models.get_spec("mstt-40").family == "mstt"
 
 

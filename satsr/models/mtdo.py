@@ -23,7 +23,7 @@ from satsr.errors import InputError
 from satsr.models.hat import HAT
 from satsr.models.lgtd import TDMS, ConvReconstruction, centre_bicubic
 from satsr.models.ops import MSD, ConvBlock, ResnetBlock, TSAFusion, up2
-from satsr.models.registry import register
+from satsr.models.registry import Weights, register
 
 __all__ = ["MTDO", "CTDM", "TDROM"]
 
@@ -183,6 +183,12 @@ def mtdo(faithful: bool = True, align_corners: bool = True) -> MTDO:
 
 @register(
     "mtdo-s", scale=4, frames_in=5, bands=3, halo=40, multiple_of=4, bytes_per_pixel=1300,
+    weights=(Weights(
+        tag="satsr-video-v1", source="trained by satsr: satsr/train/configs/mtdo-s-video.yaml (model card "
+        "satsr/weights/mtdo-s.md)", sha256="8021d4c4c0d926eb1468d2066c0953b0d56161e622de069b21247a305a975e98",
+        license="MIT",
+        file="mtdo-s.safetensors",
+    ),),
     description="satsr's light MTDO (half width, LGTD-arc's conv reconstruction + bicubic skip, corrected, "
     "tile-exact), 1.38 M",
 )
