@@ -18,8 +18,8 @@ from satsr.models.factory import resolve_weights
 
 CPU = torch.device("cpu")
 # Networks without shipped weights, and the shipped variant of their family the message points to.
-WEIGHTLESS = {"lgfn": None, "lgtd": "lgtd-s", "lgtd-arc": "lgtd-s", "mtdo": "mtdo-s", "mstt": None, "mstt-40": None,
-              "mstt-s": None, "rgtgan": None, "rgtgan-s": None, "lgfn-s": None}
+WEIGHTLESS = {"lgfn": "lgfn-s", "lgtd": "lgtd-s", "lgtd-arc": "lgtd-s", "mtdo": "mtdo-s", "mstt": None, "mstt-40": None,
+              "mstt-s": None, "rgtgan": None, "rgtgan-s": None}
 
 
 class _Tiny(nn.Module):

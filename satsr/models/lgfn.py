@@ -23,7 +23,7 @@ from torch import nn
 
 from satsr.errors import InputError
 from satsr.models.ops import DCNSep
-from satsr.models.registry import register
+from satsr.models.registry import Weights, register
 
 __all__ = ["LGFN"]
 
@@ -268,6 +268,12 @@ def lgfn() -> LGFN:
 
 @register(
     "lgfn-s", scale=4, frames_in=7, bands=3, halo=24, multiple_of=1, bytes_per_pixel=1100,
+    weights=(Weights(
+        tag="satsr-video-v1", source="trained by satsr: satsr/train/configs/lgfn-s-video.yaml (model card "
+        "satsr/weights/lgfn-s.md)", sha256="7bcf7861f818bf056d8a82bbb9e09242ad35c838f4e180b5fade9fc9b87a3ec2",
+        license="MIT",
+        file="lgfn-s.safetensors",
+    ),),
     description="satsr's light LGFN (half width, 2 alignment stages, 2+2 fusion blocks, bicubic skip, "
     "tile-exact), 0.66 M",
 )

@@ -63,7 +63,9 @@ def test_default_model_beats_bicubic_on_a_sentinel2_still(shared_data):
 
 
 #: The other shipped video models: each trained on real satellite video only (their model cards).
-VIDEO_VARIANTS = ["mtdo-s"]
+VIDEO_VARIANTS = ["mtdo-s", "lgfn-s"]
+#: The least gain over bicubic each must keep on the held-aside frame (their cards: +1.27 and +0.86 dB on that clip).
+MIN_GAIN = {"mtdo-s": 1.0, "lgfn-s": 0.5}
 
 
 @pytest.mark.parametrize("name", VIDEO_VARIANTS)
@@ -83,5 +85,5 @@ def test_shipped_video_variant_beats_bicubic_on_held_aside_real_video(name, shar
     scores = evaluate_clips(shared_data / "satvideo" / "icpr2024_017", {name: name, "bicubic": "bicubic"},
                             centres=[230], prescale=2, temporal=False, device="cpu")
     s = {x.model: x.scores for x in scores}
-    assert s[name]["psnr"] >= s["bicubic"]["psnr"] + 1.0, s
+    assert s[name]["psnr"] >= s["bicubic"]["psnr"] + MIN_GAIN[name], s
     assert s[name]["ssim"] > s["bicubic"]["ssim"], s
