@@ -35,13 +35,13 @@ def test_rows_come_from_the_registry(mt, tmp_path):
     assert "lgtd-s" in shipped and "mtdo" not in shipped  # the registry's shipped weights, nothing hard-coded
     entries = mt.pick_entries(None, [])
     assert [e.name for e in entries] == ["bicubic", *shipped] and all(e.path is None for e in entries)
-    assert entries[1].weights == "lgtd-s.safetensors (shipped)"
+    assert all(e.weights == f"{e.name}.safetensors (shipped)" for e in entries[1:])
     ckpt = tmp_path / "c.safetensors"
     ckpt.write_bytes(b"")
     cand = mt.pick_entries("", [f"mtdo-s={ckpt}"])
     assert [(e.name, e.path) for e in cand] == [("bicubic", None), ("mtdo-s", ckpt.resolve())]
     assert cand[1].weights == str(ckpt.resolve())
-    for names, cands, msg in (("mtdo-s", [], "has no shipped weights"), ("nope", [], "not a registered model"),
+    for names, cands, msg in (("mstt-s", [], "has no shipped weights"), ("nope", [], "not a registered model"),
                               ("", ["mtdo-s"], "NAME=PATH"), ("", [f"mtdo-s={tmp_path / 'x'}"], "no such file")):
         with pytest.raises(SystemExit, match=msg):
             mt.pick_entries(names, cands)
