@@ -17,7 +17,6 @@ import torch.nn.functional as F
 
 import satsr
 from satsr import models
-from satsr.errors import ModelError
 from satsr.models.ops import DCNSep, zero_dcn_offsets
 
 CONFIGS = Path(satsr.__file__).parent / "train" / "configs"
@@ -42,13 +41,15 @@ def test_registered_spec(name):
     assert spec.feather == 0 and spec.time_padding == "clamp"  # tile-exact: cropped tiles, no feathering
     assert spec.family == name.split("-")[0] and spec.bytes_per_pixel > 0
     assert spec.description.endswith(f", {n / 1e6:.2f} M")
-    assert not spec.weights  # the lead ships them later
+    assert [w.file for w in spec.weights] == [f"{name}.safetensors"]  # shipped (satsr/weights/<name>.md)
 
 
 @pytest.mark.parametrize("name", SMALL)
-def test_needs_weights_until_they_ship(name):
-    with pytest.raises(ModelError, match=name):
-        models.create(name)
+def test_shipped_weights_load_by_default(name):
+    """Trained weights by default; the bicubic start (zero last convolution) only with ``pretrained=False``."""
+    trained, start = models.create(name), models.create(name, pretrained=False)
+    last = [k for k, v in start.state_dict().items() if k.endswith("weight") and not v.any()]
+    assert last and all(trained.state_dict()[k].any() for k in last)
 
 
 @pytest.mark.parametrize("name", SMALL)
