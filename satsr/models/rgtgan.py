@@ -22,7 +22,7 @@ from torch import nn
 from satsr._bicubic import resize_matrix
 from satsr.errors import InputError, ModelError
 from satsr.models.ops import DCNv3, set_dcn_impl
-from satsr.models.registry import register
+from satsr.models.registry import Weights, register
 
 __all__ = ["RGTGAN", "RGTNet", "derive_inputs", "gradient_map", "gtem_shuffle", "matlab_resize"]
 
@@ -528,6 +528,12 @@ def rgtgan(ngf: int = 64, n_blocks: int = 16, groups: int = 8, compute_discarded
 
 @register(
     "rgtgan-s", scale=4, bands=3, halo=40, multiple_of=4, needs_reference=True, tile=64, bytes_per_pixel=65000,
+    weights=(Weights(
+        tag="satsr-refvideo-v1", source="trained by satsr: satsr/train/configs/rgtgan-s-video.yaml (model card "
+        "satsr/weights/rgtgan-s.md)", sha256="065e1383e773236eca0d284ddbca2613bd57d4b971709a926d841fa7cb6484ca",
+        license="MIT",
+        file="rgtgan-s.safetensors",
+    ),),
     description="satsr's light RGTGAN (quarter width, shallow, standard shuffle, bicubic start, tile-exact), 0.34 M",
 )
 def rgtgan_s(faithful: bool = False) -> RGTGAN:

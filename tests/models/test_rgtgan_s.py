@@ -27,7 +27,8 @@ def test_spec_and_size():
     spec = models.get_spec("rgtgan-s")
     assert (spec.scale, spec.bands, spec.frames_in, spec.needs_reference) == (4, 3, 1, True)
     assert spec.multiple_of == 4 and spec.halo % spec.multiple_of == 0 and spec.feather == 0
-    assert spec.bytes_per_pixel > 0 and spec.family == "rgtgan" and not spec.weights
+    assert spec.bytes_per_pixel > 0 and spec.family == "rgtgan"
+    assert [w.file for w in spec.weights] == ["rgtgan-s.safetensors"]  # shipped (satsr/weights/rgtgan-s.md)
     model = models.create("rgtgan-s", pretrained=False)
     n = sum(p.numel() for p in model.parameters())
     assert n == 343_672
@@ -39,9 +40,12 @@ def test_spec_and_size():
 
 
 @pytest.mark.parametrize("pretrained", [None, True])
-def test_create_without_weights_raises(pretrained):
-    with pytest.raises(ModelError, match="rgtgan-s: satsr ships no trained weights"):
-        models.create("rgtgan-s", pretrained=pretrained)
+def test_shipped_weights_load_unless_the_bicubic_start_is_asked_for(pretrained):
+    trained = models.create("rgtgan-s", pretrained=pretrained)
+    assert trained.texture_transfer.tail_large[2].weight.any()  # the untrained last convolution is zero
+    assert not models.create("rgtgan-s", pretrained=False).texture_transfer.tail_large[2].weight.any()
+    with pytest.raises(ModelError, match="faithful=True"):  # the weights belong to the tile-exact shuffle
+        models.create("rgtgan-s", faithful=True)
 
 
 def test_untrained_is_exactly_bicubic():
