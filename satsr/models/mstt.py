@@ -34,7 +34,7 @@ from torch import nn
 from satsr.errors import InputError, ModelError
 from satsr.models.flow import coarse_to_fine_flow
 from satsr.models.ops import MSD
-from satsr.models.registry import register
+from satsr.models.registry import Weights, register
 
 __all__ = ["MSTT", "flow_warp", "SpaceTimeTransformer", "neighbour_flows", "in_between_baseline"]
 
@@ -339,6 +339,12 @@ def mstt_40() -> MSTT:
 # and at 128 px (benchmarks/window_memory.py).
 @register(
     "mstt-s", scale=4, frames_in=4, time_scale=2, bands=3, halo=16, multiple_of=32, feather=16, bytes_per_pixel=7800,
+    weights=(Weights(
+        tag="satsr-video-v1", source="trained by satsr: satsr/train/configs/mstt-s-video.yaml (model card "
+        "satsr/weights/mstt-s.md)", sha256="7363be3e5b017cfd6e3a752319c1baec6f879d2e0ea33fe9e0fbb6b2ee0b61f4",
+        license="MIT",
+        file="mstt-s.safetensors",
+    ),),
     description="satsr's light MSTT-STVSR (same flow-guided space-time design at half width and depth, bicubic "
     "skip; in between: bicubic of the neighbours' mean), 0.82 M",
 )

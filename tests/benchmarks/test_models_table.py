@@ -41,7 +41,7 @@ def test_rows_come_from_the_registry(mt, tmp_path):
     cand = mt.pick_entries("", [f"mtdo-s={ckpt}"])
     assert [(e.name, e.path) for e in cand] == [("bicubic", None), ("mtdo-s", ckpt.resolve())]
     assert cand[1].weights == str(ckpt.resolve())
-    for names, cands, msg in (("mstt-s", [], "has no shipped weights"), ("nope", [], "not a registered model"),
+    for names, cands, msg in (("mstt", [], "has no shipped weights"), ("nope", [], "not a registered model"),
                               ("", ["mtdo-s"], "NAME=PATH"), ("", [f"mtdo-s={tmp_path / 'x'}"], "no such file")):
         with pytest.raises(SystemExit, match=msg):
             mt.pick_entries(names, cands)

@@ -23,9 +23,10 @@ def test_registered_as_a_space_time_variant_of_mstt():
     assert isinstance(net, MSTT) and net.multiple_of == spec.multiple_of
 
 
-def test_needs_weights_until_they_ship():
-    with pytest.raises(ModelError, match="ships no trained weights"):
-        models.create("mstt-s")
+def test_shipped_weights_load_unless_the_baseline_is_asked_for():
+    assert [w.file for w in models.get_spec("mstt-s").weights] == ["mstt-s.safetensors"]  # satsr/weights/mstt-s.md
+    assert models.create("mstt-s").conv_last.weight.any()  # trained; the untrained last convolution is zero
+    assert not models.create("mstt-s", pretrained=False).conv_last.weight.any()
 
 
 def test_untrained_is_bicubic_and_bicubic_of_the_neighbours_mean():
