@@ -1,0 +1,44 @@
+"""The configs that train the shipped light models further (``*-video-more.yaml``): from the shipped weights, on
+the same data with the same held-aside frames, with other draws, and a step or two of them runs."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+import satsr
+from satsr.models.registry import bundled_weights, get_spec
+from satsr.train.config import load_config
+from satsr.train.loop import train
+
+CONFIGS = Path(satsr.__file__).parent / "train" / "configs"
+MORE = {"mstt-s-video-more.yaml": "mstt-s-video.yaml", "lgfn-s-video-more.yaml": "lgfn-s-video.yaml"}
+
+
+@pytest.mark.parametrize("more", MORE)
+def test_more_starts_from_the_shipped_weights_on_the_same_data(more):
+    cfg, base = load_config(CONFIGS / more), load_config(CONFIGS / MORE[more])
+    assert cfg.model == base.model and base.init is None
+    assert Path(cfg.init).resolve() == bundled_weights(get_spec(cfg.model))  # the shipped file, checked
+    assert cfg.data == base.data and cfg.val == base.val  # same sources, held-aside split and degradations
+    assert cfg.seed != base.seed  # other windows and crops than the shipped run saw, step for step
+    assert cfg.lr < base.lr and cfg.ckpt_every <= 100 and Path(cfg.out).name != Path(base.out).name
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("more", MORE)
+def test_more_trains_two_steps_from_the_shipped_weights(more, shared_data, tmp_path):
+    cfg = load_config(CONFIGS / more, data_root=str(shared_data), out=str(tmp_path / "run"), steps=2,
+                      device="cpu")
+    cfg = replace(cfg, batch_size=1, val=None, ckpt_every=1)
+    result = train(cfg, progress=False)
+    assert result["step"] == 2
+    start = satsr.models.create(cfg.model)
+    state = torch.load(tmp_path / "run" / "last.pt", weights_only=False)["model"]
+    moved = [k for k, v in start.state_dict().items() if v.is_floating_point() and not torch.equal(v, state[k])]
+    assert moved  # trained on from the shipped weights ...
+    diff = max(float((v - state[k]).abs().max()) for k, v in start.state_dict().items() if v.is_floating_point())
+    assert diff < 0.05  # ... not from scratch: two small steps away from them
