@@ -5,8 +5,8 @@
 .venv/bin/python benchmarks/gpu_check.py --device cpu --quick --out /tmp/gpu.json   # the same on a CPU crop (CI)
 ```
 
-For every shipped model (a registered model whose weights ship with satsr), on the 7 real Jilin-1 LR frames
-mirror-tiled to ``--size`` (float32 in [0, 1], so that outputs keep the model's own precision):
+For every shipped model (a registered model whose weights ship with satsr) that makes one frame from frames, on the
+7 real Jilin-1 LR frames mirror-tiled to ``--size`` (float32 in [0, 1], so that outputs keep the model's own precision):
 
 * **throughput**: fp32, bf16, fp16 and compiled (``compile=True`` in the device's default precision) through
   ``satsr.upscale`` (output Mpx/s: spatial output pixels of every frame over the wall time of ``.values``, after a
@@ -114,6 +114,18 @@ def shipped_models() -> list[str]:
     from satsr.models.registry import bundled_weights
 
     return [n for n in models.list_models() if bundled_weights(models.get_spec(n)) is not None]
+
+
+def not_covered(name: str) -> str | None:
+    """Why this check leaves a shipped model out (it feeds frames to a model of one output frame), or ``None``."""
+    from satsr import models
+
+    spec = models.get_spec(name)
+    if spec.needs_reference:
+        return "a reference-based model: no reference images here (benchmarks/bench_rgtgan.py times the pairing)"
+    if spec.time_scale > 1:
+        return "a space-time model: its windows take flows and give several frames (benchmarks/bench_mstt.py)"
+    return None
 
 
 # -- sections ------------------------------------------------------------------------------------------------
@@ -383,18 +395,19 @@ class Check:
         else:
             meta["cpu"] = platform.processor() or platform.machine()
             self.res["skipped"]["peak_gpu_mb"] = "CUDA only: torch.cuda.max_memory_allocated (null on the CPU)"
-        names = [m for m in shipped_models() if not a.models or m in a.models]
+        names = []
+        for m in (m for m in shipped_models() if not a.models or m in a.models):
+            why = not_covered(m)
+            if why:
+                self.res["skipped"][m] = why
+            else:
+                names.append(m)
         self.res["models"] = names
         da = jilin_stack(a.size, a.frames)
         meta["input"] = {"shape": list(da.shape), "source": "jilin1_airport/LR4x, mirror-tiled, float32 in [0, 1]"}
-        from satsr import models
-
         for section in ("throughput", "seed", "oom"):
             budget = Budget(a.budgets[section])  # each section's clock starts with the section
             for m in names:
-                if models.get_spec(m).needs_reference:
-                    self.res[section][m] = {"skipped": "a reference-based model: no reference frames here"}
-                    continue
                 getattr(self, section)(m, da, budget)
         meta["wall_s"] = time.perf_counter() - t_start
         self.save()

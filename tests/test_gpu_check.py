@@ -25,6 +25,8 @@ def test_gpu_check_runs_quick_on_the_cpu(tmp_path, shared_data):
     assert set(res) == {"meta", "models", "throughput", "accuracy", "seed", "oom", "compile", "skipped"}
     assert res["meta"]["device"] == "cpu" and res["meta"]["quick"] is True and res["meta"]["wall_s"] > 0
     assert "lgtd-s" in res["models"]  # the shipped model
+    assert "space-time" in res["skipped"]["mstt-s"] and "reference" in res["skipped"]["rgtgan-s"]  # said, not lost
+    assert not {"mstt-s", "rgtgan-s"} & set(res["models"])
     for model in res["models"]:
         rows = res["throughput"][model]
         assert set(rows) == {"fp32", "bf16", "fp16", "compiled"} and rows["compiled"] == {"skipped": "--skip"}
