@@ -451,7 +451,10 @@ def upscale(
         A registered name (see ``satsr.models.list_models()``) or a module described by
         ``satsr.models.wrap``. The default, ``"lgtd-s"``, is satsr's own trained x4 model for RGB (3 bands):
         pick the bands with ``bands=[...]``, or name a band-agnostic model (``"bicubic"``, ``"lanczos"``...)
-        for other band counts.
+        for other band counts. A module is prepared in place, as ``model.to(device).eval()`` would: on the
+        device, in eval mode, in channels-last layout where that runs faster, and with satsr's deformable
+        convolutions sampled by ``grid_sample`` for bf16 on a CPU (the same output). Pass
+        ``copy.deepcopy(net)`` to keep a module you are still training as it is.
     scale : int, optional
         Upscaling factor; default the model's.
     tile : int, optional

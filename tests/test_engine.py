@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 from pathlib import Path
 
@@ -78,6 +79,22 @@ def test_bf16_on_cpu_through_upscale(make_geotiff):
     assert a.attrs["satsr_precision"] == "fp32" and b.attrs["satsr_precision"] == "bf16"
     d = np.abs(a.values - b.values)
     assert 0 < d.max() < 0.05  # bf16 did run, and stays close
+
+
+def test_a_module_is_prepared_in_place_as_the_docstring_says(make_geotiff):
+    """``upscale``'s docstring: a module given is put on the device, in eval mode, channels-last and (bf16 on a
+    CPU) with grid_sample deformable convolutions; a deep copy keeps the caller's module as it was."""
+    from satsr.models.ops import DCNSep
+
+    da = satsr.open_stack(make_geotiff("v.tif", shape=(3, 24, 24), dtype="float32"))
+    da = da.isel(time=[0] * 5)
+    net = models.create("lgtd-s").train()
+    kept = models.create("lgtd-s").train()
+    for module in (net, copy.deepcopy(kept)):
+        satsr.upscale(da, module, device="cpu", precision="bf16").values
+    assert not net.training and {m.impl for m in net.modules() if isinstance(m, DCNSep)} == {"grid_sample"}
+    assert net.conv_last.weight.is_contiguous(memory_format=torch.channels_last)
+    assert kept.training and {m.impl for m in kept.modules() if isinstance(m, DCNSep)} == {"torchvision"}
 
 
 def _psnr(test: np.ndarray, ref: np.ndarray) -> float:
