@@ -91,7 +91,7 @@ def test_a_module_is_prepared_in_place_as_the_docstring_says(make_geotiff):
     net = models.create("lgtd-s").train()
     kept = models.create("lgtd-s").train()
     for module in (net, copy.deepcopy(kept)):
-        satsr.upscale(da, module, device="cpu", precision="bf16").values
+        assert satsr.upscale(da, module, device="cpu", precision="bf16").values.shape == (5, 3, 96, 96)
     assert not net.training and {m.impl for m in net.modules() if isinstance(m, DCNSep)} == {"grid_sample"}
     assert net.conv_last.weight.is_contiguous(memory_format=torch.channels_last)
     assert kept.training and {m.impl for m in kept.modules() if isinstance(m, DCNSep)} == {"torchvision"}
