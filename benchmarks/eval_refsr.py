@@ -4,7 +4,7 @@
         --data ../shared/data --rows /tmp/eval_refsr.jsonl
 
 Every image of each set (RRSSRD ``val_3rd`` and KaggleSRD ``val_1..3`` by default, none of them trained on by
-``satsr/train/configs/rgtgan-s.yaml``) is super-resolved whole (LR 120 x 120 to 480 x 480) by ``model(lr, ref)``
+``satsr/train/configs/rgtgan-2blocks.yaml``) is super-resolved whole (LR 120 x 120 to 480 x 480) by ``model(lr, ref)``
 and scored against its HR with RGTGAN's ``val.py`` protocol (:func:`satsr.metrics.evaluate`
 ``protocol="rgtgan"``: RGB, 8-bit rounded, 4 px border crop), beside the supplied ``LR_UX4`` (the sets' bicubic)
 and satsr's MATLAB bicubic of the LR files (``derive_inputs``: what ``model(lr, ref)`` adds its residual to, and

@@ -22,7 +22,7 @@ sequence of epochs; epoch ``e`` is the permutation ``default_rng([seed, e])`` of
 crops and flips are those of ``RefSRTriplets.set_epoch(e)``. So every image is seen once per epoch and the data of
 a step is a pure function of ``(seed, k)``, as :mod:`satsr.train.loop` needs for exact resume.
 
-Example config (``satsr/train/configs/rgtgan-s.yaml``)::
+Example config (``satsr/train/configs/rgtgan-2blocks.yaml``)::
 
     model: rgtgan
     model_options: {n_blocks: 2}

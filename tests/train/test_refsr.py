@@ -15,7 +15,7 @@ from satsr.models.rgtgan import derive_inputs
 from satsr.train.loop import load_config, train
 from satsr.train.refsr import RefSRSteps, build_refsr_dataset, train_refsr, zero_last_conv
 
-CONFIG = Path(satsr.__file__).parent / "train" / "configs" / "rgtgan-s.yaml"
+CONFIG = Path(satsr.__file__).parent / "train" / "configs" / "rgtgan-2blocks.yaml"
 
 
 def rrssrd(shared_data: Path, name: str) -> Path:
