@@ -51,17 +51,17 @@ def run_tiled(name: str, size: int, device: str, tile: int, one_tile: bool = Fal
     """Time one sample through ``satsr.upscale`` (float32 frames, centre frame; only the first tile if asked)."""
     import numpy as np
     import xarray as xr
-    from affine import Affine
 
     import satsr
     from satsr.geo import Grid
     from satsr.io.coords import assign_grid
+    from satsr.testing import JILIN1_CRS, JILIN1_TRANSFORM
 
     torch.manual_seed(0)
     n = get_spec(name).frames_in
     frames = np.random.default_rng(0).random((n, 3, size, size), dtype=np.float32)
     da = assign_grid(xr.DataArray(frames, dims=("time", "band", "y", "x")),
-                     Grid((size, size), Affine(3.68, 0, 500000, 0, -3.68, 4400000), "EPSG:32650"))
+                     Grid((size, size), JILIN1_TRANSFORM, JILIN1_CRS))
     # One tile per forward: a batch of 448 x 448 windows would not fit in CPU memory.
     model = _at_rest(satsr.models.create(name, pretrained=False))
     spec = model.spec

@@ -86,11 +86,11 @@ def compare(a: np.ndarray, ref: np.ndarray) -> dict[str, Any]:
 def jilin_stack(size: int, frames: int):
     """The real Jilin-1 LR frames mirror-tiled to ``size x size``, float32 in [0, 1], as a georeferenced stack."""
     import xarray as xr
-    from affine import Affine
     from PIL import Image
 
     from satsr.geo import Grid
     from satsr.io.coords import assign_grid
+    from satsr.testing import JILIN1_CRS, JILIN1_TRANSFORM
 
     paths = sorted((DATA / "jilin1_airport" / "LR4x").glob("*.png"))[:frames]
     if not paths:
@@ -104,8 +104,7 @@ def jilin_stack(size: int, frames: int):
 
     arr = arr[..., mirror(size, h)[:, None], mirror(size, w)[None, :]].astype(np.float32) / 255
     da = xr.DataArray(arr, dims=("time", "band", "y", "x"), coords={"time": np.arange(len(arr)), "band": [1, 2, 3]})
-    # illustrative UTM georeferencing (the PNGs have none), 3.68 m as the Jilin-1 video's LR
-    return assign_grid(da, Grid((size, size), Affine(3.68, 0, 500000, 0, -3.68, 4400000), "EPSG:32650"))
+    return assign_grid(da, Grid((size, size), JILIN1_TRANSFORM, JILIN1_CRS))  # the PNGs have none
 
 
 def shipped_models() -> list[str]:

@@ -55,8 +55,6 @@ from typing import Any
 import numpy as np
 import torch
 import xarray as xr
-from affine import Affine
-from pyproj import CRS
 
 import satsr
 from satsr import models
@@ -66,6 +64,7 @@ from satsr.geo import Grid
 from satsr.io.coords import assign_grid
 from satsr.metrics import lr_consistency
 from satsr.models.registry import bundled_weights, get_spec, iter_specs
+from satsr.testing import JILIN1_CRS, JILIN1_TRANSFORM
 from satsr.train.evaluate import ClipScore, evaluate_clips, find_clips, load_clip
 
 HERE = Path(__file__).resolve().parent
@@ -76,8 +75,6 @@ DEFAULT_DATA = HERE.parent.parent / "shared" / "data"
 DEFAULT_JSON = HERE / "results" / "models_table.json"
 JILIN = "jilin1_airport"
 SATVIDEO = "satvideo"
-#: Illustrative georeferencing of the Jilin-1 LR frames (``benchmarks/run.py``'s): UTM zone 50N, 3.68 m pixels.
-JILIN_CRS, JILIN_TRANSFORM = CRS.from_epsg(32650), Affine(3.68, 0, 500000, 0, -3.68, 4400000)
 REF_SETS = ("satvideo", "rrssrd_val_3rd", "bitemporal")
 COLUMNS = ("model", "params", "Jilin-1 PSNR (gain)", "temporal gain", "Pillow-LR PSNR (gain)",
            "held-aside satvideo PSNR (gain)", "LR consistency dB", "CPU s/Mpx", "weights", "notes")
@@ -168,7 +165,7 @@ def jilin_stack(data: Path) -> tuple[xr.DataArray, np.ndarray]:
 
 
 def _jilin_grid(shape: tuple[int, ...]) -> Grid:
-    return Grid((int(shape[0]), int(shape[1])), JILIN_TRANSFORM, JILIN_CRS)
+    return Grid((int(shape[0]), int(shape[1])), JILIN1_TRANSFORM, JILIN1_CRS)
 
 
 def _means(scores: list[ClipScore], label: str) -> dict[str, float]:

@@ -110,11 +110,13 @@ def child_gen(spec: dict) -> dict:
     from PIL import Image
     from rasterio.windows import Window
 
+    from satsr.testing import JILIN1_CRS, JILIN1_TRANSFORM
+
     size, kind = spec["size"], spec["kind"]
     if kind == "jilin":
         srcs = sorted((Path(spec["data"]) / "jilin1_airport" / "LR4x").glob("*.png"))[: spec["frames"]]
         scenes = [np.asarray(Image.open(p).convert("RGB")).transpose(2, 0, 1) for p in srcs]
-        crs, transform, dtype = "EPSG:32650", Affine(3.68, 0, 500000, 0, -3.68, 4400000), "uint8"
+        crs, transform, dtype = JILIN1_CRS, JILIN1_TRANSFORM, "uint8"
     else:
         with rasterio.open(Path(spec["data"]) / "geotiff" / "landsat8_rgb_30m_uint16.tif") as f:
             scenes = [f.read()[:3]] * spec["frames"]

@@ -24,6 +24,7 @@ import torch
 import satsr
 from satsr import models
 from satsr.models.ops import zero_dcn_offsets
+from satsr.testing import JILIN1_CRS, JILIN1_TRANSFORM
 
 
 def prepared(name: str, align_corners: bool) -> torch.nn.Module:
@@ -48,7 +49,7 @@ def main() -> None:
     args = parser.parse_args()
 
     frames = sorted((args.data / "jilin1_airport" / "LR4x").glob("*.png"))[:5]
-    stack = satsr.open_stack(frames, crs="EPSG:32650", transform=(3.68, 0, 500000, 0, -3.68, 4400000))
+    stack = satsr.open_stack(frames, crs=JILIN1_CRS, transform=JILIN1_TRANSFORM)
     stack = stack.isel(y=slice(40, 72), x=slice(32, 96)).astype("float32") / 255
     rows = []
     for name in args.models.split(","):

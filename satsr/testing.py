@@ -12,10 +12,18 @@ import rasterio
 from affine import Affine
 from rasterio.errors import NotGeoreferencedWarning
 
-__all__ = ["write_geotiff", "UTM_30M"]
+__all__ = ["write_geotiff", "UTM_30M", "JILIN1_CRS", "JILIN1_TRANSFORM"]
 
 #: A 30 m north-up grid in UTM (the default transform of :func:`write_geotiff`).
 UTM_30M = Affine(30.0, 0.0, 500000.0, 0.0, -30.0, 4200000.0)
+
+#: The illustrative grid that satsr's tests, benchmarks and docs give the Jilin-1 LR frames
+#: (``shared/data/jilin1_airport``), PNGs without georeferencing: UTM zone 50N, 3.68 m LR pixels (0.92 m after
+#: x4), upper-left corner at (500000, 4400000). ``satsr.open_stack(frames, crs=JILIN1_CRS,
+#: transform=JILIN1_TRANSFORM)``.
+JILIN1_CRS = "EPSG:32650"
+#: Geotransform of the Jilin-1 LR frames on that grid (see :data:`JILIN1_CRS`).
+JILIN1_TRANSFORM = Affine(3.68, 0.0, 500000.0, 0.0, -3.68, 4400000.0)
 
 
 def write_geotiff(

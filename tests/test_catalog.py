@@ -15,7 +15,7 @@ from affine import Affine
 
 from satsr.catalog import CatalogError, init_catalog, read_catalog, verify_product
 from satsr.errors import SatsrWarning
-from satsr.testing import write_geotiff
+from satsr.testing import JILIN1_TRANSFORM, write_geotiff
 
 REPO = Path(__file__).resolve().parents[1]
 UTM = Affine(30, 0, 738345, 0, -30, -2809995)
@@ -139,7 +139,7 @@ def test_shipped_example_catalogs():
     assert len(clip.hrefs) == 7 and clip.hrefs[3].endswith(os.path.join("shared", "data", "jilin1_airport",
                                                                         "LR4x", "00000003.png"))
     crs, transform = clip.georeferencing()
-    assert crs.to_epsg() == 32650 and transform == Affine(3.68, 0, 500000, 0, -3.68, 4400000)
+    assert crs.to_epsg() == 32650 and transform == JILIN1_TRANSFORM
 
 
 def test_jilin_template_opens_with_the_items_georeferencing(shared_data):
@@ -149,7 +149,7 @@ def test_jilin_template_opens_with_the_items_georeferencing(shared_data):
         clip = type(clip)(clip.id, tuple(map(str, frames)), clip.asset_keys, clip.item, clip.item_href)
     stack = clip.open()
     assert stack.shape == (7, 3, 160, 160)
-    assert stack.rio.crs.to_epsg() == 32650 and stack.rio.transform() == Affine(3.68, 0, 500000, 0, -3.68, 4400000)
+    assert stack.rio.crs.to_epsg() == 32650 and stack.rio.transform() == JILIN1_TRANSFORM
 
 
 def test_verify_product_detects_missing_and_changed_files(tmp_path):

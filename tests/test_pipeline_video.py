@@ -14,8 +14,9 @@ from affine import Affine
 import satsr
 from satsr import models
 from satsr.errors import InputError
+from satsr.testing import JILIN1_CRS, JILIN1_TRANSFORM
 
-LR_GRID = Affine(3.68, 0, 500000, 0, -3.68, 4400000)
+LR_GRID = JILIN1_TRANSFORM
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +24,7 @@ def clip(shared_data):
     """All 7 LR frames (uint8 RGB), a 32 x 48 crop whose size is not a multiple of 16."""
     frames = sorted((shared_data / "jilin1_airport" / "LR4x").glob("*.png"))
     assert len(frames) == 7
-    stack = satsr.open_stack(frames, crs="EPSG:32650", transform=LR_GRID)
+    stack = satsr.open_stack(frames, crs=JILIN1_CRS, transform=LR_GRID)
     return stack.isel(y=slice(60, 92), x=slice(50, 98))
 
 

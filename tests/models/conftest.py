@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 import torch
 
+from satsr.testing import JILIN1_CRS, JILIN1_TRANSFORM
+
 
 def fill(model: torch.nn.Module, amp: float) -> None:
     """Parameter number ``i`` (sorted state_dict order): ``sin(0.7 k + 1.3 i)`` scaled by ``amp / sqrt(fan_in)``."""
@@ -61,6 +63,6 @@ def jilin_pngs(shared_data: Path, tmp_path: Path):
                                dtype="uint8") as d:
                 d.write(data)
             paths.append(str(dest))
-        return paths, ["--crs", "EPSG:32650", "--transform", "3.68,0,500000,0,-3.68,4400000"]
+        return paths, ["--crs", JILIN1_CRS, "--transform", ",".join(f"{v:.10g}" for v in JILIN1_TRANSFORM[:6])]
 
     return make

@@ -4,6 +4,7 @@ import torch
 
 from satsr.errors import InputError
 from satsr.models.mstt import MSTT, flow_warp
+from satsr.testing import JILIN1_CRS, JILIN1_TRANSFORM
 
 
 @pytest.mark.parametrize(("back_rbs", "keys", "count"),
@@ -62,7 +63,7 @@ def test_through_upscale_13_frames_from_7_each_window_once(shared_data):
     from satsr.tiling import TilePlan, gather, space_time_windows
 
     clip = satsr.open_stack(sorted((shared_data / "jilin1_airport" / "LR4x").glob("*.png")),
-                            crs="EPSG:32650", transform=(3.68, 0, 500000, 0, -3.68, 4400000))
+                            crs=JILIN1_CRS, transform=JILIN1_TRANSFORM)
     clip = clip.isel(y=slice(60, 100), x=slice(40, 88)).astype("float32") / 255
     torch.manual_seed(0)
     net = models.create("mstt", pretrained=False)

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 import satsr
 from satsr import models
 from satsr.models.ops import DCNSep, zero_dcn_offsets
+from satsr.testing import JILIN1_CRS, JILIN1_TRANSFORM
 
 CONFIGS = Path(satsr.__file__).parent / "train" / "configs"
 #: name: (frames, multiple_of, halo, parameters, the builder's last convolution)
@@ -103,7 +104,7 @@ def jilin(shared_data):
     """The seven real Jilin-1 LR frames, 32 x 32 crop, float32 in [0, 1], with an illustrative UTM grid."""
     stack = satsr.open_stack(
         sorted((shared_data / "jilin1_airport" / "LR4x").glob("*.png")),
-        crs="EPSG:32650", transform=(3.68, 0, 500000, 0, -3.68, 4400000),
+        crs=JILIN1_CRS, transform=JILIN1_TRANSFORM,
     )
     return stack.isel(y=slice(40, 72), x=slice(32, 64)).astype("float32") / 255
 

@@ -17,6 +17,7 @@ import torch
 import satsr
 from satsr import models
 from satsr.models.ops import zero_dcn_offsets
+from satsr.testing import JILIN1_CRS, JILIN1_TRANSFORM
 
 VIDEO = ["lgtd", "lgtd-arc", "mtdo", "lgtd-s"]
 
@@ -51,7 +52,7 @@ def jilin(shared_data):
     """Five real Jilin-1 LR frames, 32 x 64 crop, float32 in [0, 1], with an illustrative UTM grid."""
     stack = satsr.open_stack(
         sorted((shared_data / "jilin1_airport" / "LR4x").glob("*.png"))[:5],
-        crs="EPSG:32650", transform=(3.68, 0, 500000, 0, -3.68, 4400000),
+        crs=JILIN1_CRS, transform=JILIN1_TRANSFORM,
     )
     return stack.isel(y=slice(40, 72), x=slice(32, 96)).astype("float32") / 255
 
@@ -78,7 +79,7 @@ def jilin7(shared_data):
     """The seven real Jilin-1 LR frames, 16 x 24 crop, float32 in [0, 1], with an illustrative UTM grid."""
     stack = satsr.open_stack(
         sorted((shared_data / "jilin1_airport" / "LR4x").glob("*.png")),
-        crs="EPSG:32650", transform=(3.68, 0, 500000, 0, -3.68, 4400000),
+        crs=JILIN1_CRS, transform=JILIN1_TRANSFORM,
     )
     return stack.isel(y=slice(40, 56), x=slice(32, 56)).astype("float32") / 255
 
