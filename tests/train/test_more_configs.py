@@ -16,6 +16,8 @@ from satsr.train.loop import train
 
 CONFIGS = Path(satsr.__file__).parent / "train" / "configs"
 MORE = {"mstt-s-video-more.yaml": "mstt-s-video.yaml", "lgfn-s-video-more.yaml": "lgfn-s-video.yaml"}
+#: Configs that train on from the shipped weights with some sources counted more often (``repeat``).
+REWEIGHED = {"rgtgan-s-ref-more.yaml": "rgtgan-s-video.yaml"}
 
 
 @pytest.mark.parametrize("more", MORE)
@@ -28,8 +30,24 @@ def test_more_starts_from_the_shipped_weights_on_the_same_data(more):
     assert cfg.lr < base.lr and cfg.ckpt_every <= 100 and Path(cfg.out).name != Path(base.out).name
 
 
+def test_reweighed_starts_from_the_shipped_weights_with_the_same_sources_and_splits():
+    for more, base_name in REWEIGHED.items():
+        cfg, base = load_config(CONFIGS / more), load_config(CONFIGS / base_name)
+        assert cfg.model == base.model and base.init is None
+        assert Path(cfg.init).resolve() == bundled_weights(get_spec(cfg.model))
+
+        def unweighted(data):
+            return [{k: v for k, v in d.items() if k != "repeat"} for d in data]
+
+        assert unweighted(cfg.data) == unweighted(base.data) and cfg.val == base.val  # sources and held-aside parts
+        weights = [(d.get("repeat", 1), b.get("repeat", 1)) for d, b in zip(cfg.data, base.data, strict=True)]
+        assert any(new > old for new, old in weights)  # some source weighed up
+        assert cfg.seed != base.seed and cfg.lr < base.lr and cfg.ckpt_every <= 100
+        assert Path(cfg.out).name != Path(base.out).name
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("more", MORE)
+@pytest.mark.parametrize("more", [*MORE, *REWEIGHED])
 def test_more_trains_two_steps_from_the_shipped_weights(more, shared_data, tmp_path):
     cfg = load_config(CONFIGS / more, data_root=str(shared_data), out=str(tmp_path / "run"), steps=2,
                       device="cpu")

@@ -68,6 +68,9 @@ class RefSRTriplets(Dataset):
     scale : int, default 4
     seed : int, default 0
         Seed of the crop and augmentation draws (``numpy.random.default_rng([seed, epoch, index])``).
+    repeat : int, default 1
+        Each triplet counts that many times per epoch, each time with its own crop and flips: weighs a small set
+        up beside larger ones in a mixed training set.
 
     Raises
     ------
@@ -76,9 +79,12 @@ class RefSRTriplets(Dataset):
     """
 
     def __init__(self, roots: PathLike | Sequence[PathLike], *, crop: int | None = None, augment: bool = False,
-                 scale: int = 4, seed: int = 0) -> None:
+                 scale: int = 4, seed: int = 0, repeat: int = 1) -> None:
         if isinstance(roots, (str, os.PathLike)):
             roots = [roots]
+        if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
+            raise InputError(f"repeat must be a whole number >= 1, got {repeat!r}")
+        self.repeat = repeat
         if crop is not None and (crop <= 0 or crop % scale):
             raise InputError(f"crop must be a positive multiple of the scale ({scale}), got {crop}")
         self.crop, self.augment, self.scale, self.seed, self.epoch = crop, augment, scale, seed, 0
@@ -111,13 +117,13 @@ class RefSRTriplets(Dataset):
         self.epoch = int(epoch)
 
     def __len__(self) -> int:
-        return len(self.items)
+        return len(self.items) * self.repeat
 
     def load(self, index: int) -> dict[str, np.ndarray]:
         """The whole images of one sample, float32 ``(C, H, W)`` in ``[0, 1]``, derived helpers completed."""
         from satsr.models.rgtgan import derive_inputs
 
-        item = self.items[index]
+        item = self.items[index % len(self.items)]
         imgs = {r: to_unit(read_raster(p), None) for r, p in item.items() if r != "key" and p is not None}
         h, w = imgs["lr"].shape[-2:]
         s = self.scale
@@ -140,7 +146,8 @@ class RefSRTriplets(Dataset):
             h, w = imgs["lr"].shape[-2:]
             c = self.crop // s
             if c > min(h, w):
-                raise InputError(f"{self.items[index]['lr']}: {w} x {h} LR pixels, smaller than the crop ({c})")
+                lr_path = self.items[index % len(self.items)]["lr"]
+                raise InputError(f"{lr_path}: {w} x {h} LR pixels, smaller than the crop ({c})")
             y, x = int(rng.integers(0, h - c + 1)), int(rng.integers(0, w - c + 1))
             imgs = {r: (a[:, y : y + c, x : x + c] if r == "lr" else a[:, y * s : (y + c) * s, x * s : (x + c) * s])
                     for r, a in imgs.items()}
@@ -155,5 +162,5 @@ class RefSRTriplets(Dataset):
                     a = a.transpose(0, 2, 1)
                 imgs[r] = a
         out: dict[str, Any] = {r: torch.from_numpy(np.ascontiguousarray(a)) for r, a in imgs.items()}
-        out["key"] = str(self.items[index]["key"])
+        out["key"] = str(self.items[index % len(self.items)]["key"])
         return out

@@ -52,3 +52,16 @@ def test_refsr_derived_inputs_match_matlab_bicubic():
     ux, dux = derive_inputs(torch.from_numpy(lr).double(), torch.from_numpy(ref).double(), 4)
     np.testing.assert_allclose(ux.numpy(), imresize(lr.astype(np.float64), 4), atol=1e-12)
     np.testing.assert_allclose(dux.numpy(), imresize(imresize(ref.astype(np.float64), 0.25), 4), atol=1e-12)
+
+
+def test_refsr_triplets_repeat_weighs_a_set_up_with_fresh_crops(shared_data):
+    root = shared_data / "refsr" / "rrssrd" / "val_1st"
+    once, thrice = RefSRTriplets(root, crop=96, seed=3), RefSRTriplets(root, crop=96, seed=3, repeat=3)
+    assert len(thrice) == 3 * len(once) == 120
+    first, again = thrice[0], thrice[40]  # the same triplet, counted a second time ...
+    assert first["key"] == again["key"] == once[0]["key"]
+    assert torch.equal(first["hr"], once[0]["hr"])
+    assert not torch.equal(first["hr"], again["hr"])  # ... with its own crop
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(InputError, match="repeat must be a whole number >= 1"):
+            RefSRTriplets(root, repeat=bad)
