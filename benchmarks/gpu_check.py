@@ -5,8 +5,10 @@
 .venv/bin/python benchmarks/gpu_check.py --device cpu --quick --out /tmp/gpu.json   # the same on a CPU crop (CI)
 ```
 
-For every shipped model (a registered model whose weights ship with satsr) that makes one frame from frames, on the
-7 real Jilin-1 LR frames mirror-tiled to ``--size`` (float32 in [0, 1], so that outputs keep the model's own precision):
+For every shipped model (a registered model whose weights ship with satsr), on the 7 real Jilin-1 LR frames
+mirror-tiled to ``--size`` (float32 in [0, 1], so that outputs keep the model's own precision). The space-time model
+(``mstt-s``) makes all its frames, those in between included; the reference-based model (``rgtgan-s``) is given the
+Jilin-1 HR of frame 0 as its reference (a sharp image of the same place from another time), mirror-tiled alike:
 
 * **throughput**: fp32, bf16, fp16 and compiled (``compile=True`` in the device's default precision) through
   ``satsr.upscale`` (output Mpx/s: spatial output pixels of every frame over the wall time of ``.values``, after a
@@ -16,7 +18,9 @@ For every shipped model (a registered model whose weights ship with satsr) that 
 * **accuracy**: PSNR (dB, peak 1) of bf16, fp16 and compiled against fp32 through ``satsr.upscale``, and of the
   compiled way against eager in its own precision.
 * **seed way**: what the seed repos' test scripts do: one fp32 eager forward of each whole frame (reflect-padded to
-  the model's multiple, no tiling); Mpx/s, peak memory, and the PSNR of satsr's tiled fp32 output against it.
+  the model's multiple, no tiling); Mpx/s, peak memory, and the PSNR of satsr's tiled fp32 output against it. For
+  models that make one frame from frames; the space-time and reference-based models are skipped there, with the
+  reason (their whole-frame ways are ``bench_mstt.py``'s and ``bench_rgtgan.py``'s).
 * **oom** (CUDA only): the allocator is capped (``torch.cuda.set_per_process_memory_fraction``) below what one
   window of a tile the size of the frame needs; the runner must back off (halve the batch, split the window) and
   recover, its output matching the uncapped run's.
@@ -107,6 +111,32 @@ def jilin_stack(size: int, frames: int):
     return assign_grid(da, Grid((size, size), JILIN1_TRANSFORM, JILIN1_CRS))  # the PNGs have none
 
 
+def jilin_reference(size: int, scale: int = 4):
+    """The Jilin-1 HR of frame 0, mirror-tiled to ``scale * size`` on the LR stack's grid at ``scale`` times its
+    resolution: a reference-based model's sharp image of the same place from another time (float32 in [0, 1])."""
+    import xarray as xr
+    from affine import Affine
+    from PIL import Image
+
+    from satsr.geo import Grid
+    from satsr.io.coords import assign_grid
+    from satsr.testing import JILIN1_CRS, JILIN1_TRANSFORM
+
+    path = DATA / "jilin1_airport" / "GT" / "00000000.png"
+    if not path.is_file():
+        raise SystemExit(f"no Jilin-1 HR frame at {path} (set SATSR_TEST_DATA)")
+    hr = np.asarray(Image.open(path).convert("RGB")).transpose(2, 0, 1)
+    n, (h, w) = scale * size, hr.shape[-2:]
+
+    def mirror(k: int, m: int) -> np.ndarray:  # as jilin_stack's, at HR: LR pixel i mirrors to HR pixels of i
+        i = np.mod(np.arange(k), 2 * m)
+        return np.where(i < m, i, 2 * m - 1 - i)
+
+    arr = hr[:, mirror(n, h)[:, None], mirror(n, w)[None, :]].astype(np.float32) / 255
+    da = xr.DataArray(arr, dims=("band", "y", "x"), coords={"band": [1, 2, 3]})
+    return assign_grid(da, Grid((n, n), JILIN1_TRANSFORM * Affine.scale(1 / scale), JILIN1_CRS))
+
+
 def shipped_models() -> list[str]:
     """Registered models whose weights ship with satsr (``satsr/weights``)."""
     from satsr import models
@@ -115,15 +145,16 @@ def shipped_models() -> list[str]:
     return [n for n in models.list_models() if bundled_weights(models.get_spec(n)) is not None]
 
 
-def not_covered(name: str) -> str | None:
-    """Why this check leaves a shipped model out (it feeds frames to a model of one output frame), or ``None``."""
+def no_seed_way(name: str) -> str | None:
+    """Why the seed-way section leaves a shipped model out (it runs models of one output frame), or ``None``."""
     from satsr import models
 
     spec = models.get_spec(name)
     if spec.needs_reference:
-        return "a reference-based model: no reference images here (benchmarks/bench_rgtgan.py times the pairing)"
+        return ("a reference-based model: its whole-frame way pairs the reference first "
+                "(benchmarks/bench_rgtgan.py times it)")
     if spec.time_scale > 1:
-        return "a space-time model: its windows take flows and give several frames (benchmarks/bench_mstt.py)"
+        return "a space-time model: one forward gives several frames (benchmarks/bench_mstt.py times the whole way)"
     return None
 
 
@@ -139,6 +170,7 @@ class Check:
                                     "oom": {}, "compile": {}, "skipped": {}}
         # (model, way) -> e2e output: fp32's (the reference) and the default precision's (the compiled way's), only
         self.outputs: dict[tuple[str, str], np.ndarray] = {}
+        self.reference = None  # the reference image of reference-based models (jilin_reference), made when needed
 
     def save(self) -> None:
         out = Path(self.a.out)
@@ -158,6 +190,23 @@ class Check:
 
     def peak_mb(self) -> float | None:
         return self.torch.cuda.max_memory_allocated(self.dev) / 2**20 if self.cuda else None
+
+    def upscale_kw(self, model: str) -> dict[str, Any]:
+        """What ``satsr.upscale`` needs besides the stack for this model: a reference-based model's reference."""
+        from satsr import models
+
+        if not models.get_spec(model).needs_reference:
+            return {}
+        if self.reference is None:
+            self.reference = jilin_reference(self.a.size, models.get_spec(model).scale)
+        return {"reference": self.reference}
+
+    @staticmethod
+    def first(da, model: str):
+        """The shortest stack this model runs on: one frame, or two for a space-time model (one interval)."""
+        from satsr import models
+
+        return da.isel(time=slice(0, 2 if models.get_spec(model).time_scale > 1 else 1))
 
     def runner(self, model: str, precision: str, compile_: bool):
         from satsr.engine import make_runner
@@ -185,9 +234,9 @@ class Check:
             log(f"{model}: {way} ({p}{', compiled' if compile_ else ''})")
             row: dict[str, Any] = {"precision": p, "compile": compile_}
             try:
-                kw = dict(device=str(self.dev), precision=p, compile=compile_)
+                kw = dict(device=str(self.dev), precision=p, compile=compile_, **self.upscale_kw(model))
                 t0 = time.perf_counter()
-                satsr.upscale(da.isel(time=[0]), model, **kw).compute()  # warm-up (and compile): one frame
+                satsr.upscale(self.first(da, model), model, **kw).compute()  # warm-up (and compile): one frame
                 self.sync()
                 row["warmup_s"] = time.perf_counter() - t0
                 self.reset_peak()
@@ -206,7 +255,7 @@ class Check:
             runner = self.runner(model, p, compile_)
             row.update(compile_state=runner.compile_state, compile_s=runner.compile_seconds,
                        events=list(runner.events)[-8:])
-            row.update(self.bare(runner, da, row))
+            row.update(self.bare(model, runner, da, row))
             if row.get("bare_mpx_s"):
                 row["ratio"] = row["e2e_mpx_s"] / row["bare_mpx_s"]
             rows[way] = row
@@ -231,12 +280,12 @@ class Check:
                         "constants of satsr.engine.COMPILE_COST for this device type"}
         self.save()
 
-    def bare(self, runner, da, row: dict) -> dict[str, Any]:
+    def bare(self, model: str, runner, da, row: dict) -> dict[str, Any]:
         """The job's forwards without the pipeline: one full batch of real windows, timed on the device."""
         import torch
 
         from satsr.engine import thread_plan
-        from satsr.tiling import time_window
+        from satsr.tiling import space_time_windows, time_window
 
         window = runner._job_window  # the job's window shape, and the most windows one of its tasks sent
         if window is None:
@@ -245,22 +294,32 @@ class Check:
         spec = runner.spec
         f = spec.frames_in
         n = int(da.sizes["time"])
-        idx = time_window(n // 2, n, f, spec.time_padding) if f > 1 else [n // 2]
+        if spec.time_scale > 1:  # a space-time window: the job's first (frames repeated at the end when fewer)
+            idx = space_time_windows(n, f, spec.time_scale)[0][0]
+        else:
+            idx = time_window(n // 2, n, f, spec.time_padding) if f > 1 else [n // 2]
         frames = np.asarray(da.values[idx])  # (f, C, H, W) real pixels, the centre frame's window in time
         wh, ww = window[-2:]
         pad = max(0, wh - frames.shape[-2] + batch, ww - frames.shape[-1] + batch)
         src = np.pad(frames, ((0, 0), (0, 0), (0, pad), (0, pad)), mode="reflect") if pad else frames
         wins = [src[..., i : i + wh, i : i + ww] for i in range(batch)]  # shifted real windows
         x = np.stack(wins if f > 1 else [w[0] for w in wins]).astype(np.float32)
-        xt = runner._layout(torch.from_numpy(x).to(self.dev))
+        xs = [runner._layout(torch.from_numpy(x).to(self.dev))]
+        if spec.needs_reference:  # the reference windows at the same places, scale times larger
+            s = spec.scale
+            ref = np.asarray(self.upscale_kw(model)["reference"].values, dtype=np.float32)
+            rpad = max(0, s * (wh + batch) - ref.shape[-2], s * (ww + batch) - ref.shape[-1])
+            ref = np.pad(ref, ((0, 0), (0, rpad), (0, rpad)), mode="reflect") if rpad else ref
+            r = np.stack([ref[:, s * i : s * (i + wh), s * i : s * (i + ww)] for i in range(batch)])
+            xs.append(runner._layout(torch.from_numpy(np.ascontiguousarray(r)).to(self.dev)))
         thread_plan(self.dev).apply_torch()
         windows = row["windows"] = self.job_windows(da, row["tile"], spec)
         with torch.inference_mode():
-            runner._run_model(xt)  # warm-up (compiled already, at this shape, for the compiled way)
+            runner._run_model(*xs)  # warm-up (compiled already, at this shape, for the compiled way)
             self.sync()
             reps, t0 = 0, time.perf_counter()
             while reps < self.a.reps or (reps < 50 and time.perf_counter() - t0 < self.a.bare_seconds):
-                runner._run_model(xt)
+                runner._run_model(*xs)
                 self.sync()
                 reps += 1
             per = (time.perf_counter() - t0) / reps
@@ -288,6 +347,10 @@ class Check:
         from satsr.tiling import time_window
 
         spec = models.get_spec(model)
+        why = no_seed_way(model)
+        if why:
+            self.res["seed"][model] = {"skipped": why}
+            return
         if budget.left() <= 0:
             self.res["seed"][model] = {"skipped": f"seed budget ({budget.seconds:.0f} s) spent"}
             return
@@ -346,9 +409,10 @@ class Check:
             self.res["oom"][model] = {"skipped": f"oom budget ({budget.seconds:.0f} s) spent"}
             return
         log(f"{model}: out of memory back-off (capped allocator, one tile the size of the frame)")
-        one = da.isel(time=[0])  # one output frame: one window (the first frame, repeated in time)
+        one = self.first(da, model)  # one window: the first frame (repeated in time), or one interval
         size = int(one.sizes["y"])
-        kw = dict(device=str(self.dev), precision="fp32", compile=False, tile=size, batch_size=1)
+        kw = dict(device=str(self.dev), precision="fp32", compile=False, tile=size, batch_size=1,
+                  **self.upscale_kw(model))
         row: dict[str, Any] = {"tile": size}
         try:
             self.reset_peak()
@@ -394,13 +458,10 @@ class Check:
         else:
             meta["cpu"] = platform.processor() or platform.machine()
             self.res["skipped"]["peak_gpu_mb"] = "CUDA only: torch.cuda.max_memory_allocated (null on the CPU)"
-        names = []
-        for m in (m for m in shipped_models() if not a.models or m in a.models):
-            why = not_covered(m)
-            if why:
-                self.res["skipped"][m] = why
-            else:
-                names.append(m)
+        # the models of one output frame first: a budget spent early costs the slower space-time and
+        # reference-based models (flows on the CPU; three encoders at the output's size), not the default
+        names = sorted((m for m in shipped_models() if not a.models or m in a.models),
+                       key=lambda m: (no_seed_way(m) is not None, m))
         self.res["models"] = names
         da = jilin_stack(a.size, a.frames)
         meta["input"] = {"shape": list(da.shape), "source": "jilin1_airport/LR4x, mirror-tiled, float32 in [0, 1]"}

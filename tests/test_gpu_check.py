@@ -24,9 +24,9 @@ def test_gpu_check_runs_quick_on_the_cpu(tmp_path, shared_data):
     res = json.loads(out.read_text())
     assert set(res) == {"meta", "models", "throughput", "accuracy", "seed", "oom", "compile", "skipped"}
     assert res["meta"]["device"] == "cpu" and res["meta"]["quick"] is True and res["meta"]["wall_s"] > 0
-    assert "lgtd-s" in res["models"]  # the shipped model
-    assert "space-time" in res["skipped"]["mstt-s"] and "reference" in res["skipped"]["rgtgan-s"]  # said, not lost
-    assert not {"mstt-s", "rgtgan-s"} & set(res["models"])
+    # every shipped model: the space-time and the reference-based one too
+    assert {"lgtd-s", "mtdo-s", "lgfn-s", "mstt-s", "rgtgan-s"} <= set(res["models"])
+    one_frame = [m for m in res["models"] if m not in ("mstt-s", "rgtgan-s")]
     for model in res["models"]:
         rows = res["throughput"][model]
         assert set(rows) == {"fp32", "bf16", "fp16", "compiled"} and rows["compiled"] == {"skipped": "--skip"}
@@ -36,8 +36,13 @@ def test_gpu_check_runs_quick_on_the_cpu(tmp_path, shared_data):
             assert r["peak_gpu_mb"] is None and r["windows"] >= 1 and r["batch"] >= 1
         acc = res["accuracy"][model]
         assert acc["bf16_vs_fp32"]["psnr_db"] > 40 and acc["fp16_vs_fp32"]["psnr_db"] > 40
-        assert acc["fp32_vs_seed"]["psnr_db"] > 30  # tiles against one forward of the whole frame
-        assert res["seed"][model]["seed_mpx_s"] > 0 and res["seed"][model]["frames"] == res["meta"]["frames"]
         assert "CUDA only" in res["oom"][model]["skipped"]  # with the reason
+    for model in one_frame:
+        assert res["accuracy"][model]["fp32_vs_seed"]["psnr_db"] > 30  # tiles against one whole-frame forward
+        assert res["seed"][model]["seed_mpx_s"] > 0 and res["seed"][model]["frames"] == res["meta"]["frames"]
+    # the seed way is for models of one output frame: the others are skipped there, with the reason
+    assert "space-time" in res["seed"]["mstt-s"]["skipped"] and "reference" in res["seed"]["rgtgan-s"]["skipped"]
+    out_frames = res["meta"]["frames"] * 2 - 1  # mstt-s makes the frames in between too
+    assert res["throughput"]["mstt-s"]["fp32"]["output_mpx"] == pytest.approx(out_frames * (4 * 32) ** 2 / 1e6)
     assert "CUDA only" in res["skipped"]["peak_gpu_mb"]
     assert "| lgtd-s | fp32 | fp32 |" in proc.stdout  # the table
