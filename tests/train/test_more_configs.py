@@ -15,7 +15,8 @@ from satsr.train.config import load_config
 from satsr.train.loop import train
 
 CONFIGS = Path(satsr.__file__).parent / "train" / "configs"
-MORE = {"mstt-s-video-more.yaml": "mstt-s-video.yaml", "lgfn-s-video-more.yaml": "lgfn-s-video.yaml"}
+MORE = {"mstt-s-video-more.yaml": "mstt-s-video.yaml", "lgfn-s-video-more.yaml": "lgfn-s-video.yaml",
+        "mtdo-s-video-more.yaml": "mtdo-s-video.yaml"}
 #: Configs that train on from the shipped weights with some sources counted more often (``repeat``).
 REWEIGHED = {"rgtgan-s-ref-more.yaml": "rgtgan-s-video.yaml"}
 
