@@ -18,8 +18,11 @@ def test_gpu_check_runs_quick_on_the_cpu(tmp_path, shared_data):
     out = tmp_path / "gpu.json"
     env = {**os.environ, "SATSR_TEST_DATA": str(shared_data), "SATSR_THREADS": "1", "OMP_NUM_THREADS": "1"}
     # The compiled way is left out here (minutes of Inductor on a CPU); tests/test_compile.py compiles for real.
+    # The throughput budget is raised so that every case runs on a loaded machine too (the budgets are tested on
+    # their own below): this test checks what each case measures.
     proc = subprocess.run([sys.executable, str(SCRIPT), "--device", "cpu", "--quick", "--skip", "compiled",
-                           "--out", str(out)], env=env, capture_output=True, text=True, timeout=900)
+                           "--budget", "throughput=700", "--out", str(out)],
+                          env=env, capture_output=True, text=True, timeout=1200)
     assert proc.returncode == 0, proc.stderr[-3000:]
     res = json.loads(out.read_text())
     assert set(res) == {"meta", "models", "throughput", "accuracy", "seed", "oom", "compile", "skipped"}
@@ -46,3 +49,18 @@ def test_gpu_check_runs_quick_on_the_cpu(tmp_path, shared_data):
     assert res["throughput"]["mstt-s"]["fp32"]["output_mpx"] == pytest.approx(out_frames * (4 * 32) ** 2 / 1e6)
     assert "CUDA only" in res["skipped"]["peak_gpu_mb"]
     assert "| lgtd-s | fp32 | fp32 |" in proc.stdout  # the table
+
+
+def test_gpu_check_skips_what_its_budgets_leave_no_time_for(tmp_path, shared_data):
+    out = tmp_path / "gpu.json"
+    env = {**os.environ, "SATSR_TEST_DATA": str(shared_data), "SATSR_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, str(SCRIPT), "--device", "cpu", "--quick", "--models", "lgtd-s", "mstt-s",
+                           "--budget", "throughput=0", "--budget", "seed=0", "--out", str(out)],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    res = json.loads(out.read_text())
+    assert res["models"] == ["lgtd-s", "mstt-s"]  # the model of one output frame first
+    for model in res["models"]:  # every case skipped with the reason, none lost
+        assert all("throughput budget (0 s) spent" in r["skipped"] for r in res["throughput"][model].values())
+    assert "seed budget (0 s) spent" in res["seed"]["lgtd-s"]["skipped"]
+    assert "space-time" in res["seed"]["mstt-s"]["skipped"]  # not a budget matter
