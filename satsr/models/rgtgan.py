@@ -529,8 +529,9 @@ def rgtgan(ngf: int = 64, n_blocks: int = 16, groups: int = 8, compute_discarded
 @register(
     "rgtgan-s", scale=4, bands=3, halo=40, multiple_of=4, needs_reference=True, tile=64, bytes_per_pixel=65000,
     weights=(Weights(
-        tag="satsr-refvideo-v1", source="trained by satsr: satsr/train/configs/rgtgan-s-video.yaml (model card "
-        "satsr/weights/rgtgan-s.md)", sha256="065e1383e773236eca0d284ddbca2613bd57d4b971709a926d841fa7cb6484ca",
+        tag="satsr-refvideo-v2", source="trained by satsr: satsr/train/configs/rgtgan-s-video.yaml, then "
+        "rgtgan-s-ref-more.yaml (model card satsr/weights/rgtgan-s.md)",
+        sha256="a9ae3d8ad54232c069aae8899ab30e0ab2b57ee5ee9c0531551bfc633dbef037",
         license="MIT",
         file="rgtgan-s.safetensors",
     ),),
