@@ -340,8 +340,9 @@ def mstt_40() -> MSTT:
 @register(
     "mstt-s", scale=4, frames_in=4, time_scale=2, bands=3, halo=16, multiple_of=32, feather=16, bytes_per_pixel=7800,
     weights=(Weights(
-        tag="satsr-video-v1", source="trained by satsr: satsr/train/configs/mstt-s-video.yaml (model card "
-        "satsr/weights/mstt-s.md)", sha256="7363be3e5b017cfd6e3a752319c1baec6f879d2e0ea33fe9e0fbb6b2ee0b61f4",
+        tag="satsr-video-v2", source="trained by satsr: satsr/train/configs/mstt-s-video.yaml, then "
+        "mstt-s-video-more.yaml (model card satsr/weights/mstt-s.md)",
+        sha256="7f02bb37dfa2a68a08a217b0eb610675b174f02b540918a553863bd9151595c6",
         license="MIT",
         file="mstt-s.safetensors",
     ),),
