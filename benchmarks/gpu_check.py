@@ -87,6 +87,13 @@ def compare(a: np.ndarray, ref: np.ndarray) -> dict[str, Any]:
 
 
 # -- data ----------------------------------------------------------------------------------------------------
+def _mirror(n: int, m: int) -> np.ndarray:
+    """Indices that tile ``n`` pixels from ``m`` by symmetric mirroring (the edge pixel repeated): ``0..m-1,
+    m-1..0, 0..``. At ``scale`` times the size it maps each LR pixel's mirror onto that pixel's HR block."""
+    i = np.mod(np.arange(n), 2 * m)
+    return np.where(i < m, i, 2 * m - 1 - i)
+
+
 def jilin_stack(size: int, frames: int):
     """The real Jilin-1 LR frames mirror-tiled to ``size x size``, float32 in [0, 1], as a georeferenced stack."""
     import xarray as xr
@@ -101,12 +108,7 @@ def jilin_stack(size: int, frames: int):
         raise SystemExit(f"no Jilin-1 frames under {DATA / 'jilin1_airport' / 'LR4x'} (set SATSR_TEST_DATA)")
     arr = np.stack([np.asarray(Image.open(p).convert("RGB")).transpose(2, 0, 1) for p in paths])
     h, w = arr.shape[-2:]
-
-    def mirror(n: int, m: int) -> np.ndarray:
-        i = np.mod(np.arange(n), 2 * m)
-        return np.where(i < m, i, 2 * m - 1 - i)
-
-    arr = arr[..., mirror(size, h)[:, None], mirror(size, w)[None, :]].astype(np.float32) / 255
+    arr = arr[..., _mirror(size, h)[:, None], _mirror(size, w)[None, :]].astype(np.float32) / 255
     da = xr.DataArray(arr, dims=("time", "band", "y", "x"), coords={"time": np.arange(len(arr)), "band": [1, 2, 3]})
     return assign_grid(da, Grid((size, size), JILIN1_TRANSFORM, JILIN1_CRS))  # the PNGs have none
 
@@ -127,12 +129,7 @@ def jilin_reference(size: int, scale: int = 4):
         raise SystemExit(f"no Jilin-1 HR frame at {path} (set SATSR_TEST_DATA)")
     hr = np.asarray(Image.open(path).convert("RGB")).transpose(2, 0, 1)
     n, (h, w) = scale * size, hr.shape[-2:]
-
-    def mirror(k: int, m: int) -> np.ndarray:  # as jilin_stack's, at HR: LR pixel i mirrors to HR pixels of i
-        i = np.mod(np.arange(k), 2 * m)
-        return np.where(i < m, i, 2 * m - 1 - i)
-
-    arr = hr[:, mirror(n, h)[:, None], mirror(n, w)[None, :]].astype(np.float32) / 255
+    arr = hr[:, _mirror(n, h)[:, None], _mirror(n, w)[None, :]].astype(np.float32) / 255
     da = xr.DataArray(arr, dims=("band", "y", "x"), coords={"band": [1, 2, 3]})
     return assign_grid(da, Grid((n, n), JILIN1_TRANSFORM * Affine.scale(1 / scale), JILIN1_CRS))
 

@@ -139,6 +139,7 @@ class RefSRTriplets(Dataset):
         return imgs
 
     def __getitem__(self, index: int) -> dict[str, Any]:
+        item = self.items[index % len(self.items)]  # each repeat: the same triplet, its own draws (rng below)
         imgs = self.load(index)
         rng = np.random.default_rng([self.seed, self.epoch, index])
         s = self.scale
@@ -146,8 +147,7 @@ class RefSRTriplets(Dataset):
             h, w = imgs["lr"].shape[-2:]
             c = self.crop // s
             if c > min(h, w):
-                lr_path = self.items[index % len(self.items)]["lr"]
-                raise InputError(f"{lr_path}: {w} x {h} LR pixels, smaller than the crop ({c})")
+                raise InputError(f"{item['lr']}: {w} x {h} LR pixels, smaller than the crop ({c})")
             y, x = int(rng.integers(0, h - c + 1)), int(rng.integers(0, w - c + 1))
             imgs = {r: (a[:, y : y + c, x : x + c] if r == "lr" else a[:, y * s : (y + c) * s, x * s : (x + c) * s])
                     for r, a in imgs.items()}
@@ -162,5 +162,5 @@ class RefSRTriplets(Dataset):
                     a = a.transpose(0, 2, 1)
                 imgs[r] = a
         out: dict[str, Any] = {r: torch.from_numpy(np.ascontiguousarray(a)) for r, a in imgs.items()}
-        out["key"] = str(self.items[index % len(self.items)]["key"])
+        out["key"] = str(item["key"])
         return out
