@@ -16,7 +16,7 @@ from satsr.train.loop import train
 
 CONFIGS = Path(satsr.__file__).parent / "train" / "configs"
 MORE = {"mstt-s-video-more.yaml": "mstt-s-video.yaml", "lgfn-s-video-more.yaml": "lgfn-s-video.yaml",
-        "mtdo-s-video-more.yaml": "mtdo-s-video.yaml"}
+        "mtdo-s-video-more.yaml": "mtdo-s-video.yaml", "mstt-s-video-more2.yaml": "mstt-s-video.yaml"}
 #: Configs that train on from the shipped weights with some sources counted more often (``repeat``).
 REWEIGHED = {"rgtgan-s-ref-more.yaml": "rgtgan-s-video.yaml"}
 
@@ -29,6 +29,16 @@ def test_more_starts_from_the_shipped_weights_on_the_same_data(more):
     assert cfg.data == base.data and cfg.val == base.val  # same sources, held-aside split and degradations
     assert cfg.seed != base.seed  # other windows and crops than the shipped run saw, step for step
     assert cfg.lr < base.lr and cfg.ckpt_every <= 100 and Path(cfg.out).name != Path(base.out).name
+
+
+def test_rounds_on_one_base_draw_other_data_and_keep_their_own_run_folders():
+    # a second round (``-more2``) must not replay the first round's windows and crops, nor overwrite its run
+    by_base: dict[str, list] = {}
+    for more, base in MORE.items():
+        by_base.setdefault(base, []).append(load_config(CONFIGS / more))
+    for rounds in by_base.values():
+        assert len({c.seed for c in rounds}) == len(rounds)
+        assert len({Path(c.out).name for c in rounds}) == len(rounds)
 
 
 def test_reweighed_starts_from_the_shipped_weights_with_the_same_sources_and_splits():
