@@ -58,6 +58,7 @@ from torch import nn
 from satsr import models as _models
 from satsr._threads import default_threads
 from satsr.errors import InputError, ModelError
+from satsr.models.ensemble import SelfEnsemble
 from satsr.models.ops import set_dcn_impl
 
 __all__ = [
@@ -828,7 +829,11 @@ def cached_runner(name: str, scale: int, options: tuple[tuple[str, Any], ...], d
     with _CACHE_LOCK:
         runner = _CACHE.get(key)
         if runner is None:
-            model = _models.create(name, scale=scale, **{k: v for k, v in options if k != "_mtime"})
+            # keys with a leading underscore are satsr's own (the checkpoint's mtime, the self-ensemble), not the
+            # builder's
+            model = _models.create(name, scale=scale, **{k: v for k, v in options if not k.startswith("_")})
+            if dict(options).get("_self_ensemble"):
+                model = SelfEnsemble(model)
             runner = _CACHE[key] = Runner(model, torch.device(device), batch_size, (name, scale, options),
                                           precision, compile, channels_last)
         else:
@@ -846,11 +851,13 @@ def make_runner(
     precision: Precision = "auto",
     compile: Compile = "auto",  # noqa: A002
     channels_last: bool | None = None,
+    self_ensemble: bool = False,
 ) -> Runner:
     """A runner for a registered model name (cached per process) or a user's module (described by ``wrap``).
 
     ``pretrained`` is :func:`satsr.models.create`'s: ``None`` the shipped weights (an error for a network
     without any), a path, ``True`` or ``False`` (random weights on purpose; for a module, nothing to do).
+    ``self_ensemble`` runs the model as a :class:`satsr.models.SelfEnsemble` (eight forwards per batch).
 
     Raises
     ------
@@ -863,9 +870,13 @@ def make_runner(
     resolve_precision(precision, device)  # errors before anything is built
     # SATSR_COMPILE is read here, so that the per-process cache keys the runner by what it will do.
     extra = (precision, resolve_compile(compile), channels_last)
+    if not isinstance(self_ensemble, bool):
+        raise ModelError(f"self_ensemble must be True or False, got {self_ensemble!r}")
     if isinstance(model, str):
         spec = _models.get_spec(model)
         s = spec.scale if scale is None else scale
+        if self_ensemble:  # part of the cache key: the plain model and its ensemble are two runners
+            options = {**(options or {}), "_self_ensemble": True}
         if isinstance(pretrained, bool):  # part of the cache key: random and shipped weights are two runners
             options = {**(options or {}), "pretrained": pretrained}
         elif pretrained is not None:
@@ -887,4 +898,6 @@ def make_runner(
         )
     if scale is not None and scale != spec.scale:
         raise ModelError(f"{spec.name}: scale {scale} is not supported (the module upscales by {spec.scale})")
+    if self_ensemble and not isinstance(model, SelfEnsemble):
+        model = SelfEnsemble(model)
     return Runner(model, device, batch_size, None, *extra)

@@ -40,6 +40,7 @@ from satsr.io.conventions import as_frames, normalize, restore_dims
 from satsr.io.coords import assign_grid, frame_rpcs, nodata_of
 from satsr.io.reference import PreparedReference, prepare_reference
 from satsr.models import ModelSpec
+from satsr.models.ensemble import TRANSFORMS, SelfEnsemble
 from satsr.radiometry import Matching, Radiometry, fill_nearest, nodata_mask, upsample_mask
 from satsr.tiling import Blend, BufferPool, Stitcher, TilePlan, default_tile, gather, space_time_windows
 
@@ -434,6 +435,7 @@ def upscale(
     precision: Precision = "auto",
     compile: Compile = "auto",  # noqa: A002 (torch's own word for it)
     channels_last: bool | None = None,
+    self_ensemble: bool = False,
 ) -> xr.DataArray:
     """Super-resolve a raster stack lazily, tile by tile, keeping its georeferencing exact.
 
@@ -519,6 +521,10 @@ def upscale(
     max_shift : float, optional
         Shorthand for ``ReferenceOptions.max_shift`` (default 0.5): the residual shift (LR pixels) against the
         reference above which a :class:`satsr.errors.SatsrWarning` says to co-register them first.
+    self_ensemble : bool, default False
+        Average the model's outputs over the eight flips and transposes of each tile
+        (:class:`satsr.models.SelfEnsemble`): a little sharper and cleaner for eight times the compute, no
+        training needed. Measured gains are in the README ("Self-ensemble"). Tiles stay seamless as without it.
 
     Returns
     -------
@@ -531,7 +537,8 @@ def upscale(
         ``attrs`` gain ``satsr_model``, ``satsr_scale``, ``satsr_version``, ``satsr_halo``, ``satsr_tile``; with
         a reference also ``satsr_reference``, ``satsr_reference_matching``, ``satsr_reference_shift``,
         ``satsr_reference_coverage`` (fraction of LR pixels covered), ``satsr_fallback`` and
-        ``satsr_fallback_tiles`` (tiles per frame that went through the fallback model).
+        ``satsr_fallback_tiles`` (tiles per frame that went through the fallback model); with ``self_ensemble``
+        also ``satsr_self_ensemble`` (8, the forwards averaged).
 
     Raises
     ------
@@ -561,7 +568,7 @@ def upscale(
                              fallback=fallback, max_shift=max_shift)
     da, dims_in = _frames(da, bands)  # (time, band, y, x); the output gets dims_in back
     runner = make_runner(model, scale, model_options, resolve_device(device), batch_size, pretrained, precision,
-                         compile, channels_last)
+                         compile, channels_last, self_ensemble)
     grid = _check_fits(da, runner.spec, ref)
     plan = _tile_plan(runner, da.shape, tile, halo, blend, feather)
     layout = _layout(da, runner, plan, value_range, batch_size)
@@ -710,6 +717,8 @@ def _output_array(da: xr.DataArray, data: dska.Array, grid: Grid, layout: _Layou
     )
     if r > 1:
         out.attrs["satsr_time_scale"] = r
+    if isinstance(runner.model, SelfEnsemble):
+        out.attrs["satsr_self_ensemble"] = len(TRANSFORMS)
     return out
 
 

@@ -125,6 +125,11 @@ _TIFF_SUFFIXES = (".tif", ".tiff")
     "overrides auto).",
 )
 @click.option(
+    "--self-ensemble", is_flag=True,
+    help="Average the model over the 8 flips and transposes of each tile: a little better (README, "
+    "'Self-ensemble'), 8 times the compute.",
+)
+@click.option(
     "--threads", type=click.IntRange(min=1), default=None,
     help="CPU cores to use, for torch's threads and dask's together (same as SATSR_THREADS). Default: all "
     "usable cores.",
@@ -191,8 +196,8 @@ def upscale(
     random_weights: bool, options: tuple[str, ...], tile: int | None, halo: int | None, blend: str | None,
     reference: str | None, reference_bands: str | None, reference_matching: str, uncovered: str, fallback: str,
     feather: int | None, batch_size: int | None, device: str, precision: str, compile_: bool | None,
-    threads: int | None, fmt: str | None, compress: str, level: int | None, value_range: tuple[float, float] | None,
-    crs: str | None,
+    self_ensemble: bool, threads: int | None, fmt: str | None, compress: str, level: int | None,
+    value_range: tuple[float, float] | None, crs: str | None,
     transform: tuple[float, ...] | None, allow_ungeoreferenced: bool, orthorectify: bool, dem: str | None,
     preview: Path | None, video: Path | None, video_side_by_side: bool, video_fps: float | None, dry_run: bool,
     no_progress: bool,
@@ -223,7 +228,7 @@ def upscale(
     job: dict[str, Any] = dict(
         scale=scale, tile=tile, halo=halo, blend=blend, feather=feather, batch_size=batch_size, device=device,
         value_range=value_range, pretrained=weights, bands=band_list, model_options=parse_options(options),
-        precision=precision, compile="auto" if compile_ is None else compile_,
+        precision=precision, compile="auto" if compile_ is None else compile_, self_ensemble=self_ensemble,
     )
     ref = _Reference(reference, reference_bands, reference_matching, uncovered, fallback)
     if dry_run:
@@ -369,9 +374,10 @@ def _report(stack: xr.DataArray, sr: xr.DataArray, written: Sequence[Path], elap
     files = "1 file" if len(written) == 1 else f"{len(written)} files"
     n_out = int(sr.sizes["time"]) if "time" in sr.dims else 1
     more = f" ({n_out} frames: time x{sr.attrs['satsr_time_scale']})" if n_out != n else ""
+    se = f", self-ensemble x{sr.attrs['satsr_self_ensemble']}" if sr.attrs.get("satsr_self_ensemble") else ""
     click.echo(
         f"{n} frame{'s' if n != 1 else ''} {w} x {h} -> {ws} x {hs} px{more} ({sr.attrs.get('satsr_model')}, "
-        f"x{sr.attrs.get('satsr_scale')}): {files}, {_human(_size(written))} in {elapsed:.2f} s"
+        f"x{sr.attrs.get('satsr_scale')}{se}): {files}, {_human(_size(written))} in {elapsed:.2f} s"
     )
 
 

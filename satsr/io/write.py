@@ -157,7 +157,7 @@ def to_cog(
     when the time coordinate is a datetime, and a ``satsr`` metadata item holding compact JSON: ``model``, ``scale``
     (from ``attrs["satsr_model"]``, ``attrs["satsr_scale"]``), ``version`` and ``tags``; for reference-based SR also
     ``reference``, ``reference_matching``, ``reference_shift``, ``reference_coverage``, ``fallback`` and
-    ``fallback_tiles``.
+    ``fallback_tiles``; for a self-ensemble ``self_ensemble`` (8).
 
     Disk space: all time steps are first streamed, in one pass over the dask graph, into uncompressed
     intermediate GeoTIFFs (hidden files next to the outputs), then converted one by one; plan for the
@@ -997,7 +997,7 @@ def _satsr_tag(sr: xr.DataArray, user_tags: Mapping[str, str]) -> str:
     meta: dict[str, Any] = {}
     keys = ("satsr_model", "satsr_scale", "satsr_version", "satsr_precision", "satsr_reference",
             "satsr_reference_matching", "satsr_reference_shift", "satsr_reference_coverage", "satsr_fallback",
-            "satsr_fallback_tiles")
+            "satsr_fallback_tiles", "satsr_self_ensemble")
     for key in keys:  # the reference's provenance goes with a reference-based product
         if sr.attrs.get(key) is not None:
             meta[key.removeprefix("satsr_")] = jsonable(sr.attrs[key])

@@ -45,6 +45,20 @@ def test_upscale_precision_threads_and_compile_options(runner, make_geotiff, out
     assert result.exit_code != 0 and "'fp64' is not one of" in result.output
 
 
+def test_upscale_self_ensemble_is_recorded_and_changes_a_network(runner, make_geotiff, out):
+    src = make_geotiff("scene.tif", shape=(3, 20, 24))
+    base = ["upscale", str(src), "--device", "cpu", "--no-progress", "--precision", "fp32", "-m", "lgtd-s"]
+    result = runner.invoke(main, [*base, "-o", str(out / "se.tif"), "--self-ensemble"])
+    assert result.exit_code == 0, result.output
+    assert "self-ensemble x8" in result.stdout
+    assert runner.invoke(main, [*base, "-o", str(out / "plain.tif")]).exit_code == 0
+    with rasterio.open(out / "se.tif") as se, rasterio.open(out / "plain.tif") as plain:
+        assert json.loads(se.tags()["satsr"])["self_ensemble"] == 8
+        assert "self_ensemble" not in json.loads(plain.tags()["satsr"])
+        assert se.transform == plain.transform and se.crs == plain.crs
+        assert np.abs(se.read().astype(np.int64) - plain.read()).max() > 0  # another output, same grid
+
+
 def test_upscale_options_scale_gtiff_and_preview(runner, make_geotiff, out, listing):
     src = make_geotiff("scene.tif", nodata=0)
     dest = out / "x2.tif"
