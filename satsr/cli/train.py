@@ -78,11 +78,14 @@ def train(config: Path, resume: bool, steps: int | None, out: Path | None, data_
               help="Score only windows within the last HOLDOUT share of each clip (the frames kept out of training).")
 @click.option("--no-temporal", is_flag=True,
               help="Skip the temporal_gain column (each model again on its centre frame alone).")
+@click.option("--self-ensemble", is_flag=True,
+              help="Also score each model as an x8 self-ensemble (row '<model>+x8'): what upscale's "
+                   "--self-ensemble gives. Clips only.")
 @click.option("--no-progress", is_flag=True, help="No progress bar or progress lines.")
 def evaluate(model_names: tuple[str, ...], pretrained: str | None, random_weights: bool, options: tuple[str, ...],
              data_roots: tuple[Path, ...], protocol: str, centres: str | None, limit: int | None, scale: int,
              device: str, json_path: Path | None, lr_resampler: str | None, prescale: int, holdout: float | None,
-             no_temporal: bool, no_progress: bool) -> None:
+             no_temporal: bool, self_ensemble: bool, no_progress: bool) -> None:
     """Score models on clips with ground truth: a table per clip and the mean, as the papers report.
 
     With --protocol rgtgan on Ref-SR sets (RGTGAN's val.py): a table per set, the baseline "bicubic" being each
@@ -99,6 +102,11 @@ def evaluate(model_names: tuple[str, ...], pretrained: str | None, random_weight
     trained: dict[str, Any] = {"pretrained": weights or None,
                "model_options": {first: parse_options(options) or {}}}
     refsr = protocol == "rgtgan" and not all(_is_clip_root(p) for p in data_roots)
+    if refsr and self_ensemble:
+        raise InputError("--self-ensemble scores clips; Ref-SR sets (--protocol rgtgan) are scored without it")
+    candidates_all: dict[str, Any] = dict(candidates)
+    if self_ensemble:
+        candidates_all.update(_ensembles(model_names, trained, scale))
     if refsr:
         if centres:
             raise InputError("--centres picks frames of clips; for Ref-SR sets use --limit")
@@ -111,7 +119,7 @@ def evaluate(model_names: tuple[str, ...], pretrained: str | None, random_weight
         from satsr.train.evaluate import evaluate_clips
 
         scores = [s for data in data_roots for s in evaluate_clips(
-            data, candidates, protocol=protocol, scale=scale, centres=picked, device=device,
+            data, candidates_all, protocol=protocol, scale=scale, centres=picked, device=device,
             progress=not no_progress, lr_method=lr_resampler, prescale=prescale, holdout=holdout,
             temporal=not no_temporal, **trained)]
     click.echo(format_table(scores, unit="set" if refsr else "clip"))
@@ -122,6 +130,20 @@ def evaluate(model_names: tuple[str, ...], pretrained: str | None, random_weight
         settings = {"protocol": protocol, "data": where, "scale": scale, "lr_resampler": lr_resampler or "as stored",
                     "prescale": prescale, "holdout": holdout}
         _write_scores(json_path, scores, settings, refsr=refsr)
+
+
+def _ensembles(model_names: tuple[str, ...], trained: dict[str, Any], scale: int) -> dict[str, Any]:
+    """``<name>+x8``: each named model (bicubic excepted) with its weights and options, as a self-ensemble."""
+    from satsr import models
+
+    out = {}
+    for name in dict.fromkeys(model_names):
+        if name == "bicubic":
+            continue
+        pretrained = (trained["pretrained"] or {}).get(name)
+        opts = trained["model_options"].get(name) or {}
+        out[f"{name}+x8"] = models.SelfEnsemble(models.create(name, scale=scale, pretrained=pretrained, **opts))
+    return out
 
 
 def _is_clip_root(p: Path) -> bool:
