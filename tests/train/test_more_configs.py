@@ -19,6 +19,8 @@ MORE = {"mstt-s-video-more.yaml": "mstt-s-video.yaml", "lgfn-s-video-more.yaml":
         "mtdo-s-video-more.yaml": "mtdo-s-video.yaml", "mstt-s-video-more2.yaml": "mstt-s-video.yaml"}
 #: Configs that train on from the shipped weights with some sources counted more often (``repeat``).
 REWEIGHED = {"rgtgan-s-ref-more.yaml": "rgtgan-s-video.yaml"}
+#: Configs that train on from the shipped weights with sharp pseudo-video added beside the base's video source.
+MIXED = {"mtdo-s-mixed.yaml": "mtdo-s-video.yaml"}
 
 
 @pytest.mark.parametrize("more", MORE)
@@ -57,8 +59,24 @@ def test_reweighed_starts_from_the_shipped_weights_with_the_same_sources_and_spl
         assert Path(cfg.out).name != Path(base.out).name
 
 
+@pytest.mark.parametrize("mixed", MIXED)
+def test_mixed_adds_pseudo_video_and_keeps_the_video_and_its_held_aside_frames(mixed):
+    cfg, base = load_config(CONFIGS / mixed), load_config(CONFIGS / MIXED[mixed])
+    assert cfg.model == base.model and base.init is None
+    assert Path(cfg.init).resolve() == bundled_weights(get_spec(cfg.model))
+    video = [d for d in cfg.data if d["type"] == "video_clips"]
+    assert len(video) == 1 and [d["type"] for d in base.data] == ["video_clips"]
+    # the base's video source, its split and degradations, cropped as the pseudo-video (so they batch together)
+    assert {k: v for k, v in video[0].items() if k != "crop"} == {k: v for k, v in base.data[0].items() if k != "crop"}
+    pseudo = [d for d in cfg.data if d["type"] == "pseudo_video"]
+    assert len(pseudo) == 1 and pseudo[0]["crop"] == video[0]["crop"]
+    assert not any("jilin" in str(d).lower() for d in cfg.data)  # the test clip is never trained on
+    assert cfg.val == base.val and cfg.seed != base.seed and cfg.lr < base.lr and cfg.ckpt_every <= 100
+    assert Path(cfg.out).name != Path(base.out).name
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("more", [*MORE, *REWEIGHED])
+@pytest.mark.parametrize("more", [*MORE, *REWEIGHED, *MIXED])
 def test_more_trains_two_steps_from_the_shipped_weights(more, shared_data, tmp_path):
     cfg = load_config(CONFIGS / more, data_root=str(shared_data), out=str(tmp_path / "run"), steps=2,
                       device="cpu")
