@@ -184,8 +184,9 @@ def mtdo(faithful: bool = True, align_corners: bool = True) -> MTDO:
 @register(
     "mtdo-s", scale=4, frames_in=5, bands=3, halo=40, multiple_of=4, bytes_per_pixel=1300,
     weights=(Weights(
-        tag="satsr-video-v1", source="trained by satsr: satsr/train/configs/mtdo-s-video.yaml (model card "
-        "satsr/weights/mtdo-s.md)", sha256="8021d4c4c0d926eb1468d2066c0953b0d56161e622de069b21247a305a975e98",
+        tag="satsr-mixed-v2", source="trained by satsr: satsr/train/configs/mtdo-s-video.yaml, then "
+        "mtdo-s-mixed.yaml (model card satsr/weights/mtdo-s.md)",
+        sha256="3dc86028792e298d35bc974459de63d87703f6bed2b847573b15707f511be51d",
         license="MIT",
         file="mtdo-s.safetensors",
     ),),
