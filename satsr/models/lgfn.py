@@ -269,8 +269,9 @@ def lgfn() -> LGFN:
 @register(
     "lgfn-s", scale=4, frames_in=7, bands=3, halo=24, multiple_of=1, bytes_per_pixel=1100,
     weights=(Weights(
-        tag="satsr-video-v1", source="trained by satsr: satsr/train/configs/lgfn-s-video.yaml (model card "
-        "satsr/weights/lgfn-s.md)", sha256="7bcf7861f818bf056d8a82bbb9e09242ad35c838f4e180b5fade9fc9b87a3ec2",
+        tag="satsr-mixed-v2", source="trained by satsr: satsr/train/configs/lgfn-s-video.yaml, then "
+        "lgfn-s-mixed.yaml (model card satsr/weights/lgfn-s.md)",
+        sha256="faeda9a47c2bbfe43975a41f7980861f5af807b3fb609f6c3a7602aa14e5589a",
         license="MIT",
         file="lgfn-s.safetensors",
     ),),

@@ -20,7 +20,7 @@ MORE = {"mstt-s-video-more.yaml": "mstt-s-video.yaml", "lgfn-s-video-more.yaml":
 #: Configs that train on from the shipped weights with some sources counted more often (``repeat``).
 REWEIGHED = {"rgtgan-s-ref-more.yaml": "rgtgan-s-video.yaml"}
 #: Configs that train on from the shipped weights with sharp pseudo-video added beside the base's video source.
-MIXED = {"mtdo-s-mixed.yaml": "mtdo-s-video.yaml"}
+MIXED = {"mtdo-s-mixed.yaml": "mtdo-s-video.yaml", "lgfn-s-mixed.yaml": "lgfn-s-video.yaml"}
 
 
 @pytest.mark.parametrize("more", MORE)
