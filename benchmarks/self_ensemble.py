@@ -31,7 +31,7 @@ import torch
 
 import satsr
 from satsr import models
-from satsr.errors import InputError
+from satsr.errors import InputError, SatsrError
 from satsr.models.registry import get_spec
 from satsr.train.evaluate import ClipScore, evaluate_clips, find_clips
 
@@ -159,10 +159,13 @@ def main(argv: list[str] | None = None) -> None:
     for name in args.models:
         print(name, flush=True)
         jc = None if get_spec(name).time_scale > 1 else args.centres
-        row: dict[str, Any] = {"jilin": score(args.data / JILIN, name, centres=jc)}
-        if not args.no_held_aside:
-            row["satvideo"] = score(args.data / SATVIDEO, name, prescale=2, holdout=args.holdout)
-        row["time"] = time_ratio(name, stack, args.repeat)
+        try:
+            row: dict[str, Any] = {"jilin": score(args.data / JILIN, name, centres=jc)}
+            if not args.no_held_aside:
+                row["satvideo"] = score(args.data / SATVIDEO, name, prescale=2, holdout=args.holdout)
+            row["time"] = time_ratio(name, stack, args.repeat)
+        except SatsrError as e:  # a one-line error, as models_table.py: no traceback, no JSON
+            raise SystemExit(f"self_ensemble.py: {name}: {e}") from None
         rows[name] = row
         print(table({name: row}).splitlines()[-1], flush=True)
     print(table(rows))
