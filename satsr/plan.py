@@ -140,7 +140,7 @@ def plan_upscale(da: xr.DataArray, model: str | nn.Module = DEFAULT_MODEL, *, ca
     device = resolve_device(options.get("device", "auto"))
     runner = make_runner(model, options.get("scale"), options.get("model_options"), device, options.get("batch_size"),
                          options.get("pretrained"), options.get("precision", "auto"), options.get("compile", "auto"),
-                         options.get("channels_last"))
+                         options.get("channels_last"), options.get("self_ensemble", False))
     per = seconds_per_forward
     if per is None:
         per = _calibrate(runner, src, spec.frames_in, (wh, ww), forwards, calibration)

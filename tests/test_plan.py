@@ -36,6 +36,19 @@ def test_counts_come_from_the_jobs_tiles_and_graph(jilin_lr):
         plan_upscale(clip, "bicubic", calibration=0)
 
 
+def test_a_self_ensemble_is_calibrated_as_it_will_run(jilin_lr, monkeypatch):
+    import satsr.plan
+    from satsr.models import SelfEnsemble
+
+    seen = []
+    real = satsr.plan._calibrate
+    monkeypatch.setattr(satsr.plan, "_calibrate", lambda runner, *a: seen.append(runner.model) or real(runner, *a))
+    clip = jilin_lr.isel(time=slice(0, 1), y=slice(0, 32), x=slice(0, 32))
+    plan_upscale(clip, "bicubic", scale=2, device="cpu", self_ensemble=True)
+    plan_upscale(clip, "bicubic", scale=2, device="cpu")
+    assert isinstance(seen[0], SelfEnsemble) and not isinstance(seen[1], SelfEnsemble)  # eight forwards timed
+
+
 @pytest.mark.slow
 def test_estimate_is_close_to_the_measured_run(jilin_lr):
     """The estimate against a real run of the default model on real frames (the docs state the ratio)."""
