@@ -200,28 +200,47 @@ def against_bicubic(scores: list[ClipScore], name: str) -> dict[str, Any]:
     return out
 
 
+def scores_skipping_short_clips(root: Path, name: str, run: Callable[[Path], list[ClipScore]]
+                                ) -> tuple[list[ClipScore], list[str] | None]:
+    """``run(root)``, and ``None`` for the clips skipped; where a space-time model's 7-frame stretch does not fit a
+    short clip's held-aside frames, ``run`` on each clip of ``root`` instead, those that do not fit left out (named).
+
+    Raises
+    ------
+    InputError
+        ``run(root)``'s, for a model of one output frame or a single clip; none of the clips scored.
+    """
+    try:
+        return run(root), None
+    except InputError:
+        if get_spec(name).time_scale == 1 or (root / "GT").is_dir():
+            raise
+    scores, skipped = [], []
+    for clip in find_clips(root):
+        try:
+            scores += run(clip)
+        except InputError:
+            skipped.append(clip.name)
+    if not scores:
+        raise InputError(f"no clip of {root} has a whole stretch in its held-aside frames")
+    return scores, skipped
+
+
 def held_aside_scores(root: Path, entry: Entry, *, holdout: float, temporal: bool, device: str = "auto"
                       ) -> dict[str, Any]:
     """Held-aside satvideo scores (``prescale=2``, windows within the last ``holdout`` of each clip).
 
     A space-time model's 7-frame stretch may not fit in a short clip's held-aside frames: such clips are left out
-    (``skipped``) and the others scored. Where nothing can be scored: ``{"error": ...}``.
+    (``skipped``) and the others scored (:func:`scores_skipping_short_clips`). Where nothing can be scored:
+    ``{"error": ...}``.
     """
     kw: dict[str, Any] = {"device": device, "prescale": 2, "holdout": holdout, "temporal": temporal}
     try:
-        return against_bicubic(clip_scores(root, entry, **kw), entry.name)
+        scores, skipped = scores_skipping_short_clips(root, entry.name, lambda r: clip_scores(r, entry, **kw))
     except InputError as e:
-        if get_spec(entry.name).time_scale == 1 or (root / "GT").is_dir():
-            return {"error": str(e)}
-    scores, skipped = [], []
-    for clip in find_clips(root):
-        try:
-            scores += clip_scores(clip, entry, **kw)
-        except InputError:
-            skipped.append(clip.name)
-    if not scores:
-        return {"error": f"no clip of {root} has a whole stretch in its held-aside frames"}
-    return {**against_bicubic(scores, entry.name), "skipped": skipped}
+        return {"error": str(e)}
+    out = against_bicubic(scores, entry.name)
+    return out if skipped is None else {**out, "skipped": skipped}
 
 
 def score_model(entry: Entry, data: Path, *, centres: tuple[int, ...], holdout: float, sv_temporal: bool,

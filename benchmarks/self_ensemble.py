@@ -31,13 +31,21 @@ import torch
 
 import satsr
 from satsr import models
-from satsr.errors import InputError, SatsrError
+from satsr.errors import SatsrError
 from satsr.models.registry import get_spec
-from satsr.train.evaluate import ClipScore, evaluate_clips, find_clips
+from satsr.train.evaluate import ClipScore, evaluate_clips
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from models_table import DEFAULT_DATA, JILIN, SATVIDEO, check_data, jilin_stack  # noqa: E402 (sibling script)
+from models_table import (  # noqa: E402 (the sibling script)
+    DEFAULT_DATA,
+    JILIN,
+    SATVIDEO,
+    _means,
+    check_data,
+    jilin_stack,
+    scores_skipping_short_clips,
+)
 
 DEFAULT_JSON = HERE / "results" / "self_ensemble.json"
 DEFAULT_MODELS = ("lgtd-s", "mtdo-s", "lgfn-s", "mstt-s")
@@ -51,30 +59,20 @@ def candidates(name: str) -> dict[str, Any]:
 
 def means(scores: list[ClipScore]) -> dict[str, dict[str, float]]:
     """Per candidate, the mean over the clips of each PSNR score (``psnr``; ``psnr_key``/``psnr_mid`` space-time)."""
-    out = {}
-    for label in LABELS:
-        rows = [s.scores for s in scores if s.model == label]
-        out[label] = {k: float(np.mean([r[k] for r in rows])) for k in rows[0] if k.startswith("psnr")}
-    return out
+    return {label: {k: v for k, v in _means(scores, label).items() if k.startswith("psnr")} for label in LABELS}
 
 
 def score(root: Path, name: str, **options: Any) -> dict[str, Any]:
     """:func:`means` of the three candidates on the clips under ``root``; clips too short for a space-time model's
-    held-aside stretch are skipped (``skipped``)."""
-    try:
-        return {"means": means(evaluate_clips(root, candidates(name), device="cpu", temporal=False, **options))}
-    except InputError:
-        if get_spec(name).time_scale == 1 or (root / "GT").is_dir():
-            raise
-    scores, skipped = [], []
-    for clip in find_clips(root):
-        try:
-            scores += evaluate_clips(clip, candidates(name), device="cpu", temporal=False, **options)
-        except InputError:
-            skipped.append(clip.name)
-    if not scores:
-        raise InputError(f"no clip of {root} has a whole stretch in its held-aside frames")
-    return {"means": means(scores), "skipped": skipped}
+    held-aside stretch are skipped (``skipped``; :func:`models_table.scores_skipping_short_clips`)."""
+    cands = candidates(name)  # built once, for every clip
+
+    def run(where: Path) -> list[ClipScore]:
+        return evaluate_clips(where, cands, device="cpu", temporal=False, **options)
+
+    scores, skipped = scores_skipping_short_clips(root, name, run)
+    out: dict[str, Any] = {"means": means(scores)}
+    return out if skipped is None else {**out, "skipped": skipped}
 
 
 def gains(result: dict[str, Any]) -> dict[str, float]:

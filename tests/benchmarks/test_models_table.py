@@ -47,6 +47,29 @@ def test_rows_come_from_the_registry(mt, tmp_path):
             mt.pick_entries(names, cands)
 
 
+def test_short_clips_are_skipped_for_a_space_time_model_only(mt, tmp_path):
+    from satsr.errors import InputError
+
+    for name in ("a", "b"):
+        (tmp_path / name / "GT").mkdir(parents=True)
+        (tmp_path / name / "GT" / "000.png").write_bytes(b"")
+    calls = []
+
+    def run(where):  # the whole root and clip "a" hold no stretch; clip "b" does
+        calls.append(where.name)
+        if where.name in (tmp_path.name, "a"):
+            raise InputError(f"{where}: too short")
+        return [where.name]
+
+    scores, skipped = mt.scores_skipping_short_clips(tmp_path, "mstt-s", run)
+    assert scores == ["b"] and skipped == ["a"] and calls == [tmp_path.name, "a", "b"]
+    assert mt.scores_skipping_short_clips(tmp_path / "b", "mstt-s", run) == (["b"], None)  # no fallback needed
+    with pytest.raises(InputError, match="too short"):  # a model of one output frame: the error as it came
+        mt.scores_skipping_short_clips(tmp_path, "lgtd-s", run)
+    with pytest.raises(InputError, match="no clip of"):
+        mt.scores_skipping_short_clips(tmp_path, "mstt-s", lambda where: run(tmp_path / "a"))
+
+
 def test_missing_data_is_a_one_line_error(tmp_path):
     proc = subprocess.run([sys.executable, str(SCRIPT), "--models", "lgtd-s", "--data", str(tmp_path),
                            "--json", str(tmp_path / "t.json")], capture_output=True, text=True, timeout=300)
