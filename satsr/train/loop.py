@@ -201,9 +201,10 @@ class VideoTask:
 class SpaceTimeTask(VideoTask):
     """The training task of space-time models (``time_scale > 1``): all output frames compared, by kind scored.
 
-    As :class:`VideoTask`, with ``video_clips`` data read as space-time windows (for MSTT: LR of frames 0, 2, 4, 6
-    in, all 7 HR frames out, and Ce Liu's flows computed with each training sample), the loss over every output
-    frame, and validation of the key frames and the frames in between apart (:mod:`satsr.train.spacetime`).
+    As :class:`VideoTask`, with ``video_clips`` (and ``pseudo_video``) data read as space-time windows (for MSTT:
+    LR of frames 0, 2, 4, 6 in, all 7 HR frames out, and Ce Liu's flows computed with each training sample), the
+    loss over every output frame, and validation of the key frames and the frames in between apart
+    (:mod:`satsr.train.spacetime`).
     """
 
     val_fields = SPACETIME_FIELDS
@@ -221,7 +222,7 @@ class SpaceTimeTask(VideoTask):
         return model
 
     def dataset(self, entry: Mapping[str, Any], cfg: TrainConfig, *, train: bool = True) -> Any:
-        """A ``video_clips`` entry read as space-time windows (:func:`satsr.train.spacetime.spacetime_entry`)."""
+        """A ``video_clips`` or ``pseudo_video`` entry read as space-time windows (``spacetime_entry``)."""
         flows = self.flow_options if train else None  # validation: the model computes its own
         return build_dataset(spacetime_entry(entry, cfg.model, self.time_scale, flows), scale=cfg.scale,
                              frames=cfg.frames, seed=cfg.seed)

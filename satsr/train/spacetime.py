@@ -5,9 +5,11 @@ which this module provides (it imports no training loop, so that the loop can im
 ``video_clips`` entries read as windows of ``(frames - 1) * time_scale + 1`` consecutive frames
 (:class:`satsr.train.video_clips.VideoClips` with ``time_scale``): for MSTT, the LR of frames 0, 2, 4 and 6 of 7
 in and all 7 HR frames as the target; the same degradations, crops, held-aside frames and frame cache as spatial
-video training. For models that take optical flow (MSTT: a ``flow_options`` attribute), the training samples carry
-Ce Liu's flows between neighbouring LR frames (``f_flow``, ``b_flow``), computed where the data is made, so that a
-``DataLoader``'s workers share that CPU work. The loss (Charbonnier or L1) compares all output frames.
+video training. ``pseudo_video`` entries (:class:`satsr.train.data.PseudoVideo`, clips made from sharp stills)
+give the same windows, so the two can be mixed. For models that take optical flow (MSTT: a ``flow_options``
+attribute), the training samples carry Ce Liu's flows between neighbouring LR frames (``f_flow``, ``b_flow``),
+computed where the data is made, so that a ``DataLoader``'s workers share that CPU work. The loss (Charbonnier or
+L1) compares all output frames.
 
 Validation scores the key frames (made from an input frame) and the frames in between separately, each also
 against its baseline: the bicubic of its LR frame, and the bicubic of the mean of its two LR neighbours
@@ -30,7 +32,11 @@ from satsr.metrics import evaluate as evaluate_pair
 from satsr.models.mstt import in_between_baseline
 from satsr.train.config import DataSpec
 
-__all__ = ["SPACETIME_FIELDS", "describe_spacetime", "spacetime_entry", "split_scores", "validate_spacetime"]
+__all__ = ["SPACETIME_FIELDS", "SPACETIME_KINDS", "describe_spacetime", "spacetime_entry", "split_scores",
+           "validate_spacetime"]
+
+#: Data set types that make space-time windows (``time_scale``, ``flows``).
+SPACETIME_KINDS = ("video_clips", "pseudo_video")
 
 #: Validation columns of a space-time run (``log.csv``, after ``val_``).
 SPACETIME_FIELDS = ("psnr", "ssim", "psnr_key", "ssim_key", "psnr_mid", "ssim_mid", "gain_key", "gain_mid")
@@ -109,7 +115,7 @@ def validate_spacetime(model: nn.Module, dataset: Any, device: torch.device, pro
 
 def spacetime_entry(entry: Mapping[str, Any], model: str, time_scale: int,
                     flows: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """A ``video_clips`` data entry read as the space-time windows of ``model`` (``time_scale``, optional flows).
+    """A ``video_clips`` or ``pseudo_video`` entry read as the space-time windows of ``model`` (``time_scale``, flows).
 
     Parameters
     ----------
@@ -129,9 +135,9 @@ def spacetime_entry(entry: Mapping[str, Any], model: str, time_scale: int,
         Another data set type, or a ``time_scale`` other than the model's.
     """
     spec = DataSpec.parse(entry)
-    if spec.kind != "video_clips":
+    if spec.kind not in SPACETIME_KINDS:
         raise InputError(f"{model} is a space-time model: it trains on 'video_clips' data (consecutive frames of "
-                         f"real video), not {spec.kind!r}")
+                         f"real video) or 'pseudo_video' (clips made from stills), not {spec.kind!r}")
     if spec.options.get("time_scale", time_scale) != time_scale:
         raise InputError(f"{model} makes frames at time_scale={time_scale}; the data entry says "
                          f"time_scale={spec.options['time_scale']}")

@@ -32,7 +32,6 @@ from types import MappingProxyType
 from typing import Any
 
 import numpy as np
-import torch
 from PIL import Image
 from scipy import ndimage
 from torch.utils.data import Dataset
@@ -40,7 +39,7 @@ from torch.utils.data import Dataset
 from satsr.degrade import imresize
 from satsr.errors import InputError
 from satsr.train.data.options import Degradation, FlatOptions
-from satsr.train.data.samples import as_sample, flip_sample
+from satsr.train.data.samples import as_sample, flip_sample, with_flows
 
 __all__ = ["VideoClips", "VideoDegradation", "RESAMPLERS", "downscale"]
 
@@ -358,14 +357,7 @@ class VideoClips(FlatOptions, Dataset):
             hr = np.stack([f[:, y0 : y0 + ch, x0 : x0 + cw] for f in big])
         if self.augment:
             lr, hr = flip_sample(lr, hr, rng)
-        sample = as_sample(lr, hr, f"{self.clips[ci][0]}/{self.clips[ci][1][c].stem}")
-        if self.flows is not None:
-            from satsr.models.mstt import neighbour_flows
-
-            fwd, bwd = neighbour_flows(sample["lr"].numpy(), **self.flows)
-            sample["f_flow"] = torch.from_numpy(fwd.astype(np.float32))
-            sample["b_flow"] = torch.from_numpy(bwd.astype(np.float32))
-        return sample
+        return with_flows(as_sample(lr, hr, f"{self.clips[ci][0]}/{self.clips[ci][1][c].stem}"), self.flows)
 
     def _crop_box(self, h: int, w: int, rng: np.random.Generator) -> tuple[int, int, int, int]:
         """HR ``(y0, x0, rows, cols)`` on whole LR pixels: random when augmenting, else centred; whole frames."""

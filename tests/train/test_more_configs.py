@@ -20,7 +20,8 @@ MORE = {"mstt-s-video-more.yaml": "mstt-s-video.yaml", "lgfn-s-video-more.yaml":
 #: Configs that train on from the shipped weights with some sources counted more often (``repeat``).
 REWEIGHED = {"rgtgan-s-ref-more.yaml": "rgtgan-s-video.yaml"}
 #: Configs that train on from the shipped weights with sharp pseudo-video added beside the base's video source.
-MIXED = {"mtdo-s-mixed.yaml": "mtdo-s-video.yaml", "lgfn-s-mixed.yaml": "lgfn-s-video.yaml"}
+MIXED = {"mtdo-s-mixed.yaml": "mtdo-s-video.yaml", "lgfn-s-mixed.yaml": "lgfn-s-video.yaml",
+         "mtdo-s-mixed2.yaml": "mtdo-s-video.yaml", "mstt-s-mixed.yaml": "mstt-s-video.yaml"}
 
 
 @pytest.mark.parametrize("more", MORE)
@@ -36,7 +37,7 @@ def test_more_starts_from_the_shipped_weights_on_the_same_data(more):
 def test_rounds_on_one_base_draw_other_data_and_keep_their_own_run_folders():
     # a second round (``-more2``) must not replay the first round's windows and crops, nor overwrite its run
     by_base: dict[str, list] = {}
-    for more, base in MORE.items():
+    for more, base in [*MORE.items(), *MIXED.items()]:
         by_base.setdefault(base, []).append(load_config(CONFIGS / more))
     for rounds in by_base.values():
         assert len({c.seed for c in rounds}) == len(rounds)

@@ -105,13 +105,32 @@ def test_one_training_step_on_the_cpu(shared_data, tmp_path):
     assert "val_psnr_key" in header and "val_gain_mid" in header
 
 
-def test_space_time_models_train_on_video_clips_only(shared_data, tmp_path):
+def test_space_time_models_train_on_video_clips_and_pseudo_video_only(shared_data, tmp_path):
     cfg = load_config(CONFIGS / "mstt-s-video.yaml", data_root=str(shared_data), out=str(tmp_path), device="cpu")
     task = SpaceTimeTask(cfg)
-    with pytest.raises(InputError, match="video_clips"):
+    with pytest.raises(InputError, match="video_clips.*pseudo_video"):
         task.dataset({"type": "jilin189", "root": str(shared_data)}, cfg)
     with pytest.raises(InputError, match="time_scale=2"):
         task.dataset({**cfg.data[0], "time_scale": 3}, cfg)
+
+
+def test_pseudo_video_batches_with_real_video_as_space_time_windows(shared_data, tmp_path):
+    """A ``pseudo_video`` entry gives the windows a ``video_clips`` entry gives, flows included: one batch of both."""
+    cfg = load_config(CONFIGS / "mstt-s-video.yaml", data_root=str(shared_data), out=str(tmp_path), device="cpu")
+    task = SpaceTimeTask(cfg)
+    task.flow_options = {}  # as build() sets it for MSTT
+    stills = str(shared_data / "refsr" / "rrssrd" / "val_1st" / "HR")
+    pseudo = task.dataset({"type": "pseudo_video", "images": [stills], "crop": 128}, cfg)
+    video = task.dataset({**cfg.data[0], "cache_mb": 64}, cfg)  # crop 128: LR of 32 px, enough for the flows
+    assert (pseudo.time_scale, pseudo.span, pseudo.flows) == (2, 7, {})
+    a, b = pseudo.sample(0, np.random.default_rng(0)), video.sample(0, np.random.default_rng(0))
+    tensors = {k for k, v in a.items() if torch.is_tensor(v)}
+    assert tensors == {k for k, v in b.items() if torch.is_tensor(v)} == {"lr", "hr", "f_flow", "b_flow"}
+    assert all(a[k].shape == b[k].shape for k in tensors)  # so StepBatches stacks them into one batch
+    batch = StepBatches([pseudo, video], 4, seed=0)[1]
+    assert batch["lr"].shape == (4, 4, 3, 32, 32) and batch["hr"].shape == (4, 7, 3, 128, 128)
+    assert batch["f_flow"].shape == batch["b_flow"].shape == (4, 3, 32, 32, 2)
+    assert task.dataset({"type": "pseudo_video", "images": [stills], "crop": 128}, cfg, train=False).flows is None
 
 
 def test_stretches():

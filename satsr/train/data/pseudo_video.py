@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -15,7 +15,7 @@ from satsr.errors import InputError
 from satsr.io.read import resolve_paths
 from satsr.train.data.files import raster_header, read_raster, select_bands, to_unit
 from satsr.train.data.options import Degradation
-from satsr.train.data.samples import SampledDataset
+from satsr.train.data.samples import SampledDataset, with_flows
 from satsr.train.pseudo import Motion, make_clip
 
 __all__ = ["PseudoVideo"]
@@ -27,6 +27,10 @@ class PseudoVideo(SampledDataset):
     Each call picks a random region of the still, makes a fresh clip of ``frames`` frames with random drift,
     jitter, rotation (and movers), and degrades it; the HR target is the centre frame, which is the still
     itself (not resampled). Real satellite video is scarce; this is the main source for training.
+
+    For space-time models (``time_scale > 1``) a clip spans ``(frames - 1) * time_scale + 1`` frames: the LR are
+    every ``time_scale``-th of them and ``hr`` holds all of them, as :class:`satsr.train.video_clips.VideoClips`
+    gives them (the still is the centre frame of the span, an in-between frame for an even ``frames``).
 
     Parameters
     ----------
@@ -45,6 +49,11 @@ class PseudoVideo(SampledDataset):
     motion : Motion, optional
         The clips' drift, jitter, rotation and movers (:class:`satsr.train.pseudo.Motion`; config keys ``drift``,
         ``jitter``, ``rotation``, ``movers``); default ``Motion()``.
+    time_scale : int, default 1
+        ``r > 1``: space-time samples (above); ``frames`` is then the number of LR frames, 2 or more.
+    flows : mapping, optional
+        Also yield ``f_flow`` and ``b_flow``, Ce Liu's flows between neighbouring LR frames, with these options
+        (as :class:`satsr.train.video_clips.VideoClips`; the space-time training of MSTT asks for them).
 
     Raises
     ------
@@ -69,13 +78,24 @@ class PseudoVideo(SampledDataset):
         bands: Sequence[int] | None = None,
         motion: Motion | None = None,
         cache_mb: float = 256,
+        time_scale: int = 1,
+        flows: Mapping[str, Any] | None = None,
     ) -> None:
         if crop is None:
             raise InputError("PseudoVideo: crop is required (HR pixels, a multiple of scale)")
+        if isinstance(time_scale, bool) or not isinstance(time_scale, (int, np.integer)) or time_scale < 1:
+            raise InputError(f"PseudoVideo: time_scale must be a positive integer, got {time_scale!r}")
+        if time_scale > 1 and (isinstance(frames, bool) or not isinstance(frames, (int, np.integer)) or frames < 2):
+            raise InputError(f"PseudoVideo: a space-time sample (time_scale={time_scale}) needs frames >= 2 LR "
+                             f"frames, got {frames!r}")
+        # The base checks the frames a clip spans: odd, the still in the middle (with time_scale > 1 always so).
+        span = (int(frames) - 1) * int(time_scale) + 1 if time_scale > 1 else frames
         super().__init__(
-            scale=scale, frames=frames, crop=crop, augment=augment, degradation=degradation, seed=seed,
+            scale=scale, frames=span, crop=crop, augment=augment, degradation=degradation, seed=seed,
             value_range=value_range, bands=bands, cache_mb=cache_mb,
         )
+        self.span, self.frames, self.time_scale = self.frames, int(frames), int(time_scale)
+        self.flows = None if flows is None else dict(flows)
         if int(samples_per_image) < 1:
             raise InputError(f"PseudoVideo: samples_per_image must be >= 1, got {samples_per_image!r}")
         self.samples_per_image = int(samples_per_image)
@@ -138,14 +158,17 @@ class PseudoVideo(SampledDataset):
         m = min(self._margin, (min(big_h, big_w) - crop) // 2 // s * s)
         size = crop + 2 * m
         mo = self.motion  # mo.drift is a pair (Motion.__post_init__)
-        reach = (self.frames // 2) * max(mo.drift) + 4 * mo.jitter + math.radians(mo.rotation) * size + 12  # type: ignore[arg-type]
+        reach = (self.span // 2) * max(mo.drift) + 4 * mo.jitter + math.radians(mo.rotation) * size + 12  # type: ignore[arg-type]
         need = size + 2 * math.ceil(reach)
         rh, rw = min(need, big_h), min(need, big_w)
         y0, x0 = int(rng.integers(0, big_h - rh + 1)), int(rng.integers(0, big_w - rw + 1))
         blur, noise = self.degradation.draw(rng)
         region = to_unit(still[:, y0 : y0 + rh, x0 : x0 + rw], self.value_range)
-        clip = make_clip(region, self.frames, size=size, rng=rng, drift=mo.drift, jitter=mo.jitter,
+        clip = make_clip(region, self.span, size=size, rng=rng, drift=mo.drift, jitter=mo.jitter,
                          rotation=mo.rotation, movers=mo.movers)
-        lr = self._degrade(clip, blur)[..., m // s : (m + crop) // s, m // s : (m + crop) // s]
-        hr = clip[self.frames // 2, :, m : m + crop, m : m + crop]
-        return self._finish(lr, hr, f"{self._stills[k][0]}/{j}", noise, rng)
+        lr = self._degrade(clip[:: self.time_scale], blur)[..., m // s : (m + crop) // s, m // s : (m + crop) // s]
+        if self.time_scale == 1:
+            hr = clip[self.span // 2, :, m : m + crop, m : m + crop]
+        else:  # every frame of the span is a target: the key frames and the ones in between
+            hr = clip[:, :, m : m + crop, m : m + crop]
+        return with_flows(self._finish(lr, hr, f"{self._stills[k][0]}/{j}", noise, rng), self.flows)

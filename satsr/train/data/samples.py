@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
@@ -31,7 +31,7 @@ from satsr.errors import InputError
 from satsr.train.data.files import FrameCache, check_value_range
 from satsr.train.data.options import Degradation, FlatOptions
 
-__all__ = ["SampledDataset", "flip_sample", "as_sample"]
+__all__ = ["SampledDataset", "flip_sample", "as_sample", "with_flows"]
 
 
 def flip_sample(lr: np.ndarray, hr: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -56,6 +56,22 @@ def as_sample(lr: np.ndarray, hr: np.ndarray, key: str) -> dict[str, Any]:
         "hr": torch.from_numpy(np.ascontiguousarray(hr, dtype=np.float32)),
         "key": key,
     }
+
+
+def with_flows(sample: dict[str, Any], options: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``sample`` with Ce Liu's flows between its neighbouring LR frames (``f_flow``, ``b_flow``; MSTT takes them).
+
+    ``options`` are :func:`satsr.models.mstt.neighbour_flows`'s; ``None`` leaves the sample as it is. Computed where
+    the sample is made, so that a ``DataLoader``'s workers share that CPU work.
+    """
+    if options is None:
+        return sample
+    from satsr.models.mstt import neighbour_flows  # only space-time data need it
+
+    fwd, bwd = neighbour_flows(sample["lr"].numpy(), **options)
+    sample["f_flow"] = torch.from_numpy(fwd.astype(np.float32))
+    sample["b_flow"] = torch.from_numpy(bwd.astype(np.float32))
+    return sample
 
 
 def _positive_int(value: Any) -> bool | np.bool_:
