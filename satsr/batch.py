@@ -31,7 +31,7 @@ import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dask
 from dask.callbacks import Callback
@@ -45,6 +45,9 @@ from satsr.catalog import SR_SUFFIX, CatalogError, Scene, product_item, read_cat
 from satsr.errors import InputError, OutputError, SatsrError
 from satsr.plan import JobPlan, format_duration, plan_upscale
 from satsr.progress import bar
+
+if TYPE_CHECKING:  # the engine imports torch, which this module loads only where it runs a model
+    from satsr.engine import Precision
 
 __all__ = ["JobConfig", "ItemResult", "BatchReport", "BatchPlan", "plan_batch", "process_scene", "run_batch",
            "TILES_TOPIC"]
@@ -69,6 +72,8 @@ class JobConfig:
     compress: str = "deflate"
     level: int | None = None
     threads: int | None = None  # CPU threads per item (torch and the dask threads); default all
+    precision: Precision = "auto"  # autocast dtype, as satsr.upscale takes it (auto, fp32, bf16, fp16)
+    self_ensemble: bool = False  # the x8 flips-and-transposes average, as satsr.upscale takes it
     artifact: str | None = None  # the model file products point to (mlm:model asset); run_batch writes it
     parameters: int | None = None  # the model's parameter count (mlm:total_parameters); run_batch counts it
 
@@ -258,7 +263,8 @@ def _model_info(cfg: JobConfig, sr: Any, device: str) -> dict[str, Any]:
         "pretrained": cfg.pretrained if isinstance(cfg.pretrained, str) else ("satsr shipped weights" if shipped
                                                                                else None),
         "device": device, "options": dict(cfg.model_options), "artifact": cfg.artifact,
-        "parameters": cfg.parameters,
+        "parameters": cfg.parameters, "precision": sr.attrs.get("satsr_precision"),
+        "self_ensemble": int(sr.attrs.get("satsr_self_ensemble", 0)),
     }
 
 
@@ -293,7 +299,8 @@ def process_scene(
             device = _worker_device(str(resolve_device(cfg.device)), _worker_name(), torch.cuda.device_count())
             sr = upscale(stack, cfg.model, scale=cfg.scale, tile=cfg.tile, batch_size=cfg.batch_size, device=device,
                          value_range=cfg.value_range, model_options=dict(cfg.model_options) or None,
-                         pretrained=cfg.pretrained, bands=list(cfg.bands) if cfg.bands else None)
+                         pretrained=cfg.pretrained, bands=list(cfg.bands) if cfg.bands else None,
+                         precision=cfg.precision, self_ensemble=cfg.self_ensemble)
             scale = int(sr.attrs["satsr_scale"])
             folder, item_path = _product_paths(out, scene.id, scale)
             folder.mkdir(exist_ok=True)
@@ -437,7 +444,8 @@ def plan_batch(
         options: dict[str, Any] = {
             "scale": cfg.scale, "tile": cfg.tile, "batch_size": cfg.batch_size, "device": cfg.device,
             "value_range": cfg.value_range, "model_options": dict(cfg.model_options) or None,
-            "pretrained": cfg.pretrained, "bands": list(cfg.bands) if cfg.bands else None}
+            "pretrained": cfg.pretrained, "bands": list(cfg.bands) if cfg.bands else None,
+            "precision": cfg.precision, "self_ensemble": cfg.self_ensemble}
         # The first scene is timed; later ones reuse a calibration of the same window size (the plan's window is
         # known only once planned, so a placeholder goes in first).
         job = plan_upscale(stack, cfg.model, calibration=calibration, seconds_per_forward=0.0 if timed else None,
@@ -504,15 +512,20 @@ def run_batch(
     UnknownModelError, ModelError
         An unknown model or options; a network with neither shipped nor given weights (``cfg.pretrained``).
     """
+    import torch
+
     from satsr import models
+    from satsr.engine import resolve_precision
     from satsr.models.factory import resolve_weights
 
     cfg = cfg or JobConfig()
     started = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
     t0 = time.perf_counter()
     scenes = read_catalog(catalog, assets=assets, media_type=media_type)
-    # a network without weights to run (nor pretrained=False): one clear error before any folder is made
+    # a network without weights to run (nor pretrained=False), an unknown precision: one clear error before any
+    # folder is made
     resolve_weights(cfg.model, cfg.pretrained, **dict(cfg.model_options))
+    resolve_precision(cfg.precision, torch.device("cpu"))  # checks the name
     out = Path(outdir)
     make_parent(out / "catalog.json")  # the output folder and any missing folders above it
     spec = models.get_spec(cfg.model)  # unknown model: one clear error before any work

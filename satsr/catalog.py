@@ -596,6 +596,10 @@ def _mlm_fields(model: Mapping[str, Any], names: list[str], scale: int) -> dict[
         del fields["mlm:framework_version"]
     if model.get("options"):
         fields["satsr:model_options"] = dict(model["options"])
+    if model.get("precision"):
+        fields["satsr:precision"] = str(model["precision"])  # the autocast dtype the forwards ran in
+    if model.get("self_ensemble"):
+        fields["satsr:self_ensemble"] = int(model["self_ensemble"])  # outputs averaged over that many transforms
     return fields
 
 

@@ -243,3 +243,33 @@ def test_plan_batch_against_the_run(shared_data, tmp_path):
     # resume: complete products are skipped in the plan too
     again = plan_batch(cat, tmp_path / "out", cfg, resume=True)
     assert again.scenes == () and len(again.skipped) == 4
+
+
+def test_precision_and_self_ensemble_reach_the_products(shared_data, tmp_path):
+    """``--precision`` and ``--self-ensemble`` run as satsr.upscale runs them, and the product items say so."""
+    import numpy as np
+
+    from satsr.errors import InputError
+
+    cat = _catalog(shared_data, tmp_path, corrupt=False)
+    result = CliRunner().invoke(main, ["batch", str(cat), "-o", str(tmp_path / "se"), "-m", "bicubic", "-s", "2",
+                                       "--workers", "0", "--device", "cpu", "--precision", "fp32",
+                                       "--self-ensemble", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    plain = run_batch(cat, tmp_path / "plain", JobConfig(model="bicubic", scale=2, device="cpu"), workers=0,
+                      progress=False)
+    assert plain.counts()["done"] == 4
+    item = json.loads((tmp_path / "se" / "scene1_sr_x2" / "scene1_sr_x2.json").read_text())["properties"]
+    assert item["satsr:self_ensemble"] == 8 and item["satsr:precision"] == "fp32"
+    plain_item = json.loads((tmp_path / "plain" / "scene1_sr_x2" / "scene1_sr_x2.json").read_text())["properties"]
+    assert "satsr:self_ensemble" not in plain_item and plain_item["satsr:precision"] in ("fp32", "bf16")
+    with rasterio.open(tmp_path / "se" / "scene1_sr_x2" / "scene1_sr_x2.tif") as a, \
+            rasterio.open(tmp_path / "plain" / "scene1_sr_x2" / "scene1_sr_x2.tif") as b:
+        # bicubic commutes with flips and transposes: its ensemble is itself, up to rounding
+        assert np.abs(a.read().astype(int) - b.read().astype(int)).max() <= 1
+        assert json.loads(a.tags()["satsr"])["self_ensemble"] == 8  # the file itself says so too
+        assert "self_ensemble" not in json.loads(b.tags()["satsr"])
+    with pytest.raises(InputError, match="precision must be"):
+        run_batch(cat, tmp_path / "bad", JobConfig(model="bicubic", precision="fp8"), workers=0,  # type: ignore[arg-type]
+                  progress=False)
+    assert not (tmp_path / "bad").exists()  # refused before any folder was made

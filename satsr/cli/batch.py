@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -17,8 +18,13 @@ from satsr.cli.params import (
     parse_bands,
     parse_options,
     pick_weights,
+    precision_option,
+    self_ensemble_option,
 )
 from satsr.errors import SatsrWarning
+
+if TYPE_CHECKING:
+    from satsr.engine import Precision
 
 __all__ = ["batch", "catalog", "catalog_init"]
 
@@ -92,6 +98,8 @@ def catalog_init(folder: Path, output: Path, catalog_id: str | None, description
               help="Further attempts for an item that fails.")
 @click.option("--tile", type=click.IntRange(min=1), default=256, show_default=True, help="Tile size in input pixels.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N (cuda asks GPU=1).")
+@precision_option
+@self_ensemble_option
 @click.option("--compress", default="deflate", show_default=True, help="COG codec.")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
 @click.option("--dry-run", is_flag=True,
@@ -101,7 +109,8 @@ def batch(catalog_path: Path, output: Path, model: str, pretrained: str | None, 
           options: tuple[str, ...],
           scale: int | None, bands: str | None, value_range: tuple[float, float] | None, assets: str | None,
           media_type: str | None, workers: int | None, scheduler: str | None, resume: bool, retries: int,
-          tile: int, device: str, compress: str, no_progress: bool, dry_run: bool) -> None:
+          tile: int, device: str, precision: Precision, self_ensemble: bool, compress: str, no_progress: bool,
+          dry_run: bool) -> None:
     """Super-resolve every item of a STAC CATALOG (catalog, collection, ItemCollection or item) into OUTPUT.
 
     \b
@@ -118,7 +127,7 @@ def batch(catalog_path: Path, output: Path, model: str, pretrained: str | None, 
     cfg = JobConfig(model=model, scale=scale, pretrained=pick_weights(pretrained, random_weights),
                     model_options=parse_options(options) or {},
                     bands=tuple(band_list) if band_list else None, value_range=value_range, tile=tile,
-                    device=device, compress=compress)
+                    device=device, precision=precision, self_ensemble=self_ensemble, compress=compress)
     asset_keys = [a for a in assets.split(",") if a] if assets else None
     if dry_run:
         from satsr.batch import plan_batch

@@ -50,6 +50,21 @@ RANDOM_WEIGHTS_HELP = (
 )
 
 
+#: ``--precision`` of the commands that run a model (``upscale``, ``batch``).
+precision_option = click.option(
+    "--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default="auto", show_default=True,
+    help="Autocast dtype of the forward: auto is bf16 on a CUDA GPU (fp16 where it lacks bf16), and on a CPU "
+    "with native bf16 (AVX512-BF16 or AMX; SATSR_CPU_BF16=0/1 overrides), fp32 on other CPUs.",
+)
+
+#: ``--self-ensemble`` of the commands that run a model (``upscale``, ``batch``).
+self_ensemble_option = click.option(
+    "--self-ensemble", is_flag=True,
+    help="Average the model over the 8 flips and transposes of each tile: a little better (README, "
+    "'Self-ensemble'), 8 times the compute.",
+)
+
+
 def pick_weights(pretrained: str | None, random_weights: bool) -> str | bool | None:
     """The ``pretrained`` argument of ``--pretrained PATH`` / ``--random-weights`` (``False``), else ``None``.
 

@@ -29,6 +29,8 @@ from satsr.cli.params import (
     parse_bands,
     parse_options,
     pick_weights,
+    precision_option,
+    self_ensemble_option,
 )
 from satsr.errors import InputError, OutputError
 
@@ -113,22 +115,14 @@ _TIFF_SUFFIXES = (".tif", ".tiff")
     "--device", default="auto", show_default=True,
     help="Where the model runs: auto (CUDA when available), cpu, cuda or cuda:N.",
 )
-@click.option(
-    "--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default="auto", show_default=True,
-    help="Autocast dtype of the forward: auto is bf16 on a CUDA GPU (fp16 where it lacks bf16), and on a CPU "
-    "with native bf16 (AVX512-BF16 or AMX; SATSR_CPU_BF16=0/1 overrides), fp32 on other CPUs.",
-)
+@precision_option
 @click.option(
     "--compile/--no-compile", "compile_", default=None,
     help="torch.compile the model (checked against eager on the first batch; falls back to eager with a "
     "warning). Default: auto, only where the job's eager time is well above a compile's (SATSR_COMPILE=0/1 "
     "overrides auto).",
 )
-@click.option(
-    "--self-ensemble", is_flag=True,
-    help="Average the model over the 8 flips and transposes of each tile: a little better (README, "
-    "'Self-ensemble'), 8 times the compute.",
-)
+@self_ensemble_option
 @click.option(
     "--threads", type=click.IntRange(min=1), default=None,
     help="CPU cores to use, for torch's threads and dask's together (same as SATSR_THREADS). Default: all "
