@@ -340,9 +340,9 @@ def mstt_40() -> MSTT:
 @register(
     "mstt-s", scale=4, frames_in=4, time_scale=2, bands=3, halo=16, multiple_of=32, feather=16, bytes_per_pixel=7800,
     weights=(Weights(
-        tag="satsr-video-v2", source="trained by satsr: satsr/train/configs/mstt-s-video.yaml, then "
-        "mstt-s-video-more.yaml (model card satsr/weights/mstt-s.md)",
-        sha256="7f02bb37dfa2a68a08a217b0eb610675b174f02b540918a553863bd9151595c6",
+        tag="satsr-mixed-v3", source="trained by satsr: satsr/train/configs/mstt-s-video.yaml, then "
+        "mstt-s-video-more.yaml and mstt-s-mixed.yaml (model card satsr/weights/mstt-s.md)",
+        sha256="31169fbf47fba605e1ac1492b84b8f20c9ab0bf1a8e96ad6e1d20da10c48bcdf",
         license="MIT",
         file="mstt-s.safetensors",
     ),),
