@@ -340,9 +340,9 @@ def mstt_40() -> MSTT:
 @register(
     "mstt-s", scale=4, frames_in=4, time_scale=2, bands=3, halo=16, multiple_of=32, feather=16, bytes_per_pixel=7800,
     weights=(Weights(
-        tag="satsr-mixed-v3", source="trained by satsr: satsr/train/configs/mstt-s-video.yaml, then "
-        "mstt-s-video-more.yaml and mstt-s-mixed.yaml (model card satsr/weights/mstt-s.md)",
-        sha256="31169fbf47fba605e1ac1492b84b8f20c9ab0bf1a8e96ad6e1d20da10c48bcdf",
+        tag="satsr-mixed-v4", source="trained by satsr: satsr/train/configs/mstt-s-video.yaml, then "
+        "mstt-s-video-more.yaml, mstt-s-mixed.yaml and mstt-s-mixed2.yaml (model card satsr/weights/mstt-s.md)",
+        sha256="b37fc4d65ff9038d7171393bdf3a86e474006fe5e541afb9bf55df13381187fb",
         license="MIT",
         file="mstt-s.safetensors",
     ),),
