@@ -340,9 +340,9 @@ def mstt_40() -> MSTT:
 @register(
     "mstt-s", scale=4, frames_in=4, time_scale=2, bands=3, halo=16, multiple_of=32, feather=16, bytes_per_pixel=7800,
     weights=(Weights(
-        tag="satsr-mixed-v4", source="trained by satsr: satsr/train/configs/mstt-s-video.yaml, then "
-        "mstt-s-video-more.yaml, mstt-s-mixed.yaml and mstt-s-mixed2.yaml (model card satsr/weights/mstt-s.md)",
-        sha256="b37fc4d65ff9038d7171393bdf3a86e474006fe5e541afb9bf55df13381187fb",
+        tag="satsr-mixed-v5", source="trained by satsr: satsr/train/configs/mstt-s-video.yaml, then "
+        "mstt-s-video-more.yaml and mstt-s-mixed.yaml, -mixed2 and -mixed3 (model card satsr/weights/mstt-s.md)",
+        sha256="dcb4ebfeddfb7cd56b12ecff07cf23effada32aa82abe01bd73cb1bb33d95816",
         license="MIT",
         file="mstt-s.safetensors",
     ),),

@@ -176,9 +176,9 @@ def test_shipped_rgtgan_s_through_upscale_with_a_geotiff_reference(shared_data, 
 def test_shipped_mstt_s_beats_both_baselines_on_real_jilin_video(shared_data):
     """Space-time x4 on the Jilin-1 clip (never trained on): from the LR of frames 0, 2, 4, 6, the key frames
     against their bicubic and the frames in between against the bicubic of their neighbours' mean (model card,
-    v4: +1.95 and +1.92 dB; v2 gave +1.68 and +1.59)."""
+    v5: +1.99 and +1.94 dB; v2 gave +1.68 and +1.59)."""
     scores = evaluate_clips(shared_data / "jilin1_airport", {"mstt-s": "mstt-s", "bicubic": "bicubic"}, device="cpu")
     s = {x.model: x.scores for x in scores}
-    assert s["mstt-s"]["psnr_key"] >= s["bicubic"]["psnr_key"] + 1.85, s
-    assert s["mstt-s"]["psnr_mid"] >= s["bicubic"]["psnr_mid"] + 1.8, s
+    assert s["mstt-s"]["psnr_key"] >= s["bicubic"]["psnr_key"] + 1.9, s
+    assert s["mstt-s"]["psnr_mid"] >= s["bicubic"]["psnr_mid"] + 1.85, s
     assert s["mstt-s"]["ssim_mid"] > s["bicubic"]["ssim_mid"], s

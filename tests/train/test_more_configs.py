@@ -24,6 +24,7 @@ MIXED = {"mtdo-s-mixed.yaml": "mtdo-s-video.yaml", "lgfn-s-mixed.yaml": "lgfn-s-
          "mtdo-s-mixed2.yaml": "mtdo-s-video.yaml", "lgfn-s-mixed2.yaml": "lgfn-s-video.yaml",
          "mstt-s-mixed.yaml": "mstt-s-video.yaml", "mstt-s-mixed2.yaml": "mstt-s-video.yaml",
          "mstt-s-mixed3.yaml": "mstt-s-video.yaml", "mstt-s-mixed3b.yaml": "mstt-s-video.yaml",
+         "mstt-s-mixed4.yaml": "mstt-s-video.yaml",
          "lgtd-s-mixed2.yaml": "lgtd-s-video.yaml"}
 
 
