@@ -25,7 +25,7 @@ from satsr._folders import make_parent
 from satsr.errors import CheckpointError
 from satsr.models.registry import iter_specs
 
-__all__ = ["read_state_dict", "load_weights", "save", "read_metadata"]
+__all__ = ["read_state_dict", "load_weights", "grow_weights", "save", "read_metadata"]
 
 _WRAPPERS = ("params_ema", "params", "state_dict", "model", "net", "generator")
 _PREFIXES = ("module.", "_orig_mod.")
@@ -149,6 +149,54 @@ def load_weights(model: nn.Module, path: str | os.PathLike[str], *, strict: bool
         hint = f"; the file matches the registered model {match!r}" if match and match != name else ""
         raise CheckpointError(f"{path}: does not fit {name}: {'; '.join(parts)}{hint}")
     model.load_state_dict(sd, strict=strict)
+
+
+def grow_weights(model: nn.Module, path: str | os.PathLike[str]) -> list[str]:
+    """Load a smaller model's checkpoint into a deeper one, so that the deeper one starts as the same function.
+
+    Every tensor of the file must fit ``model`` (same name and shape). What the file lacks must be whole residual
+    blocks (:class:`~satsr.models.ops.ResnetBlock`, ``act(conv2(act(conv1(x))) + x)``) appended to the
+    file's sequences: each is made the identity (``conv2`` zero, PReLU slope 1), so ``model`` computes exactly
+    what the smaller one did, and training then uses the new depth.
+
+    Returns
+    -------
+    list of str
+        The names of the blocks made identity.
+
+    Raises
+    ------
+    CheckpointError
+        A tensor of the file that ``model`` lacks or has in another shape, or a missing tensor that is not part
+        of a whole new residual block.
+    """
+    from satsr.models.ops import ResnetBlock
+
+    sd = read_state_dict(path)
+    missing, unexpected, shapes = _diff(model, sd)
+    name = getattr(getattr(model, "spec", None), "name", type(model).__name__)
+    if unexpected or shapes:
+        bad = (unexpected + shapes)[:5]
+        raise CheckpointError(f"{path}: cannot grow {name} from it: {len(unexpected)} tensor(s) that {name} "
+                              f"lacks, {len(shapes)} of another shape ({', '.join(bad)})")
+    new_blocks = {
+        prefix: block for prefix, block in model.named_modules()
+        if isinstance(block, ResnetBlock) and all(f"{prefix}.{k}" not in sd for k in block.state_dict())
+    }
+    covered = {f"{prefix}.{k}" for prefix, block in new_blocks.items() for k in block.state_dict()}
+    stray = [k for k in missing if k not in covered]
+    if stray:
+        more = f" (+{len(stray) - 5} more)" if len(stray) > 5 else ""
+        raise CheckpointError(f"{path}: cannot grow {name} from it: {len(stray)} missing tensor(s) outside new "
+                              f"residual blocks ({', '.join(stray[:5])}{more})")
+    model.load_state_dict(sd, strict=False)
+    with torch.no_grad():
+        for block in new_blocks.values():
+            block.conv2.weight.zero_()
+            if block.conv2.bias is not None:
+                block.conv2.bias.zero_()
+            block.act.weight.fill_(1.0)  # PReLU with slope 1 is the identity, so the block is too
+    return sorted(new_blocks)
 
 
 def save(model: nn.Module, path: str | os.PathLike[str]) -> Path:

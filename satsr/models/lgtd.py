@@ -300,3 +300,21 @@ def lgtd_s(faithful: bool = False, align_corners: bool = False) -> LGTDArc:
     nn.init.zeros_(model.conv_last.weight)
     nn.init.zeros_(model.conv_last.bias)  # type: ignore[arg-type]  # built with a bias
     return model
+
+
+@register(
+    "lgtd-m", scale=4, frames_in=5, bands=3, halo=56, multiple_of=4, bytes_per_pixel=1300,
+    description="lgtd-s made deeper (3 feature and 12 reconstruction blocks), grown from its weights, 1.82 M",
+)
+def lgtd_m(faithful: bool = False, align_corners: bool = False) -> LGTDArc:
+    """:func:`lgtd_s` made deeper: ``n_res=3`` and ``n_recon=12``.
+
+    One more residual block before and after fusion, eight more in the reconstruction. Its blocks extend
+    :func:`lgtd_s`'s sequences, so it trains from ``lgtd-s`` weights with :func:`satsr.models.grow_weights`
+    (config key ``grow_from``): it starts as exactly that model.
+    """
+    model = LGTDArc(5, faithful=faithful, align_corners=align_corners, nf=32, n_res=3, tdm_base=64, groups=8,
+                    embed=64, n_recon=12, unused_hat=False, residual=True)
+    nn.init.zeros_(model.conv_last.weight)
+    nn.init.zeros_(model.conv_last.bias)  # type: ignore[arg-type]  # built with a bias
+    return model

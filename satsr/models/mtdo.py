@@ -208,3 +208,20 @@ def mtdo_s(faithful: bool = False, align_corners: bool = False) -> MTDO:
     nn.init.zeros_(model.conv_last.weight)
     nn.init.zeros_(model.conv_last.bias)  # type: ignore[arg-type]  # built with a bias
     return model
+
+
+@register(
+    "mtdo-m", scale=4, frames_in=5, bands=3, halo=56, multiple_of=4, bytes_per_pixel=1500,
+    description="mtdo-s made deeper (3 feature and 12 reconstruction blocks), grown from its weights",
+)
+def mtdo_m(faithful: bool = False, align_corners: bool = False) -> MTDO:
+    """:func:`mtdo_s` made deeper: ``n_res=3`` and ``n_recon=12``.
+
+    It trains from ``mtdo-s`` weights with :func:`satsr.models.grow_weights` (config key ``grow_from``), starting
+    as exactly that model.
+    """
+    model = MTDO(5, faithful=faithful, align_corners=align_corners, nf=32, n_res=3, tdm_base=48, groups=8,
+                 hat=False, embed=64, n_recon=12, residual=True)
+    nn.init.zeros_(model.conv_last.weight)
+    nn.init.zeros_(model.conv_last.bias)  # type: ignore[arg-type]  # built with a bias
+    return model

@@ -110,6 +110,7 @@ class TrainConfig:
     out: str
     model_options: Mapping[str, Any] = field(default_factory=dict)
     init: str | None = None
+    grow_from: str | None = None
     data_root: str | None = None
     val: DataSpec | None = None
     scale: int = 4
@@ -143,6 +144,8 @@ class TrainConfig:
             raise InputError(f"amp must be null, 'bf16' or 'fp16', got {self.amp!r}")
         if not self.data:
             raise InputError("data: give at least one training dataset")
+        if self.init and self.grow_from:
+            raise InputError("give init (weights of this model) or grow_from (a shallower model's), not both")
         for name in ("steps", "batch_size", "val_every", "ckpt_every"):
             if int(getattr(self, name)) < 1:
                 raise InputError(f"{name} must be >= 1")
@@ -213,7 +216,7 @@ def load_config(path: str | os.PathLike[str], **overrides: Any) -> TrainConfig:
     raw["data"] = [_resolve_paths(DataSpec.parse(d, f"{p}: data"), root) for d in data]
     if raw.get("val"):
         raw["val"] = _resolve_paths(DataSpec.parse(raw["val"], f"{p}: val"), root)
-    for key in ("out", "init"):
+    for key in ("out", "init", "grow_from"):
         if raw.get(key):
             raw[key] = str((base / raw[key]).resolve()) if not os.path.isabs(raw[key]) else raw[key]
     return TrainConfig(**raw)

@@ -21,6 +21,7 @@ Config (YAML) keys, with defaults::
     model: lgtd-s                 # a registered model name
     model_options: {}             # its builder's options
     init: null                    # optional checkpoint to start from
+    grow_from: null               # or: a shallower model's checkpoint, its extra residual blocks made identity
     data_root: .                  # relative data paths start here (itself relative to the config file)
     data:                         # one or more training datasets, mixed in proportion to their lengths
       - {type: pseudo_video, images: [...], crop: 128, samples_per_image: 200}
@@ -159,7 +160,10 @@ class VideoTask:
 
     def build(self, cfg: TrainConfig, device: torch.device) -> nn.Module:
         """Check the config against the model, build it and the validation set."""
-        model = models.create(cfg.model, pretrained=cfg.init or False, **cfg.model_options).to(device).train()
+        model = models.create(cfg.model, pretrained=cfg.init or False, **cfg.model_options)
+        if cfg.grow_from:
+            models.grow_weights(model, cfg.grow_from)
+        model = model.to(device).train()
         if device.type == "cpu":
             set_dcn_impl(model, "grid_sample")  # same forward; its backward is several times faster on a CPU
         spec = models.get_spec(model)

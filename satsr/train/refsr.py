@@ -379,6 +379,8 @@ class RefSRTask:
 
     def build(self, cfg: TrainConfig, device: torch.device) -> nn.Module:
         """Check the config against the model, build it and the validation set."""
+        if cfg.grow_from:
+            raise InputError("grow_from is for video models; Ref-SR runs start from init")
         model = models.create(cfg.model, pretrained=cfg.init or False, **cfg.model_options)
         if self.zero_init and not cfg.init:
             zero_last_conv(model)

@@ -131,3 +131,64 @@ def test_authors_checkpoint_of_another_video_model_is_named(tmp_path):
         models.create("lgtd", pretrained=path)
     model = models.create("mtdo", pretrained=path)
     assert model.spec.name == "mtdo" and not model.training
+
+
+class _Deep(nn.Module):
+    """A head, ``n`` residual blocks and a tail: deeper ``n`` grow from shallower ones."""
+
+    def __init__(self, n: int = 1) -> None:
+        super().__init__()
+        from satsr.models.ops import ResnetBlock
+
+        self.head = nn.Conv2d(3, 4, 3, padding=1)
+        self.body = nn.Sequential(*[ResnetBlock(4) for _ in range(n)])
+        self.tail = nn.Conv2d(4, 3, 3, padding=1)
+
+    def forward(self, x):
+        return self.tail(self.body(self.head(x)))
+
+
+def test_grown_model_starts_as_the_shallower_one(tmp_path):
+    torch.manual_seed(0)
+    small = _Deep(1)
+    models.save(small, tmp_path / "small.safetensors")
+    deep = _Deep(3)
+    assert models.grow_weights(deep, tmp_path / "small.safetensors") == ["body.1", "body.2"]
+    x = torch.rand(1, 3, 12, 12) - 0.5  # negative values too: the new blocks' PReLU must pass them unchanged
+    with torch.no_grad():
+        assert torch.equal(deep(x), small(x))
+    assert torch.equal(deep.body[0].conv1.weight, small.body[0].conv1.weight)
+    # ... and the new blocks train: conv2 (zero) gets a gradient at once
+    deep(x).square().mean().backward()
+    assert deep.body[2].conv2.weight.grad.abs().sum() > 0
+
+
+def test_grow_refuses_what_is_not_new_residual_blocks(tmp_path):
+    torch.manual_seed(0)
+    models.save(_Deep(3), tmp_path / "deep.safetensors")
+    shrink = "deep.safetensors: cannot grow _Deep from it: 10 tensor.*lacks.*body.1.act"
+    with pytest.raises(CheckpointError, match=shrink):
+        models.grow_weights(_Deep(1), tmp_path / "deep.safetensors")  # shrinking is not growing
+    sd = _Deep(1).state_dict()
+    del sd["head.bias"]
+    save_file(sd, tmp_path / "no_head_bias.safetensors")
+    with pytest.raises(CheckpointError, match="missing tensor.*outside new residual blocks.*head.bias"):
+        models.grow_weights(_Deep(2), tmp_path / "no_head_bias.safetensors")
+    other = _Other()
+    save_file(other.state_dict(), tmp_path / "other.safetensors")
+    with pytest.raises(CheckpointError, match="cannot grow"):
+        models.grow_weights(_Deep(2), tmp_path / "other.safetensors")
+
+
+@pytest.mark.parametrize("small,deep", [("lgtd-s", "lgtd-m"), ("mtdo-s", "mtdo-m")])
+def test_registered_deeper_variants_grow_from_the_shipped_light_weights(small, deep):
+    from satsr.models.registry import bundled_weights, get_spec
+
+    torch.manual_seed(0)
+    base = models.create(small)
+    grown = models.create(deep, pretrained=False)
+    new = models.grow_weights(grown, bundled_weights(get_spec(small)))
+    assert len(new) == 10  # one more block before and after fusion, eight more in the reconstruction
+    x = torch.rand(1, 5, 3, 16, 16)
+    with torch.no_grad():
+        assert torch.allclose(grown(x), base(x), atol=1e-6)

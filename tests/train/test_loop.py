@@ -51,6 +51,12 @@ def test_config_errors(tmp_path):
         load_config(bad)
     with pytest.raises(InputError, match="dataset type 'movies'"):
         build_dataset({"type": "movies"}, scale=4, frames=5, seed=0)
+    head = "model: lgtd-m\ndata: [{type: pseudo_video}]\nout: o\n"
+    bad.write_text(head + "init: a.safetensors\ngrow_from: b.safetensors\n")
+    with pytest.raises(InputError, match="init .* or grow_from .*not both"):
+        load_config(bad)
+    bad.write_text(head + "grow_from: w/b.safetensors\n")
+    assert load_config(bad).grow_from == str(tmp_path / "w" / "b.safetensors")  # relative to the config
 
 
 @pytest.mark.slow

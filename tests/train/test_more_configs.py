@@ -94,3 +94,30 @@ def test_more_trains_two_steps_from_the_shipped_weights(more, shared_data, tmp_p
     assert moved  # trained on from the shipped weights ...
     diff = max(float((v - state[k]).abs().max()) for k, v in start.state_dict().items() if v.is_floating_point())
     assert diff < 0.05  # ... not from scratch: two small steps away from them
+
+
+#: Configs that train a deeper model grown from a shipped light one, on the data of the config that made it.
+GROWN = {"lgtd-m-mixed.yaml": ("lgtd-s", "lgtd-s-mixed.yaml"), "mtdo-m-mixed.yaml": ("mtdo-s", "mtdo-s-mixed.yaml")}
+
+
+@pytest.mark.parametrize("grown", GROWN)
+def test_grown_starts_from_the_shipped_light_weights_on_their_data(grown):
+    small, base_name = GROWN[grown]
+    cfg, base = load_config(CONFIGS / grown), load_config(CONFIGS / base_name)
+    assert cfg.init is None and Path(cfg.grow_from).resolve() == bundled_weights(get_spec(small))
+    assert cfg.data == base.data and cfg.val == base.val  # same sources, held-aside frames and degradations
+    assert not any("jilin" in str(d).lower() for d in cfg.data)  # the test clip is never trained on
+    assert cfg.seed != base.seed and Path(cfg.out).name != Path(base.out).name
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("grown", GROWN)
+def test_grown_trains_two_steps_from_the_light_model(grown, shared_data, tmp_path):
+    cfg = load_config(CONFIGS / grown, data_root=str(shared_data), out=str(tmp_path / "run"), steps=2, device="cpu")
+    cfg = replace(cfg, batch_size=1, val=None, ckpt_every=1)
+    assert train(cfg, progress=False)["step"] == 2
+    state = torch.load(tmp_path / "run" / "last.pt", weights_only=False)["model"]
+    small = satsr.models.create(GROWN[grown][0]).state_dict()
+    assert set(small) < set(state)  # the light model's tensors, and new blocks
+    diff = max(float((v - state[k]).abs().max()) for k, v in small.items() if v.is_floating_point())
+    assert 0 < diff < 0.05  # trained on from the light model's weights, two small steps away
