@@ -187,7 +187,8 @@ def _no_weights_message(spec: ModelSpec, *, interpolator: bool = False,
                 f"options to use them, pass a checkpoint trained with them (pretrained=PATH; CLI --pretrained "
                 f"PATH), or {random}")
     ways = ["pass the authors' checkpoint (pretrained=PATH; CLI --pretrained PATH)"]
-    variants = [v for v in shipped_variants(spec) if v != spec.name]
+    # the light "-s" variant first: the one to try first, and the CLI hint's
+    variants = sorted((v for v in shipped_variants(spec) if v != spec.name), key=lambda v: (not v.endswith("-s"), v))
     if variants:
         ways.append(f"use the small variant satsr ships trained weights for, {' or '.join(map(repr, variants))} "
                     f"(CLI --model {variants[0]})")

@@ -211,8 +211,15 @@ def mtdo_s(faithful: bool = False, align_corners: bool = False) -> MTDO:
 
 
 @register(
-    "mtdo-m", scale=4, frames_in=5, bands=3, halo=56, multiple_of=4, bytes_per_pixel=1500,
-    description="mtdo-s made deeper (3 feature and 12 reconstruction blocks), grown from its weights",
+    "mtdo-m", scale=4, frames_in=5, bands=3, halo=56, multiple_of=4, bytes_per_pixel=1300,
+    weights=(Weights(
+        tag="satsr-grown-v1", source="trained by satsr: grown from mtdo-s v2 by mtdo-m-mixed.yaml, then "
+        "mtdo-m-mixed2.yaml (model card satsr/weights/mtdo-m.md)",
+        sha256="30cecbd7cc5f40c9429d1085ba300445e8472ca9cb5db6e879edf29f0492ffec",
+        license="MIT",
+        file="mtdo-m.safetensors",
+    ),),
+    description="mtdo-s made deeper (3 feature and 12 reconstruction blocks), grown from its weights, 2.01 M",
 )
 def mtdo_m(faithful: bool = False, align_corners: bool = False) -> MTDO:
     """:func:`mtdo_s` made deeper: ``n_res=3`` and ``n_recon=12``.
