@@ -121,3 +121,21 @@ def test_grown_trains_two_steps_from_the_light_model(grown, shared_data, tmp_pat
     assert set(small) < set(state)  # the light model's tensors, and new blocks
     diff = max(float((v - state[k]).abs().max()) for k, v in small.items() if v.is_floating_point())
     assert 0 < diff < 0.05  # trained on from the light model's weights, two small steps away
+
+
+#: Second rounds of the grown models: from their first round's output, on its data, another seed.
+GROWN_MORE = {"lgtd-m-mixed2.yaml": "lgtd-m-mixed.yaml", "mtdo-m-mixed2.yaml": "mtdo-m-mixed.yaml"}
+
+
+@pytest.mark.parametrize("more", GROWN_MORE)
+def test_grown_rounds_start_from_their_first_round_on_the_same_data(more):
+    cfg, base = load_config(CONFIGS / more), load_config(CONFIGS / GROWN_MORE[more])
+    assert cfg.model == base.model and cfg.grow_from is None
+    assert Path(cfg.init) == Path(base.out) / "final.safetensors"  # the first round's run folder
+    # the same sources, splits and degradations; a round may draw the stills more often (samples_per_image)
+    def sources(data):
+        return [{k: v for k, v in d.items() if k != "samples_per_image"} for d in data]
+
+    assert sources(cfg.data) == sources(base.data) and cfg.val == base.val
+    assert not any("jilin" in str(d).lower() for d in cfg.data)
+    assert cfg.seed != base.seed and cfg.lr < base.lr and Path(cfg.out).name != Path(base.out).name
