@@ -1,4 +1,4 @@
-"""The weights satsr ships (lgtd-s, mtdo-s, mtdo-m, lgfn-s, mstt-s, rgtgan-s): loaded by default, better than bicubic."""
+"""The weights satsr ships (lgtd-s, mtdo-s, mtdo-m, lgfn-s, mstt-s, rgtgan-s): loaded by default, beat bicubic."""
 
 from __future__ import annotations
 
