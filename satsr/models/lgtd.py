@@ -278,6 +278,15 @@ def lgtd_arc(faithful: bool = True, align_corners: bool = True) -> LGTDArc:
     return LGTDArc(5, faithful=faithful, align_corners=align_corners)
 
 
+def _light_lgtd(faithful: bool, align_corners: bool, *, n_res: int, n_recon: int) -> LGTDArc:
+    """``lgtd-s``'s half-width LGTD-arc at a given depth, its last convolution zero (an untrained one is bicubic)."""
+    model = LGTDArc(5, faithful=faithful, align_corners=align_corners, nf=32, n_res=n_res, tdm_base=64, groups=8,
+                    embed=64, n_recon=n_recon, unused_hat=False, residual=True)
+    nn.init.zeros_(model.conv_last.weight)
+    nn.init.zeros_(model.conv_last.bias)  # type: ignore[arg-type]  # built with a bias
+    return model
+
+
 @register(
     "lgtd-s", scale=4, frames_in=5, bands=3, halo=40, multiple_of=4, bytes_per_pixel=1100,
     weights=(Weights(
@@ -295,11 +304,7 @@ def lgtd_s(faithful: bool = False, align_corners: bool = False) -> LGTDArc:
     with the last convolution starting at zero, so that an untrained model is exactly bicubic; the corrected
     differences and ``align_corners=False`` by default, so tiles reproduce the whole image exactly.
     """
-    model = LGTDArc(5, faithful=faithful, align_corners=align_corners, nf=32, n_res=2, tdm_base=64, groups=8,
-                    embed=64, n_recon=4, unused_hat=False, residual=True)
-    nn.init.zeros_(model.conv_last.weight)
-    nn.init.zeros_(model.conv_last.bias)  # type: ignore[arg-type]  # built with a bias
-    return model
+    return _light_lgtd(faithful, align_corners, n_res=2, n_recon=4)
 
 
 @register(
@@ -313,8 +318,4 @@ def lgtd_m(faithful: bool = False, align_corners: bool = False) -> LGTDArc:
     :func:`lgtd_s`'s sequences, so it trains from ``lgtd-s`` weights with :func:`satsr.models.grow_weights`
     (config key ``grow_from``): it starts as exactly that model.
     """
-    model = LGTDArc(5, faithful=faithful, align_corners=align_corners, nf=32, n_res=3, tdm_base=64, groups=8,
-                    embed=64, n_recon=12, unused_hat=False, residual=True)
-    nn.init.zeros_(model.conv_last.weight)
-    nn.init.zeros_(model.conv_last.bias)  # type: ignore[arg-type]  # built with a bias
-    return model
+    return _light_lgtd(faithful, align_corners, n_res=3, n_recon=12)

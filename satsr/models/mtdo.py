@@ -181,6 +181,15 @@ def mtdo(faithful: bool = True, align_corners: bool = True) -> MTDO:
     return MTDO(5, faithful=faithful, align_corners=align_corners)
 
 
+def _light_mtdo(faithful: bool, align_corners: bool, *, n_res: int, n_recon: int) -> MTDO:
+    """``mtdo-s``'s half-width MTDO at a given depth, its last convolution zero (an untrained one is bicubic)."""
+    model = MTDO(5, faithful=faithful, align_corners=align_corners, nf=32, n_res=n_res, tdm_base=48, groups=8,
+                 hat=False, embed=64, n_recon=n_recon, residual=True)
+    nn.init.zeros_(model.conv_last.weight)
+    nn.init.zeros_(model.conv_last.bias)  # type: ignore[arg-type]  # built with a bias
+    return model
+
+
 @register(
     "mtdo-s", scale=4, frames_in=5, bands=3, halo=40, multiple_of=4, bytes_per_pixel=1300,
     weights=(Weights(
@@ -203,11 +212,7 @@ def mtdo_s(faithful: bool = False, align_corners: bool = False) -> MTDO:
     default, so tiles reproduce the whole image exactly. Its halo is its measured reach at 1e-6 of the peak
     change, 40 px (``python benchmarks/receptive_field.py --model mtdo-s --size 96 --zero-offsets``).
     """
-    model = MTDO(5, faithful=faithful, align_corners=align_corners, nf=32, n_res=2, tdm_base=48, groups=8,
-                 hat=False, embed=64, n_recon=4, residual=True)
-    nn.init.zeros_(model.conv_last.weight)
-    nn.init.zeros_(model.conv_last.bias)  # type: ignore[arg-type]  # built with a bias
-    return model
+    return _light_mtdo(faithful, align_corners, n_res=2, n_recon=4)
 
 
 @register(
@@ -227,8 +232,4 @@ def mtdo_m(faithful: bool = False, align_corners: bool = False) -> MTDO:
     It trains from ``mtdo-s`` weights with :func:`satsr.models.grow_weights` (config key ``grow_from``), starting
     as exactly that model.
     """
-    model = MTDO(5, faithful=faithful, align_corners=align_corners, nf=32, n_res=3, tdm_base=48, groups=8,
-                 hat=False, embed=64, n_recon=12, residual=True)
-    nn.init.zeros_(model.conv_last.weight)
-    nn.init.zeros_(model.conv_last.bias)  # type: ignore[arg-type]  # built with a bias
-    return model
+    return _light_mtdo(faithful, align_corners, n_res=3, n_recon=12)
