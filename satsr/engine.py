@@ -825,7 +825,10 @@ def cached_runner(name: str, scale: int, options: tuple[tuple[str, Any], ...], d
                   precision: Precision = "auto", compile: Compile = "auto",  # noqa: A002
                   channels_last: bool | None = None) -> Runner:
     """The process-wide runner of a registered model (built on first use, then reused)."""
-    key = (name, scale, options, device, precision, compile, channels_last)
+    # Keyed by the precision it resolves to as well: "auto" follows SATSR_CPU_BF16, read on every call, so a runner
+    # built under one setting must not be handed out under another.
+    resolved = resolve_precision(precision, torch.device(device), _models.get_spec(name).cpu_bf16)
+    key = (name, scale, options, device, precision, resolved, compile, channels_last)
     with _CACHE_LOCK:
         runner = _CACHE.get(key)
         if runner is None:

@@ -57,6 +57,11 @@ def test_precision_resolution(monkeypatch):
     assert resolve_precision("bf16", CPU, cpu_bf16=False) == "bf16"
     assert make_runner("rgtgan", None, None, CPU, None, pretrained=False).precision == "fp32"
     assert make_runner("lgtd-s", None, None, CPU, None).precision == "bf16"
+    # the per-process runner cache follows the setting: a runner built under one is not handed out under the other
+    monkeypatch.setenv("SATSR_CPU_BF16", "0")
+    assert make_runner("lgtd-s", None, None, CPU, None).precision == "fp32"
+    monkeypatch.setenv("SATSR_CPU_BF16", "1")
+    assert make_runner("lgtd-s", None, None, CPU, None).precision == "bf16"
     with pytest.raises(InputError, match="precision must be"):
         resolve_precision("int8", CPU)  # type: ignore[arg-type]
     with pytest.raises(InputError, match="precision must be"):
