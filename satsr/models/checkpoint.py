@@ -151,13 +151,54 @@ def load_weights(model: nn.Module, path: str | os.PathLike[str], *, strict: bool
     model.load_state_dict(sd, strict=strict)
 
 
+def _growable(module: nn.Module) -> bool:
+    """Whether ``module`` is a residual block that can start as the identity (it has ``make_identity_``)."""
+    return callable(getattr(module, "make_identity_", None))
+
+
+def _shift_tails(model: nn.Module, sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``sd`` with the tails of grown sequences renumbered to the model's.
+
+    A sequence of residual blocks closed by other layers (``[block] * n + [conv]``, as LGFN's) numbers its tail
+    after its blocks: grown from ``n_old`` to ``n`` blocks, the file's tail at ``n_old..`` is the model's at
+    ``n..``. Sequences of blocks alone need nothing.
+    """
+    out = dict(sd)
+    for prefix, seq in model.named_modules():
+        if not isinstance(seq, nn.Sequential):
+            continue
+        children = list(seq)
+        n = next((i for i, c in enumerate(children) if not _growable(c)), len(children))
+        with_params = [i for i, c in enumerate(children) if i >= n and next(c.parameters(), None) is not None]
+        if n == 0 or not with_params:
+            continue
+        head = f"{prefix}." if prefix else ""
+        firsts = [k[len(head):].split(".", 1)[0] for k in out if k.startswith(head)]
+        indices = {int(i) for i in firsts if i.isdigit()}
+        if not indices:
+            continue
+        n_old = max(indices) - (with_params[-1] - n)  # where the file's tail starts
+        if not 0 < n_old < n:
+            continue
+        renamed = {}
+        for key, v in out.items():  # a new dict: a renamed key may be one still to rename
+            i, _, rest = key[len(head):].partition(".")
+            moved = key.startswith(head) and i.isdigit() and int(i) >= n_old
+            renamed[f"{head}{int(i) + n - n_old}.{rest}" if moved else key] = v
+        out = renamed
+    return out
+
+
 def grow_weights(model: nn.Module, path: str | os.PathLike[str]) -> list[str]:
     """Load a smaller model's checkpoint into a deeper one, so that the deeper one starts as the same function.
 
     Every tensor of the file must fit ``model`` (same name and shape). What the file lacks must be whole residual
-    blocks (:class:`~satsr.models.ops.ResnetBlock`, ``act(conv2(act(conv1(x))) + x)``) appended to the
-    file's sequences: each is made the identity (``conv2`` zero, PReLU slope 1), so ``model`` computes exactly
-    what the smaller one did, and training then uses the new depth.
+    blocks appended to the file's sequences: satsr's blocks that can start as the identity (those with a
+    ``make_identity_`` method: :class:`~satsr.models.ops.ResnetBlock`, LGFN's ``ResBlock`` and ``RCAB``, MSTT's
+    ``ResidualBlockNoBN``). Each new block is made the identity (its last convolution zero; a PReLU around the
+    sum at slope 1), so ``model`` computes exactly what the smaller one did, and training then uses the new
+    depth. A sequence closed by other layers (blocks then a convolution) keeps its closing layers: they are
+    renumbered after the new blocks.
 
     Returns
     -------
@@ -170,9 +211,7 @@ def grow_weights(model: nn.Module, path: str | os.PathLike[str]) -> list[str]:
         A tensor of the file that ``model`` lacks or has in another shape, or a missing tensor that is not part
         of a whole new residual block.
     """
-    from satsr.models.ops import ResnetBlock
-
-    sd = read_state_dict(path)
+    sd = _shift_tails(model, read_state_dict(path))
     missing, unexpected, shapes = _diff(model, sd)
     name = getattr(getattr(model, "spec", None), "name", type(model).__name__)
     if unexpected or shapes:
@@ -181,7 +220,7 @@ def grow_weights(model: nn.Module, path: str | os.PathLike[str]) -> list[str]:
                               f"lacks, {len(shapes)} of another shape ({', '.join(bad)})")
     new_blocks = {
         prefix: block for prefix, block in model.named_modules()
-        if isinstance(block, ResnetBlock) and all(f"{prefix}.{k}" not in sd for k in block.state_dict())
+        if _growable(block) and all(f"{prefix}.{k}" not in sd for k in block.state_dict())
     }
     covered = {f"{prefix}.{k}" for prefix, block in new_blocks.items() for k in block.state_dict()}
     stray = [k for k in missing if k not in covered]
@@ -190,12 +229,8 @@ def grow_weights(model: nn.Module, path: str | os.PathLike[str]) -> list[str]:
         raise CheckpointError(f"{path}: cannot grow {name} from it: {len(stray)} missing tensor(s) outside new "
                               f"residual blocks ({', '.join(stray[:5])}{more})")
     model.load_state_dict(sd, strict=False)
-    with torch.no_grad():
-        for block in new_blocks.values():
-            block.conv2.weight.zero_()
-            if block.conv2.bias is not None:
-                block.conv2.bias.zero_()
-            block.act.weight.fill_(1.0)  # PReLU with slope 1 is the identity, so the block is too
+    for block in new_blocks.values():
+        block.make_identity_()
     return sorted(new_blocks)
 
 

@@ -36,6 +36,13 @@ def _lrelu(x: torch.Tensor) -> torch.Tensor:
     return F.leaky_relu(x, 0.1)
 
 
+def _zero_conv(conv: nn.Module) -> None:
+    assert isinstance(conv, nn.Conv2d)
+    conv.weight.zero_()
+    if conv.bias is not None:
+        conv.bias.zero_()
+
+
 class ResBlock(nn.Module):
     """``x + conv(lrelu(conv(x)))``; keys ``body.0``, ``body.2`` (``body.1`` is the activation)."""
 
@@ -46,6 +53,11 @@ class ResBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Residual block."""
         return x + self.body(x)
+
+    @torch.no_grad()
+    def make_identity_(self) -> None:
+        """Make the block the identity (its last convolution zero), for :func:`satsr.models.grow_weights`."""
+        _zero_conv(self.body[2])
 
 
 class _CALayer(nn.Module):
@@ -76,6 +88,14 @@ class RCAB(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Residual block with channel attention."""
         return x + self.body(x)
+
+    @torch.no_grad()
+    def make_identity_(self) -> None:
+        """Make the block the identity, for :func:`satsr.models.grow_weights`.
+
+        Its second convolution is zeroed: the channel attention then scales zeros.
+        """
+        _zero_conv(self.body[2])
 
 
 class ResidualGroup(nn.Module):
@@ -291,7 +311,32 @@ def lgfn_s() -> LGFN:
     at rest (``python benchmarks/receptive_field.py --model lgfn-s --size 96 --zero-offsets``); 24 leaves room
     for the offsets trained weights learn (``lgfn``: 13 measured, 32 declared).
     """
-    model = LGFN(32, n_res=2, stages=2, groups=4, fusion_blocks=2, n_rcab=6, attention=False, skip="bicubic")
+    return _light_lgfn(n_res=2, n_rcab=6)
+
+
+@register(
+    "lgfn-m", scale=4, frames_in=7, bands=3, halo=48, multiple_of=1, bytes_per_pixel=1200,
+    description="lgfn-s made deeper (3 feature blocks, 16 reconstruction RCABs), grown from its weights, 0.86 M",
+)
+def lgfn_m() -> LGFN:
+    """:func:`lgfn_s` made deeper: ``n_res=3`` and ``n_rcab=16``.
+
+    It trains from ``lgfn-s`` weights with :func:`satsr.models.grow_weights` (config key ``grow_from``), starting
+    as exactly that model: the new blocks start as the identity, and the reconstruction's closing convolution
+    moves after them. The 11 new blocks reach 22 px further than ``lgfn-s`` (3x3 convolutions at LR
+    resolution, two per block): halo 48 = 24 + 22, rounded up.
+    """
+    return _light_lgfn(n_res=3, n_rcab=16)
+
+
+def _light_lgfn(*, n_res: int, n_rcab: int) -> LGFN:
+    """The light LGFN of ``lgfn-s`` and ``lgfn-m`` at a given depth.
+
+    Half width, 2 alignment stages, 2+2 fusion blocks, a bicubic skip and the last convolution at zero (an
+    untrained model is exactly bicubic).
+    """
+    model = LGFN(32, n_res=n_res, stages=2, groups=4, fusion_blocks=2, n_rcab=n_rcab, attention=False,
+                 skip="bicubic")
     last = model.tail[1]
     assert isinstance(last, nn.Conv2d)
     nn.init.zeros_(last.weight)

@@ -53,6 +53,12 @@ class ResidualBlockNoBN(nn.Module):
         """Residual block."""
         return x + self.conv2(F.relu(self.conv1(x)))
 
+    @torch.no_grad()
+    def make_identity_(self) -> None:
+        """Make the block the identity (``conv2`` zero), for :func:`satsr.models.grow_weights`."""
+        self.conv2.weight.zero_()
+        self.conv2.bias.zero_()  # type: ignore[union-attr]  # built with a bias
+
 
 def flow_warp(x: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     """Sample ``x`` (B, C, H, W) at ``pixel + flow`` (flow (B, H, W, 2): x then y displacement, in pixels).

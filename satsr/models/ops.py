@@ -64,6 +64,13 @@ class ResnetBlock(nn.Module):
         """Residual block with a shared PReLU."""
         return self.act(self.conv2(self.act(self.conv1(x))) + x)
 
+    @torch.no_grad()
+    def make_identity_(self) -> None:
+        """Make the block the identity (``conv2`` zero, PReLU slope 1), for :func:`satsr.models.grow_weights`."""
+        self.conv2.weight.zero_()
+        self.conv2.bias.zero_()  # type: ignore[union-attr]  # built with a bias
+        self.act.weight.fill_(1.0)
+
 
 class DCNSep(nn.Module):
     """Modulated deformable convolution with offsets and masks predicted from a separate feature map.

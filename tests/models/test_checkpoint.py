@@ -180,15 +180,60 @@ def test_grow_refuses_what_is_not_new_residual_blocks(tmp_path):
         models.grow_weights(_Deep(2), tmp_path / "other.safetensors")
 
 
-@pytest.mark.parametrize("small,deep", [("lgtd-s", "lgtd-m"), ("mtdo-s", "mtdo-m")])
-def test_registered_deeper_variants_grow_from_the_shipped_light_weights(small, deep):
+class _Closed(nn.Module):
+    """Sequences of each of satsr's other block kinds, each closed by a convolution (as LGFN's are)."""
+
+    def __init__(self, n: int = 1) -> None:
+        super().__init__()
+        from satsr.models.lgfn import RCAB, ResBlock
+        from satsr.models.mstt import ResidualBlockNoBN
+
+        self.head = nn.Conv2d(3, 8, 3, padding=1)
+        self.res = nn.Sequential(*[ResBlock(8) for _ in range(n)], nn.Conv2d(8, 8, 3, padding=1))
+        self.rcab = nn.Sequential(*[RCAB(8, attention=True) for _ in range(n)], nn.ReLU(), nn.Conv2d(8, 8, 1))
+        self.nobn = nn.Sequential(*[ResidualBlockNoBN(8) for _ in range(n)], nn.Conv2d(8, 3, 3, padding=1))
+
+    def forward(self, x):
+        return self.nobn(self.rcab(self.res(self.head(x))))
+
+
+def test_grow_renumbers_the_layers_that_close_a_sequence(tmp_path):
+    torch.manual_seed(0)
+    small = _Closed(2)
+    for p in small.parameters():  # no zero-initialised layer: every tensor of the file must count
+        nn.init.normal_(p, std=0.2)
+    models.save(small, tmp_path / "small.safetensors")
+    deep = _Closed(5)
+    new = models.grow_weights(deep, tmp_path / "small.safetensors")
+    assert new == [f"{seq}.{i}" for seq in ("nobn", "rcab", "res") for i in (2, 3, 4)]
+    # the closing layers moved after the new blocks, with the file's values
+    assert torch.equal(deep.res[5].weight, small.res[2].weight)
+    assert torch.equal(deep.rcab[6].weight, small.rcab[3].weight)
+    x = torch.rand(2, 3, 10, 10) - 0.5
+    with torch.no_grad():
+        assert torch.allclose(deep(x), small(x), atol=1e-6)
+    deep(x).square().mean().backward()
+    assert deep.res[4].body[2].weight.grad.abs().sum() > 0 and deep.rcab[4].body[2].weight.grad.abs().sum() > 0
+    assert deep.nobn[4].conv2.weight.grad.abs().sum() > 0
+    # growing to the same depth renames nothing: the file loads as it is
+    same = _Closed(2)
+    assert models.grow_weights(same, tmp_path / "small.safetensors") == []
+    with torch.no_grad():
+        assert torch.equal(same(x), small(x))
+
+
+@pytest.mark.parametrize("small,deep,n_new,frames", [("lgtd-s", "lgtd-m", 10, 5), ("mtdo-s", "mtdo-m", 10, 5),
+                                                     ("lgfn-s", "lgfn-m", 11, 7)])
+def test_registered_deeper_variants_grow_from_the_shipped_light_weights(small, deep, n_new, frames):
     from satsr.models.registry import bundled_weights, get_spec
 
     torch.manual_seed(0)
     base = models.create(small)
     grown = models.create(deep, pretrained=False)
     new = models.grow_weights(grown, bundled_weights(get_spec(small)))
-    assert len(new) == 10  # one more block before and after fusion, eight more in the reconstruction
-    x = torch.rand(1, 5, 3, 16, 16)
+    # lgtd/mtdo: one more block before and after fusion, eight more in the reconstruction; lgfn: one more feature
+    # block, ten more RCABs in the reconstruction
+    assert len(new) == n_new
+    x = torch.rand(1, frames, 3, 16, 16)
     with torch.no_grad():
         assert torch.allclose(grown(x), base(x), atol=1e-6)
