@@ -316,6 +316,13 @@ def lgfn_s() -> LGFN:
 
 @register(
     "lgfn-m", scale=4, frames_in=7, bands=3, halo=48, multiple_of=1, bytes_per_pixel=1200,
+    weights=(Weights(
+        tag="satsr-grown-v1", source="trained by satsr: grown from lgfn-s v2 by lgfn-m-mixed.yaml "
+        "(model card satsr/weights/lgfn-m.md)",
+        sha256="fdc94282bfd428b2a4f9e719949bb56327c80f954b46d66dce141074ecbd4c77",
+        license="MIT",
+        file="lgfn-m.safetensors",
+    ),),
     description="lgfn-s made deeper (3 feature blocks, 16 reconstruction RCABs), grown from its weights, 0.86 M",
 )
 def lgfn_m() -> LGFN:
@@ -324,7 +331,9 @@ def lgfn_m() -> LGFN:
     It trains from ``lgfn-s`` weights with :func:`satsr.models.grow_weights` (config key ``grow_from``), starting
     as exactly that model: the new blocks start as the identity, and the reconstruction's closing convolution
     moves after them. The 11 new blocks reach 22 px further than ``lgfn-s`` (3x3 convolutions at LR
-    resolution, two per block): halo 48 = 24 + 22, rounded up.
+    resolution, two per block): halo 48 = 24 + 22, rounded up. The shipped weights reach 18 px at 1e-6 of the
+    peak change (``python benchmarks/receptive_field.py --model lgfn-m --size 96 --weights shipped``; model card
+    ``satsr/weights/lgfn-m.md``).
     """
     return _light_lgfn(n_res=3, n_rcab=16)
 
