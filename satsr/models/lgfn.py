@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from satsr.errors import InputError
-from satsr.models.ops import DCNSep
+from satsr.models.ops import DCNSep, zero_conv_
 from satsr.models.registry import Weights, register
 
 __all__ = ["LGFN"]
@@ -34,13 +34,6 @@ def _conv(cin: int, cout: int, k: int = 3, dilation: int = 1) -> nn.Conv2d:
 
 def _lrelu(x: torch.Tensor) -> torch.Tensor:
     return F.leaky_relu(x, 0.1)
-
-
-def _zero_conv(conv: nn.Module) -> None:
-    assert isinstance(conv, nn.Conv2d)
-    conv.weight.zero_()
-    if conv.bias is not None:
-        conv.bias.zero_()
 
 
 class ResBlock(nn.Module):
@@ -57,7 +50,7 @@ class ResBlock(nn.Module):
     @torch.no_grad()
     def make_identity_(self) -> None:
         """Make the block the identity (its last convolution zero), for :func:`satsr.models.grow_weights`."""
-        _zero_conv(self.body[2])
+        zero_conv_(self.body[2])
 
 
 class _CALayer(nn.Module):
@@ -95,7 +88,7 @@ class RCAB(nn.Module):
 
         Its second convolution is zeroed: the channel attention then scales zeros.
         """
-        _zero_conv(self.body[2])
+        zero_conv_(self.body[2])
 
 
 class ResidualGroup(nn.Module):
@@ -346,8 +339,5 @@ def _light_lgfn(*, n_res: int, n_rcab: int) -> LGFN:
     """
     model = LGFN(32, n_res=n_res, stages=2, groups=4, fusion_blocks=2, n_rcab=n_rcab, attention=False,
                  skip="bicubic")
-    last = model.tail[1]
-    assert isinstance(last, nn.Conv2d)
-    nn.init.zeros_(last.weight)
-    nn.init.zeros_(last.bias)  # type: ignore[arg-type]  # built with a bias
+    zero_conv_(model.tail[1])
     return model

@@ -23,7 +23,7 @@ from torch import nn
 
 from satsr.errors import InputError
 from satsr.models.hat import HAT
-from satsr.models.ops import MSD, ConvBlock, ResnetBlock, TSAFusion, up2
+from satsr.models.ops import MSD, ConvBlock, ResnetBlock, TSAFusion, up2, zero_conv_
 from satsr.models.registry import Weights, register
 
 __all__ = ["LGTD", "LGTDArc", "TDMS", "TDML"]
@@ -282,8 +282,7 @@ def _light_lgtd(faithful: bool, align_corners: bool, *, n_res: int, n_recon: int
     """``lgtd-s``'s half-width LGTD-arc at a given depth, its last convolution zero (an untrained one is bicubic)."""
     model = LGTDArc(5, faithful=faithful, align_corners=align_corners, nf=32, n_res=n_res, tdm_base=64, groups=8,
                     embed=64, n_recon=n_recon, unused_hat=False, residual=True)
-    nn.init.zeros_(model.conv_last.weight)
-    nn.init.zeros_(model.conv_last.bias)  # type: ignore[arg-type]  # built with a bias
+    zero_conv_(model.conv_last)
     return model
 
 

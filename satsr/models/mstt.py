@@ -33,7 +33,7 @@ from torch import nn
 
 from satsr.errors import InputError, ModelError
 from satsr.models.flow import coarse_to_fine_flow
-from satsr.models.ops import MSD
+from satsr.models.ops import MSD, zero_conv_
 from satsr.models.registry import Weights, register
 
 __all__ = ["MSTT", "flow_warp", "SpaceTimeTransformer", "neighbour_flows", "in_between_baseline"]
@@ -56,8 +56,7 @@ class ResidualBlockNoBN(nn.Module):
     @torch.no_grad()
     def make_identity_(self) -> None:
         """Make the block the identity (``conv2`` zero), for :func:`satsr.models.grow_weights`."""
-        self.conv2.weight.zero_()
-        self.conv2.bias.zero_()  # type: ignore[union-attr]  # built with a bias
+        zero_conv_(self.conv2)
 
 
 def flow_warp(x: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:

@@ -22,7 +22,7 @@ from torch import nn
 from satsr.errors import InputError
 from satsr.models.hat import HAT
 from satsr.models.lgtd import TDMS, ConvReconstruction, centre_bicubic
-from satsr.models.ops import MSD, ConvBlock, ResnetBlock, TSAFusion, up2
+from satsr.models.ops import MSD, ConvBlock, ResnetBlock, TSAFusion, up2, zero_conv_
 from satsr.models.registry import Weights, register
 
 __all__ = ["MTDO", "CTDM", "TDROM"]
@@ -185,8 +185,7 @@ def _light_mtdo(faithful: bool, align_corners: bool, *, n_res: int, n_recon: int
     """``mtdo-s``'s half-width MTDO at a given depth, its last convolution zero (an untrained one is bicubic)."""
     model = MTDO(5, faithful=faithful, align_corners=align_corners, nf=32, n_res=n_res, tdm_base=48, groups=8,
                  hat=False, embed=64, n_recon=n_recon, residual=True)
-    nn.init.zeros_(model.conv_last.weight)
-    nn.init.zeros_(model.conv_last.bias)  # type: ignore[arg-type]  # built with a bias
+    zero_conv_(model.conv_last)
     return model
 
 

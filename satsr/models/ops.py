@@ -51,6 +51,18 @@ class ConvBlock(nn.Module):
         return self.act(self.conv(x))
 
 
+@torch.no_grad()
+def zero_conv_(conv: nn.Module) -> None:
+    """Zero a convolution's weight and bias in place.
+
+    For a last layer that starts at zero: a model that starts as its skip, a residual block as the identity.
+    """
+    assert isinstance(conv, nn.Conv2d)
+    conv.weight.zero_()
+    if conv.bias is not None:
+        conv.bias.zero_()
+
+
 class ResnetBlock(nn.Module):
     """``act(conv2(act(conv1(x))) + x)``: the one PReLU is applied twice, as in the authors' blocks."""
 
@@ -67,8 +79,7 @@ class ResnetBlock(nn.Module):
     @torch.no_grad()
     def make_identity_(self) -> None:
         """Make the block the identity (``conv2`` zero, PReLU slope 1), for :func:`satsr.models.grow_weights`."""
-        self.conv2.weight.zero_()
-        self.conv2.bias.zero_()  # type: ignore[union-attr]  # built with a bias
+        zero_conv_(self.conv2)
         self.act.weight.fill_(1.0)
 
 
