@@ -19,7 +19,7 @@ from satsr.models.factory import resolve_weights
 CPU = torch.device("cpu")
 # Networks without shipped weights, and the shipped variant of their family the message points to.
 WEIGHTLESS = {"lgfn": "lgfn-s", "lgtd": "lgtd-s", "lgtd-arc": "lgtd-s", "mtdo": "mtdo-s", "mstt": "mstt-s",
-              "mstt-40": "mstt-s", "rgtgan": "rgtgan-s", "lgtd-m": "lgtd-s"}
+              "mstt-40": "mstt-s", "rgtgan": "rgtgan-s", "lgtd-m": "lgtd-s", "mstt-m": "mstt-s"}
 
 
 class _Tiny(nn.Module):

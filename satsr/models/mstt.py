@@ -364,13 +364,32 @@ def mstt_s() -> MSTT:
     two inputs, the bicubic of their mean; the last convolution starts at zero, so that an untrained model is
     exactly that baseline. The residual blocks start Kaiming x 0.1, as the authors initialise them.
     """
-    model = MSTT(32, 8, 2, 4, hidden=96, mid=64, patches=(16, 8, 4), hr_nf=16, residual=True)
+    return _light_mstt(back_rbs=4)
+
+
+# halo 32: mstt-s's 16 and the reach of the 8 new reconstruction blocks (two 3x3 convolutions each, at LR: 16 px).
+@register(
+    "mstt-m", scale=4, frames_in=4, time_scale=2, bands=3, halo=32, multiple_of=32, feather=16, bytes_per_pixel=7800,
+    description="mstt-s made deeper (12 reconstruction blocks), grown from its weights, **space-time**, 0.97 M",
+)
+def mstt_m() -> MSTT:
+    """:func:`mstt_s` made deeper: ``back_rbs=12``.
+
+    It trains from ``mstt-s`` weights with :func:`satsr.models.grow_weights` (config key ``grow_from``), starting
+    as exactly that model: the 8 new reconstruction blocks start as the identity. They run at LR on every output
+    frame, after the alignment and the transformer.
+    """
+    return _light_mstt(back_rbs=12)
+
+
+def _light_mstt(*, back_rbs: int) -> MSTT:
+    """The light MSTT of ``mstt-s`` and ``mstt-m`` at a given reconstruction depth (see :func:`mstt_s`)."""
+    model = MSTT(32, 8, 2, back_rbs, hidden=96, mid=64, patches=(16, 8, 4), hr_nf=16, residual=True)
     for block in model.modules():
         if isinstance(block, ResidualBlockNoBN):
             for conv in (block.conv1, block.conv2):
                 nn.init.kaiming_normal_(conv.weight, a=0, mode="fan_in")
                 conv.weight.data.mul_(0.1)
                 nn.init.zeros_(conv.bias)  # type: ignore[arg-type]  # built with a bias
-    nn.init.zeros_(model.conv_last.weight)
-    nn.init.zeros_(model.conv_last.bias)  # type: ignore[arg-type]  # built with a bias
+    zero_conv_(model.conv_last)
     return model

@@ -223,7 +223,7 @@ def test_grow_renumbers_the_layers_that_close_a_sequence(tmp_path):
 
 
 @pytest.mark.parametrize("small,deep,n_new,frames", [("lgtd-s", "lgtd-m", 10, 5), ("mtdo-s", "mtdo-m", 10, 5),
-                                                     ("lgfn-s", "lgfn-m", 11, 7)])
+                                                     ("lgfn-s", "lgfn-m", 11, 7), ("mstt-s", "mstt-m", 8, 4)])
 def test_registered_deeper_variants_grow_from_the_shipped_light_weights(small, deep, n_new, frames):
     from satsr.models.registry import bundled_weights, get_spec
 
@@ -232,8 +232,9 @@ def test_registered_deeper_variants_grow_from_the_shipped_light_weights(small, d
     grown = models.create(deep, pretrained=False)
     new = models.grow_weights(grown, bundled_weights(get_spec(small)))
     # lgtd/mtdo: one more block before and after fusion, eight more in the reconstruction; lgfn: one more feature
-    # block, ten more RCABs in the reconstruction
+    # block, ten more RCABs in the reconstruction; mstt: eight more reconstruction blocks
     assert len(new) == n_new
-    x = torch.rand(1, frames, 3, 16, 16)
+    side = max(16, get_spec(small).multiple_of)  # mstt takes multiples of 32
+    x = torch.rand(1, frames, 3, side, side)
     with torch.no_grad():
         assert torch.allclose(grown(x), base(x), atol=1e-6)

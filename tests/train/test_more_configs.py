@@ -98,7 +98,7 @@ def test_more_trains_two_steps_from_the_shipped_weights(more, shared_data, tmp_p
 
 #: Configs that train a deeper model grown from a shipped light one, on the data of the config that made it.
 GROWN = {"lgtd-m-mixed.yaml": ("lgtd-s", "lgtd-s-mixed.yaml"), "mtdo-m-mixed.yaml": ("mtdo-s", "mtdo-s-mixed.yaml"),
-         "lgfn-m-mixed.yaml": ("lgfn-s", "lgfn-s-mixed.yaml")}
+         "lgfn-m-mixed.yaml": ("lgfn-s", "lgfn-s-mixed.yaml"), "mstt-m-mixed.yaml": ("mstt-s", "mstt-s-mixed.yaml")}
 
 
 @pytest.mark.parametrize("grown", GROWN)
