@@ -72,8 +72,8 @@ def test_gpu_check_skips_what_its_budgets_leave_no_time_for(tmp_path, shared_dat
     res, _ = _quick(tmp_path, shared_data, "gpu", "--budget", "throughput=0", "--budget", "seed=0")
     # without --models: every shipped model, those of one output frame first
     shipped = [n for n in models.list_models() if bundled_weights(models.get_spec(n)) is not None]
-    assert {"lgtd-s", "mtdo-s", "mtdo-m", "lgfn-s", "lgfn-m", "mstt-s", "rgtgan-s"} <= set(shipped)
-    assert sorted(res["models"]) == sorted(shipped) and res["models"][-2:] == ["mstt-s", "rgtgan-s"]
+    assert {"lgtd-s", "mtdo-s", "mtdo-m", "lgfn-s", "lgfn-m", "mstt-s", "mstt-m", "rgtgan-s"} <= set(shipped)
+    assert sorted(res["models"]) == sorted(shipped) and res["models"][-3:] == ["mstt-m", "mstt-s", "rgtgan-s"]
     for model in res["models"]:  # every case skipped with the reason, none lost
         assert all("throughput budget (0 s) spent" in r["skipped"] for r in res["throughput"][model].values())
     assert "seed budget (0 s) spent" in res["seed"]["lgtd-s"]["skipped"]

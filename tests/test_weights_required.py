@@ -19,7 +19,7 @@ from satsr.models.factory import resolve_weights
 CPU = torch.device("cpu")
 # Networks without shipped weights, and the shipped variant of their family the message points to.
 WEIGHTLESS = {"lgfn": "lgfn-s", "lgtd": "lgtd-s", "lgtd-arc": "lgtd-s", "mtdo": "mtdo-s", "mstt": "mstt-s",
-              "mstt-40": "mstt-s", "rgtgan": "rgtgan-s", "lgtd-m": "lgtd-s", "mstt-m": "mstt-s"}
+              "mstt-40": "mstt-s", "rgtgan": "rgtgan-s", "lgtd-m": "lgtd-s"}
 
 
 class _Tiny(nn.Module):
@@ -67,7 +67,7 @@ def test_the_registry_has_these_weightless_networks():
     assert registry.shipped_variants(models.get_spec("lgtd")) == ["lgtd-s"]
     assert registry.shipped_variants(models.get_spec("mtdo")) == ["mtdo-m", "mtdo-s"]
     assert registry.shipped_variants(models.get_spec("lgfn")) == ["lgfn-m", "lgfn-s"]
-    assert registry.shipped_variants(models.get_spec("mstt")) == ["mstt-s"]
+    assert registry.shipped_variants(models.get_spec("mstt")) == ["mstt-m", "mstt-s"]
     assert registry.shipped_variants(models.get_spec("rgtgan")) == ["rgtgan-s"]
     assert models.get_spec("lgtd-arc").family == "lgtd" and models.get_spec("mstt-40").family == "mstt"
 

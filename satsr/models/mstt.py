@@ -370,6 +370,13 @@ def mstt_s() -> MSTT:
 # halo 32: mstt-s's 16 and the reach of the 8 new reconstruction blocks (two 3x3 convolutions each, at LR: 16 px).
 @register(
     "mstt-m", scale=4, frames_in=4, time_scale=2, bands=3, halo=32, multiple_of=32, feather=16, bytes_per_pixel=7800,
+    weights=(Weights(
+        tag="satsr-grown-v1", source="trained by satsr: grown from mstt-s v5 by mstt-m-mixed.yaml "
+        "(model card satsr/weights/mstt-m.md)",
+        sha256="4669d35e425f5366aad1b4441c210fff51403bbdd444fddbd9fb92c8b4ee6e52",
+        license="MIT",
+        file="mstt-m.safetensors",
+    ),),
     description="mstt-s made deeper (12 reconstruction blocks), grown from its weights, **space-time**, 0.97 M",
 )
 def mstt_m() -> MSTT:
