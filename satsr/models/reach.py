@@ -61,7 +61,9 @@ def measure_reach(
     Parameters
     ----------
     model : torch.nn.Module
-        Takes ``(1, C, H, W)`` (``frames_in == 1``) or ``(1, T, C, H, W)`` and returns ``(1, C, H*s, W*s)``.
+        Takes ``(1, C, H, W)`` (``frames_in == 1``) or ``(1, T, C, H, W)`` and returns ``(1, C, H*s, W*s)``, or
+        ``(1, T', C, H*s, W*s)`` for a model of several output frames (space-time): the change is then the
+        largest over all output frames.
     size : int, default 64
         Input height and width; make it larger than twice the expected reach.
     frames_in, bands, scale : int
@@ -85,7 +87,7 @@ def measure_reach(
     device = param.device if param is not None else torch.device("cpu")
     with torch.inference_mode():
         y = model(x.to(device)).float().cpu()
-        diff = (y - model(moved.to(device)).float().cpu()).abs().amax(dim=(0, 1)).numpy()
+        diff = (y - model(moved.to(device)).float().cpu()).abs().amax(dim=tuple(range(y.ndim - 2))).numpy()
     peak = float(diff.max())
     centre = (c + 0.5) * scale - 0.5  # output-pixel position of the perturbed pixel's centre
     reach = {}
