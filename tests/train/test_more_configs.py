@@ -130,14 +130,14 @@ def test_grown_trains_two_steps_from_the_light_model(grown, shared_data, tmp_pat
 
 #: Second rounds of the grown models: from their first round's output, on its data, another seed.
 GROWN_MORE = {"lgtd-m-mixed2.yaml": "lgtd-m-mixed.yaml", "mtdo-m-mixed2.yaml": "mtdo-m-mixed.yaml",
-              "lgfn-m-mixed2.yaml": "lgfn-m-mixed.yaml"}
+              "lgfn-m-mixed2.yaml": "lgfn-m-mixed.yaml", "mstt-m-mixed2.yaml": "mstt-m-mixed.yaml"}
 
 
 @pytest.mark.parametrize("more", GROWN_MORE)
 def test_grown_rounds_start_from_their_first_round_on_the_same_data(more):
     cfg, base = load_config(CONFIGS / more), load_config(CONFIGS / GROWN_MORE[more])
     assert cfg.model == base.model and cfg.grow_from is None
-    # the first round's output: in its run folder, or shipped (lgfn-m: the first round made the shipped file)
+    # the first round's output: in its run folder, or shipped (lgfn-m, mstt-m: the first round made the shipped file)
     assert Path(cfg.init) == Path(base.out) / "final.safetensors" or (
         Path(cfg.init).resolve() == bundled_weights(get_spec(cfg.model)))
     # the same sources, splits and degradations; a round may draw the stills more often (samples_per_image)
