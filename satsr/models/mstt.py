@@ -377,7 +377,7 @@ def mstt_s() -> MSTT:
         license="MIT",
         file="mstt-m.safetensors",
     ),),
-    description="mstt-s made deeper (12 reconstruction blocks), grown from its weights, **space-time**, 0.97 M",
+    description="mstt-s made deeper (12 reconstruction blocks), grown from its weights, space-time, 0.97 M",
 )
 def mstt_m() -> MSTT:
     """:func:`mstt_s` made deeper: ``back_rbs=12``.
