@@ -50,7 +50,7 @@ from torch import nn
 from satsr import models
 from satsr.errors import InputError
 from satsr.metrics import evaluate as evaluate_pair
-from satsr.models.ops import set_dcn_impl
+from satsr.models.ops import set_dcn_impl, zero_conv_
 from satsr.train.config import DataSpec, TrainConfig
 from satsr.train.fit import charbonnier, fit
 
@@ -80,9 +80,7 @@ def zero_last_conv(model: nn.Module) -> nn.Module:
         conv = model.get_submodule("texture_transfer.tail_large.2")
     except AttributeError:
         raise InputError(f"{type(model).__name__} has no texture_transfer.tail_large.2 (not an RGTNet)") from None
-    # a Conv2d with a bias (get_submodule is typed as returning any Module)
-    nn.init.zeros_(conv.weight)  # type: ignore[arg-type]
-    nn.init.zeros_(conv.bias)  # type: ignore[arg-type]
+    zero_conv_(conv)  # a Conv2d with a bias
     return model
 
 
