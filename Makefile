@@ -5,6 +5,9 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.satsr-installed
 DEMO   := demo_out
 DATA   ?= ../shared/data
+# pytest-xdist workers for `make test`: one per usable core (the affinity mask CI and containers set), at most 4.
+# tests/conftest.py pins each worker to its own share of the cores. `make test WORKERS=0` runs in one process.
+WORKERS ?= $(shell $(PYTHON) -c "import os; print(min(4, len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1))" 2>/dev/null || echo 0)
 
 .PHONY: venv demo test test-fast typecheck lint docs readme-picture bench clean
 
@@ -32,7 +35,7 @@ demo: $(STAMP)
 
 ## test: mypy (typecheck), then the whole suite, slow (real-data) tests included
 test: $(STAMP) typecheck
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(WORKERS) --dist worksteal
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"

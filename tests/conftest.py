@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -11,6 +12,28 @@ import pytest
 from affine import Affine
 
 from satsr.testing import UTM_30M, write_geotiff
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist (``make test`` runs ``-n auto``), give each worker its own share of the cores.
+
+    Without it every worker's torch and dask would use all the cores, and the workers would fight over them. A
+    worker pinned with ``sched_setaffinity`` sees only its share everywhere satsr asks (``usable_cores``), and so
+    do the processes it starts (the CLI, notebook kernels, dask workers).
+    """
+    worker, count = os.environ.get("PYTEST_XDIST_WORKER", ""), os.environ.get("PYTEST_XDIST_WORKER_COUNT", "")
+    if not (worker.startswith("gw") and count.isdigit() and hasattr(os, "sched_setaffinity")):
+        return
+    cores, n = sorted(os.sched_getaffinity(0)), int(count)
+    if n < 2 or len(cores) < n:
+        return
+    share = cores[int(worker[2:]) % n::n]
+    os.sched_setaffinity(0, share)
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = str(len(share))
+    if "torch" in sys.modules:  # imported before this hook: its pool was sized for every core
+        sys.modules["torch"].set_num_threads(len(share))
+
 
 SHARED_DATA = Path(os.environ.get("SATSR_TEST_DATA", Path(__file__).resolve().parents[1] / ".." / "shared" / "data"))
 
