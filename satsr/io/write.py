@@ -648,7 +648,7 @@ def _active_get() -> Callable[..., Any] | None:
     from dask.base import get_scheduler
 
     get: Callable[..., Any] | None = get_scheduler()
-    if get is None or get is dask.threaded.get or get is dask.local.get_sync:
+    if get is None or get is dask.threaded.get or get is dask.local.get_sync or getattr(get, "satsr_local", False):
         return None
     if isinstance(get, functools.partial) and get.func is dask.local.get_async and get.args:
         from concurrent.futures import ThreadPoolExecutor

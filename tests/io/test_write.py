@@ -184,6 +184,32 @@ def test_graph_is_computed_once_for_all_frames(frames, tmp_path):
     assert len(calls) == n_chunks == 2 * 3 * 4
 
 
+@pytest.mark.parametrize("writer", [to_cog, to_geotiff])
+def test_a_compute_inside_a_task_does_not_deadlock_one_thread(frames, tmp_path, writer):
+    """A block that computes another dask array (a lazy reference's window, read for each tile) while dask has
+    one thread: the writer's pool once ran that inner compute too, and waited for ever for its only worker."""
+    import dask
+
+    stack = open_stack(frames, chunks=16)
+    other = open_stack(frames[::-1], chunks=16)  # lazy, read inside each block
+
+    def with_inner_compute(block: np.ndarray) -> np.ndarray:
+        return block + (other.isel(time=0, band=0, y=slice(0, 1), x=slice(0, 1)).values * 0).astype(block.dtype)
+
+    stack = stack.copy(data=stack.data.map_blocks(with_inner_compute, meta=np.empty((0,) * 4, stack.dtype)))
+    done: list[object] = []
+
+    def write() -> None:
+        with dask.config.set(num_workers=1):
+            done.append(writer(stack, tmp_path / "out"))
+
+    worker = threading.Thread(target=write, daemon=True)
+    worker.start()
+    worker.join(60)
+    assert done, "the write did not finish within 60 s (deadlocked)"
+    assert np.array_equal(read_all(tmp_path / "out" / "scene_1.tif"), open_stack(frames).isel(time=0).values)
+
+
 def test_sliced_array_is_written_at_its_own_place(frames, tmp_path):
     stack = open_stack(frames[0], chunks=16).isel(x=slice(10, 30), y=slice(5, 20))
     dest = out_dir(tmp_path) / "crop.tif"
