@@ -332,7 +332,10 @@ def test_thread_plan_rule(monkeypatch):
 
 
 def test_thread_plan_sets_torch_and_dask_together(monkeypatch, make_geotiff):
+    import threading
+
     import dask
+    import dask.array
 
     from satsr.io._atomic import drained_dask_threads
 
@@ -350,8 +353,15 @@ def test_thread_plan_sets_torch_and_dask_together(monkeypatch, make_geotiff):
     da = satsr.open_stack(make_geotiff("t.tif", shape=(3, 40, 40)))
     satsr.upscale(da, models.wrap(spy, scale=2, halo=3), tile=16, device="cpu").compute()
     assert spy.seen == {1}
-    with drained_dask_threads():
-        assert dask.config.get("pool")._max_workers == 1
+    names: set[str] = set()
+
+    def where(block: np.ndarray) -> np.ndarray:
+        names.add(threading.current_thread().name)
+        return block
+
+    with drained_dask_threads():  # the writers' pool: as many threads as the plan's dask share
+        dask.array.ones(8, chunks=1).map_blocks(where, meta=np.empty(0)).compute()
+    assert len(names) == 1
 
 
 def test_every_forward_runs_on_the_one_model_thread(make_geotiff):
