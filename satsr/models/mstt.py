@@ -371,9 +371,9 @@ def mstt_s() -> MSTT:
 @register(
     "mstt-m", scale=4, frames_in=4, time_scale=2, bands=3, halo=32, multiple_of=32, feather=16, bytes_per_pixel=7800,
     weights=(Weights(
-        tag="satsr-grown-v1", source="trained by satsr: grown from mstt-s v5 by mstt-m-mixed.yaml "
-        "(model card satsr/weights/mstt-m.md)",
-        sha256="4669d35e425f5366aad1b4441c210fff51403bbdd444fddbd9fb92c8b4ee6e52",
+        tag="satsr-grown-v2", source="trained by satsr: grown from mstt-s v5 by mstt-m-mixed.yaml, then "
+        "mstt-m-mixed2.yaml (model card satsr/weights/mstt-m.md)",
+        sha256="e0473f60c43cea19d8aac66ffe122762ecd6727466dd7ed58f9599bb37b3c297",
         license="MIT",
         file="mstt-m.safetensors",
     ),),
