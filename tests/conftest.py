@@ -15,7 +15,7 @@ from satsr.testing import UTM_30M, write_geotiff
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Under pytest-xdist (``make test`` runs ``-n auto``), give each worker its own share of the cores.
+    """Under pytest-xdist (``make test`` runs ``-n WORKERS``), give each worker its own share of the cores.
 
     Without it every worker's torch and dask would use all the cores, and the workers would fight over them. A
     worker pinned with ``sched_setaffinity`` sees only its share everywhere satsr asks (``usable_cores``), and so
