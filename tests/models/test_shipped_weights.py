@@ -188,7 +188,7 @@ def test_shipped_rgtgan_s_through_upscale_with_a_geotiff_reference(shared_data, 
 def test_shipped_mstt_models_beat_both_baselines_on_real_jilin_video(shared_data):
     """Space-time x4 on the Jilin-1 clip (never trained on): from the LR of frames 0, 2, 4, 6, the key frames
     against their bicubic and the frames in between against the bicubic of their neighbours' mean. Model cards, in
-    fp32: mstt-s v5 +1.99 and +1.98 dB (v2 gave +1.68 and +1.59), mstt-m +2.05 and +2.05."""
+    fp32: mstt-s v5 +1.99 and +1.98 dB (v2 gave +1.68 and +1.59), mstt-m v2 +2.10 and +2.11 (v1 +2.05 and +2.05)."""
     floors = {"mstt-s": (1.9, 1.85), "mstt-m": (2.0, 2.0)}
     scores = evaluate_clips(shared_data / "jilin1_airport", {**{n: n for n in floors}, "bicubic": "bicubic"},
                             device="cpu")
